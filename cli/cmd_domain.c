@@ -1,0 +1,669 @@
+/* Verbs that need only a domain plugin: domains, run, exec, gen, check, demo. */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* ---------- shared helpers ---------- */
+
+static lp_domain *open_domain(const char *verb, const char *name, const char *options) {
+  if (!name) {
+    cli_error(verb, "--domain NAME|PATH.so is required (see `lpsynth domains`)");
+    return NULL;
+  }
+  lp_err e = {0};
+  lp_domain *d = lp_domain_open(name, options, &e);
+  if (!d) cli_error(verb, "%s", e.msg);
+  return d;
+}
+
+static json_t *jstr(const char *s, size_t n) { return json_stringn(s, n); }
+
+static json_t *jids(const lp_ids *v) {
+  json_t *a = json_array();
+  for (size_t i = 0; a && i < v->len; i++) json_array_append_new(a, json_integer(v->data[i]));
+  return a;
+}
+
+/* Write one JSON value as a line; 0 or -1 (an output string was not UTF-8). */
+static int emit(FILE *f, json_t *o) {
+  if (json_dumpf(o, f, JSON_COMPACT) != 0) return -1;
+  fputc('\n', f);
+  return 0;
+}
+
+static void emit_error(FILE *f, const char *verb, const char *src, size_t lineno, const char *msg) {
+  json_t *o = json_pack("{s:I, s:s}", "line", (json_int_t)lineno, "error", msg);
+  if (o) {
+    emit(f, o);
+    json_decref(o);
+  }
+  fprintf(stderr, "lpsynth %s: %s:%zu: %s\n", verb, src, lineno, msg);
+}
+
+/* Build an array of JSON strings; NULL (and names the element) if one is not UTF-8. */
+static json_t *jstrs(const lp_strs *v, size_t start, size_t step, lp_err *e, const char *field) {
+  json_t *a = json_array();
+  for (size_t i = start; a && i < v->len; i += step) {
+    json_t *s = jstr(v->items[i].data ? v->items[i].data : "", v->items[i].len);
+    if (!s) {
+      lp_err_set(e, LP_EINVAL, "%s %zu is not valid UTF-8 and cannot be written as JSON", field,
+                 (i - start) / step + 1);
+      json_decref(a);
+      return NULL;
+    }
+    json_array_append_new(a, s);
+  }
+  return a;
+}
+
+/* Common option parsing for --domain / --domain-options / --help. */
+enum { OPT_DOMAIN = 1000, OPT_DOMAIN_OPTIONS, OPT_HELP, OPT_MAX_LINE };
+
+typedef struct {
+  const char *domain, *domain_options;
+  size_t max_line;
+} common_opts;
+
+static int common_opt(const char *verb, int c, const char *arg, common_opts *co) {
+  switch (c) {
+    case OPT_DOMAIN:
+      co->domain = arg;
+      return 1;
+    case OPT_DOMAIN_OPTIONS:
+      co->domain_options = arg;
+      return 1;
+    case OPT_MAX_LINE: {
+      int64_t v;
+      if (cli_parse_i64(verb, "--max-line", arg, 16, (int64_t)1 << 34, &v)) return -1;
+      co->max_line = (size_t)v;
+      return 1;
+    }
+    default:
+      return 0;
+  }
+}
+
+#define COMMON_LONGOPTS                                              \
+  {"domain", required_argument, 0, OPT_DOMAIN},                      \
+      {"domain-options", required_argument, 0, OPT_DOMAIN_OPTIONS},  \
+      {"help", no_argument, 0, OPT_HELP}
+
+#define COMMON_HELP                                                                        \
+  "  --domain NAME|PATH.so   the domain plugin (required; `lpsynth domains` lists them)\n" \
+  "  --domain-options STR    options passed to the domain's create()\n"                    \
+  "  --help                  this text\n"
+
+/* ---------- domains ---------- */
+
+int cmd_domains(int argc, char **argv) {
+  static const struct option lo[] = {{"help", no_argument, 0, 'h'}, {"json", no_argument, 0, 'j'}, {0, 0, 0, 0}};
+  int json = 0, c;
+  while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    if (c == 'h') {
+      printf("usage: lpsynth domains [--json]\n\n"
+             "Lists every lpsynth_*.so domain plugin on the search path, in search order:\n"
+             "$LPSYNTH_PLUGIN_PATH, then the plugins folder beside the executable, the\n"
+             "installed plugin folder, the build tree's. Plugins that fail to load are\n"
+             "listed with the reason.\n\n"
+             "  --json   one JSON object per plugin\n");
+      return EXIT_OK;
+    }
+    if (c == 'j') {
+      json = 1;
+      continue;
+    }
+    return EXIT_USAGE;
+  }
+  if (optind < argc) {
+    cli_error("domains", "unexpected argument \"%s\"", argv[optind]);
+    return EXIT_USAGE;
+  }
+  lp_plugin_info *v;
+  size_t n;
+  lp_err e = {0};
+  if (lp_plugin_list(&v, &n, &e)) {
+    cli_error("domains", "%s", e.msg);
+    return EXIT_FAIL;
+  }
+  if (!json) {
+    const char *dirs[32];
+    size_t nd = lp_plugin_search_path(dirs, 32);
+    printf("search path:");
+    for (size_t i = 0; i < nd; i++) printf(" %s", dirs[i]);
+    printf("\n");
+    if (n == 0) printf("no domain plugins found\n");
+  }
+  for (size_t i = 0; i < n; i++) {
+    char caps[128];
+    lp_caps_string(v[i].caps, caps, sizeof caps);
+    if (json) {
+      json_t *o;
+      if (v[i].error) {
+        o = json_pack("{s:s, s:s}", "path", v[i].path, "error", v[i].error);
+      } else {
+        char abi[32];
+        snprintf(abi, sizeof abi, "%u.%u", v[i].abi_major, v[i].abi_minor);
+        o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "name", v[i].name, "version", v[i].version,
+                      "abi", abi, "capabilities", caps, "description", v[i].description, "path",
+                      v[i].path);
+      }
+      if (o) emit(stdout, o);
+      json_decref(o);
+    } else if (v[i].error) {
+      printf("  (refused) %s\n      %s\n", v[i].path, v[i].error);
+    } else {
+      printf("  %-10s %-8s ABI %u.%u  [%s]\n      %s\n      %s\n", v[i].name, v[i].version,
+             v[i].abi_major, v[i].abi_minor, caps, v[i].description, v[i].path);
+    }
+  }
+  lp_plugin_list_free(v, n);
+  return EXIT_OK;
+}
+
+/* ---------- run ---------- */
+
+int cmd_run(int argc, char **argv) {
+  static const struct option lo[] = {COMMON_LONGOPTS,
+                                     {"program", required_argument, 0, 'p'},
+                                     {"input", required_argument, 0, 'i'},
+                                     {"json", no_argument, 0, 'j'},
+                                     {0, 0, 0, 0}};
+  common_opts co = {0};
+  const char *program = NULL;
+  const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
+  size_t n_in = 0;
+  int json = 0, c, rc = EXIT_USAGE;
+  lp_domain *d = NULL;
+  lp_ids ids = {0};
+  lp_buf out = {0};
+  if (!inputs) return EXIT_FAIL;
+  while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    int r = common_opt("run", c, optarg, &co);
+    if (r < 0) goto done;
+    if (r) continue;
+    switch (c) {
+      case 'p':
+        program = optarg;
+        break;
+      case 'i':
+        inputs[n_in++] = optarg;
+        break;
+      case 'j':
+        json = 1;
+        break;
+      case OPT_HELP:
+        printf("usage: lpsynth run --domain D --program TEXT --input S [--input S ...] [--json]\n\n"
+               "Runs the program on each input and prints one output per line (outputs are\n"
+               "printed as they are, so an output with a newline spans lines: use --json for\n"
+               "exact output).\n\n" COMMON_HELP
+               "  --program TEXT          the program in the domain's canonical text\n"
+               "  --input S               an input (repeatable)\n"
+               "  --json                  print {\"program\",\"tokens\",\"outputs\"} as one JSON line\n\n"
+               "example:\n"
+               "  lpsynth run --domain string --program \"GetToken(PROP_CASE, 2) | ConstStr(' ') | "
+               "GetToken(ALL_CAPS, 1)\" --input \"Mason Smith\"\n");
+        rc = EXIT_OK;
+        goto done;
+      default:
+        goto done;
+    }
+  }
+  if (optind < argc) {
+    cli_error("run", "unexpected argument \"%s\" (inputs are given with --input)", argv[optind]);
+    goto done;
+  }
+  if (!program) {
+    cli_error("run", "--program TEXT is required");
+    goto done;
+  }
+  if (n_in == 0) {
+    cli_error("run", "at least one --input S is required");
+    goto done;
+  }
+  rc = EXIT_FAIL;
+  if (!(d = open_domain("run", co.domain, co.domain_options))) goto done;
+  lp_err e = {0};
+  if (lp_domain_program_encode(d, program, strlen(program), &ids, &e)) {
+    cli_error("run", "--program: %s", e.msg);
+    goto done;
+  }
+  lp_strs outs = {0};
+  for (size_t i = 0; i < n_in; i++) {
+    out.len = 0;
+    if (lp_domain_execute(d, ids.data, ids.len, inputs[i], strlen(inputs[i]), &out, &e)) {
+      cli_error("run", "input %zu: %s", i + 1, e.msg);
+      lp_strs_free(&outs);
+      goto done;
+    }
+    if (json) {
+      lp_strs_push(&outs, out.data ? out.data : "", out.len);
+    } else {
+      fwrite(out.data ? out.data : "", 1, out.len, stdout);
+      fputc('\n', stdout);
+    }
+  }
+  if (json) {
+    json_t *o = json_object();
+    json_object_set_new(o, "program", json_string(program));
+    json_object_set_new(o, "tokens", jids(&ids));
+    json_t *a = jstrs(&outs, 0, 1, &e, "output");
+    lp_strs_free(&outs);
+    if (!a || !json_string_value(json_object_get(o, "program"))) {
+      cli_error("run", "%s", a ? "the program is not valid UTF-8" : e.msg);
+      json_decref(a);
+      json_decref(o);
+      goto done;
+    }
+    json_object_set_new(o, "outputs", a);
+    emit(stdout, o);
+    json_decref(o);
+  }
+  rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+done:
+  free(inputs);
+  lp_ids_free(&ids);
+  lp_buf_free(&out);
+  lp_domain_free(d);
+  return rc;
+}
+
+/* ---------- exec / check: JSONL in, JSONL out ---------- */
+
+typedef int (*line_fn)(lp_domain *d, lp_record *rec, lp_ids *ids, lp_buf *scratch, lp_err *e);
+
+static int exec_line(lp_domain *d, lp_record *rec, lp_ids *ids, lp_buf *out, lp_err *e) {
+  if (lp_record_require(rec, LP_REC_PROGRAM | LP_REC_INPUTS, e)) return -1;
+  if (lp_domain_program_encode(d, rec->program, rec->program_len, ids, e))
+    return lp_err_prefix(e, "program");
+  json_t *outs = json_array();
+  for (size_t i = 0; i < rec->inputs.len; i++) {
+    out->len = 0;
+    if (lp_domain_execute(d, ids->data, ids->len, rec->inputs.items[i].data,
+                          rec->inputs.items[i].len, out, e)) {
+      json_decref(outs);
+      return lp_err_prefix(e, "input %zu", i + 1);
+    }
+    json_t *s = jstr(out->data ? out->data : "", out->len);
+    if (!s) {
+      json_decref(outs);
+      return lp_err_set(e, LP_EINVAL, "output %zu is not valid UTF-8", i + 1);
+    }
+    json_array_append_new(outs, s);
+  }
+  json_object_set_new(rec->json, "tokens", jids(ids));
+  json_object_set_new(rec->json, "outputs", outs);
+  return 0;
+}
+
+static int check_line(lp_domain *d, lp_record *rec, lp_ids *ids, lp_buf *out, lp_err *e) {
+  (void)out;
+  if (lp_record_require(rec, LP_REC_PROGRAM | LP_REC_INPUTS | LP_REC_OUTPUTS, e)) return -1;
+  if (rec->inputs.len != rec->outputs.len)
+    return lp_err_set(e, LP_EINVAL, "%zu inputs but %zu outputs", rec->inputs.len,
+                      rec->outputs.len);
+  if (lp_domain_program_encode(d, rec->program, rec->program_len, ids, e))
+    return lp_err_prefix(e, "program");
+  size_t n = rec->inputs.len;
+  lp_example *ex = calloc(n ? n : 1, sizeof *ex);
+  if (!ex) return lp_err_set(e, LP_ENOMEM, "out of memory");
+  for (size_t i = 0; i < n; i++) {
+    ex[i].part[0] = rec->inputs.items[i].data ? rec->inputs.items[i].data : "";
+    ex[i].len[0] = rec->inputs.items[i].len;
+    ex[i].part[1] = rec->outputs.items[i].data ? rec->outputs.items[i].data : "";
+    ex[i].len[1] = rec->outputs.items[i].len;
+  }
+  int ok = 0;
+  int r = lp_domain_check(d, ids->data, ids->len, ex, n, &ok, e);
+  free(ex);
+  if (r) return r;
+  json_object_set_new(rec->json, "consistent", json_boolean(ok));
+  return 0;
+}
+
+static int jsonl_verb(const char *verb, int argc, char **argv, line_fn fn, const char *help) {
+  static const struct option lo[] = {COMMON_LONGOPTS,
+                                     {"out", required_argument, 0, 'o'},
+                                     {"max-line", required_argument, 0, OPT_MAX_LINE},
+                                     {0, 0, 0, 0}};
+  common_opts co = {0};
+  const char *outpath = NULL;
+  int c;
+  while ((c = getopt_long(argc, argv, "o:", lo, NULL)) != -1) {
+    int r = common_opt(verb, c, optarg, &co);
+    if (r < 0) return EXIT_USAGE;
+    if (r) continue;
+    if (c == 'o') {
+      outpath = optarg;
+    } else if (c == OPT_HELP) {
+      fputs(help, stdout);
+      return EXIT_OK;
+    } else {
+      return EXIT_USAGE;
+    }
+  }
+  if (argc - optind > 1) {
+    cli_error(verb, "one input file at most (got \"%s\" and \"%s\")", argv[optind], argv[optind + 1]);
+    return EXIT_USAGE;
+  }
+  const char *in = optind < argc ? argv[optind] : "-";
+  lp_domain *d = open_domain(verb, co.domain, co.domain_options);
+  if (!d) return EXIT_FAIL;
+  lp_err e = {0};
+  lp_jsonl *r = lp_jsonl_open(in, co.max_line, &e);
+  if (!r) {
+    cli_error(verb, "%s", e.msg);
+    lp_domain_free(d);
+    return EXIT_FAIL;
+  }
+  cli_out out;
+  if (cli_out_open(&out, outpath, verb)) {
+    lp_jsonl_free(r);
+    lp_domain_free(d);
+    return EXIT_FAIL;
+  }
+  const char *src = strcmp(in, "-") ? in : "<stdin>";
+  size_t n_lines = 0, n_bad = 0, lineno = 0;
+  const char *line;
+  size_t len;
+  int st, fatal = 0;
+  lp_ids ids = {0};
+  lp_buf scratch = {0};
+  cli_progress pg;
+  cli_progress_start(&pg, verb, 0);
+  while ((st = lp_jsonl_next(r, &line, &len, &lineno, &e)) != 0) {
+    n_lines++;
+    if (st < 0) {
+      if (st != LP_ELIMIT) {
+        cli_error(verb, "%s", e.msg);
+        fatal = 1;
+        break;
+      }
+      n_bad++;
+      emit_error(out.f, verb, src, lineno, "line longer than the --max-line limit");
+      continue;
+    }
+    lp_record rec;
+    ids.len = 0;
+    if (lp_record_parse(line, len, &rec, &e) || fn(d, &rec, &ids, &scratch, &e)) {
+      n_bad++;
+      emit_error(out.f, verb, src, lineno, e.msg);
+    } else if (emit(out.f, rec.json)) {
+      n_bad++;
+      emit_error(out.f, verb, src, lineno, "result cannot be written as JSON");
+    }
+    lp_record_free(&rec);
+    cli_progress_update(&pg, n_lines);
+  }
+  cli_progress_end(&pg, n_lines);
+  lp_ids_free(&ids);
+  lp_buf_free(&scratch);
+  lp_jsonl_free(r);
+  lp_domain_free(d);
+  if (fatal) {
+    cli_out_abort(&out);
+    return EXIT_FAIL;
+  }
+  if (cli_out_commit(&out, verb)) return EXIT_FAIL;
+  if (n_bad) {
+    fprintf(stderr, "lpsynth %s: %zu of %zu lines failed\n", verb, n_bad, n_lines);
+    return EXIT_FAIL;
+  }
+  return EXIT_OK;
+}
+
+int cmd_exec(int argc, char **argv) {
+  return jsonl_verb(
+      "exec", argc, argv, exec_line,
+      "usage: lpsynth exec --domain D [--out FILE] [--max-line BYTES] [FILE|-]\n\n"
+      "Reads JSONL, one {\"program\": TEXT, \"inputs\": [S, ...]} per line (other fields\n"
+      "are kept), runs the program on every input, and writes one line per input line,\n"
+      "in order: the same object plus \"tokens\" (program ids incl. EOS) and \"outputs\".\n"
+      "A line that fails gets {\"line\": N, \"error\": \"...\"} (also reported on stderr)\n"
+      "and the run goes on; the exit status is 1 if any line failed.\n\n" COMMON_HELP
+      "  --out FILE              write to FILE atomically (default: stdout)\n"
+      "  --max-line BYTES        longest accepted input line (default 64 MiB)\n");
+}
+
+int cmd_check(int argc, char **argv) {
+  return jsonl_verb(
+      "check", argc, argv, check_line,
+      "usage: lpsynth check --domain D [--out FILE] [--max-line BYTES] [FILE|-]\n\n"
+      "Reads JSONL with \"program\", \"inputs\" and \"outputs\" per line and writes each\n"
+      "line back with \"consistent\": true|false added (true when the program maps every\n"
+      "input to its output). Failing lines get {\"line\": N, \"error\": \"...\"}; the exit\n"
+      "status is 1 if any line failed (an inconsistent program is not a failure).\n\n" COMMON_HELP
+      "  --out FILE              write to FILE atomically (default: stdout)\n"
+      "  --max-line BYTES        longest accepted input line (default 64 MiB)\n");
+}
+
+/* ---------- gen ---------- */
+
+static json_t *task_json(lp_domain *d, const lp_task *t, lp_buf *text, lp_err *e) {
+  text->len = 0;
+  if (lp_domain_program_decode(d, t->program.data, t->program.len, text, e)) return NULL;
+  json_t *o = json_object();
+  json_t *p = jstr(text->data, text->len);
+  if (!p) {
+    lp_err_set(e, LP_EINVAL, "generated program text is not valid UTF-8");
+    json_decref(o);
+    return NULL;
+  }
+  json_object_set_new(o, "program", p);
+  json_object_set_new(o, "tokens", jids(&t->program));
+  size_t np = t->n_parts ? t->n_parts : 1;
+  static const char *names2[] = {"inputs", "outputs"};
+  for (size_t k = 0; k < np; k++) {
+    json_t *a = jstrs(&t->examples, k, np, e, np == 2 ? (k ? "output" : "input") : "spec");
+    if (!a) {
+      json_decref(o);
+      return NULL;
+    }
+    json_object_set_new(o, np == 2 ? names2[k] : "specs", a);
+  }
+  return o;
+}
+
+int cmd_gen(int argc, char **argv) {
+  static const struct option lo[] = {COMMON_LONGOPTS,
+                                     {"num", required_argument, 0, 'n'},
+                                     {"seed", required_argument, 0, 's'},
+                                     {"min-expr", required_argument, 0, 'a'},
+                                     {"max-expr", required_argument, 0, 'b'},
+                                     {"examples", required_argument, 0, 'x'},
+                                     {"out", required_argument, 0, 'o'},
+                                     {0, 0, 0, 0}};
+  common_opts co = {0};
+  uint64_t n = 0, seed = 0;
+  int have_n = 0, have_seed = 0, c;
+  int64_t mn = 0, mx = 0, nex = 0;
+  const char *outpath = NULL;
+  while ((c = getopt_long(argc, argv, "n:s:o:", lo, NULL)) != -1) {
+    int r = common_opt("gen", c, optarg, &co);
+    if (r < 0) return EXIT_USAGE;
+    if (r) continue;
+    switch (c) {
+      case 'n':
+        if (cli_parse_u64("gen", "-n", optarg, &n)) return EXIT_USAGE;
+        have_n = 1;
+        break;
+      case 's':
+        if (cli_parse_u64("gen", "--seed", optarg, &seed)) return EXIT_USAGE;
+        have_seed = 1;
+        break;
+      case 'a':
+        if (cli_parse_i64("gen", "--min-expr", optarg, 1, 1000, &mn)) return EXIT_USAGE;
+        break;
+      case 'b':
+        if (cli_parse_i64("gen", "--max-expr", optarg, 1, 1000, &mx)) return EXIT_USAGE;
+        break;
+      case 'x':
+        if (cli_parse_i64("gen", "--examples", optarg, 1, 1000, &nex)) return EXIT_USAGE;
+        break;
+      case 'o':
+        outpath = optarg;
+        break;
+      case OPT_HELP:
+        printf("usage: lpsynth gen --domain D -n N --seed S [--min-expr A] [--max-expr B]\n"
+               "                   [--examples E] [--out FILE]\n\n"
+               "Writes N random tasks as JSONL, {\"program\",\"tokens\",\"inputs\",\"outputs\"}\n"
+               "per line. Task i is drawn from its own seed derived from (S, i), so the same\n"
+               "seed gives the same bytes, and the first K tasks of a longer run are the\n"
+               "same K tasks.\n\n" COMMON_HELP
+               "  -n, --num N             number of tasks (required)\n"
+               "  -s, --seed S            base seed (required; an unsigned 64-bit integer)\n"
+               "  --min-expr A            fewest expressions per program (string default 1)\n"
+               "  --max-expr B            most expressions per program (string default 10)\n"
+               "  --examples E            examples per task (string default 4)\n"
+               "  -o, --out FILE          write to FILE atomically (default: stdout)\n");
+        return EXIT_OK;
+      default:
+        return EXIT_USAGE;
+    }
+  }
+  if (optind < argc) {
+    cli_error("gen", "unexpected argument \"%s\"", argv[optind]);
+    return EXIT_USAGE;
+  }
+  if (!have_n || !have_seed) {
+    cli_error("gen", "%s is required", !have_n ? "-n N" : "--seed S");
+    return EXIT_USAGE;
+  }
+  if (mn && mx && mn > mx) {
+    cli_error("gen", "--min-expr %lld is larger than --max-expr %lld", (long long)mn, (long long)mx);
+    return EXIT_USAGE;
+  }
+  lp_domain *d = open_domain("gen", co.domain, co.domain_options);
+  if (!d) return EXIT_FAIL;
+  cli_out out;
+  if (cli_out_open(&out, outpath, "gen")) {
+    lp_domain_free(d);
+    return EXIT_FAIL;
+  }
+  lp_gen_opts opts = {sizeof(lp_gen_opts), (int32_t)mn, (int32_t)mx, (int32_t)nex};
+  lp_task t = {0};
+  lp_buf text = {0};
+  lp_err e = {0};
+  int rc = EXIT_OK;
+  cli_progress pg;
+  cli_progress_start(&pg, "gen", n);
+  for (uint64_t i = 0; i < n; i++) {
+    lp_task_free(&t);
+    json_t *o = NULL;
+    if (lp_domain_generate(d, lp_task_seed(seed, i), &opts, &t, &e) ||
+        !(o = task_json(d, &t, &text, &e))) {
+      cli_error("gen", "task %llu: %s", (unsigned long long)i + 1, e.msg);
+      rc = EXIT_FAIL;
+      break;
+    }
+    emit(out.f, o);
+    json_decref(o);
+    cli_progress_update(&pg, i + 1);
+  }
+  cli_progress_end(&pg, rc == EXIT_OK ? n : 0);
+  lp_task_free(&t);
+  lp_buf_free(&text);
+  lp_domain_free(d);
+  if (rc != EXIT_OK) {
+    cli_out_abort(&out);
+    return rc;
+  }
+  return cli_out_commit(&out, "gen") ? EXIT_FAIL : EXIT_OK;
+}
+
+/* ---------- demo ---------- */
+
+int cmd_demo(int argc, char **argv) {
+  static const struct option lo[] = {COMMON_LONGOPTS, {0, 0, 0, 0}};
+  common_opts co = {0};
+  int c;
+  while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    int r = common_opt("demo", c, optarg, &co);
+    if (r < 0) return EXIT_USAGE;
+    if (r) continue;
+    if (c == OPT_HELP) {
+      printf("usage: lpsynth demo [--domain string]\n\n"
+             "The built-in example: runs the paper's Figure 1 program on its four names,\n"
+             "then generates three random tasks and checks each program against its\n"
+             "examples. Exit status 0 when everything agrees.\n");
+      return EXIT_OK;
+    }
+    return EXIT_USAGE;
+  }
+  lp_domain *d = open_domain("demo", co.domain ? co.domain : "string", co.domain_options);
+  if (!d) return EXIT_FAIL;
+  int rc = EXIT_OK;
+  lp_err e = {0};
+  lp_ids ids = {0};
+  lp_buf out = {0}, text = {0};
+  lp_task t = {0};
+  const char *prog = "GetToken(PROP_CASE, 2) | ConstStr(' ') | GetToken(ALL_CAPS, 1)";
+  const char *in[] = {"Mason Smith", "Henry Myers", "Barry Underwood", "Sandy Jones"};
+  const char *want[] = {"Smith M", "Myers H", "Underwood B", "Jones S"};
+  printf("Figure 1 of the paper, domain %s:\n  program: %s\n", lp_domain_name(d), prog);
+  if (lp_domain_program_encode(d, prog, strlen(prog), &ids, &e)) {
+    cli_error("demo", "%s", e.msg);
+    rc = EXIT_FAIL;
+    goto done;
+  }
+  printf("  tokens: ");
+  for (size_t i = 0; i < ids.len; i++) printf("%s%d", i ? " " : "", ids.data[i]);
+  printf("\n");
+  for (size_t i = 0; i < 4; i++) {
+    out.len = 0;
+    if (lp_domain_execute(d, ids.data, ids.len, in[i], strlen(in[i]), &out, &e)) {
+      cli_error("demo", "%s", e.msg);
+      rc = EXIT_FAIL;
+      goto done;
+    }
+    int ok = strcmp(out.data ? out.data : "", want[i]) == 0;
+    printf("  %-18s -> %-14s %s\n", in[i], out.data ? out.data : "", ok ? "ok" : "WRONG");
+    if (!ok) rc = EXIT_FAIL;
+  }
+  if (lp_domain_has(d, LP_CAP_GENERATE | LP_CAP_CHECK)) {
+    printf("\nThree generated tasks (seed 2021), each re-checked:\n");
+    lp_gen_opts opts = {sizeof opts, 0, 0, 0};
+    for (uint64_t k = 0; k < 3; k++) {
+      lp_task_free(&t);
+      text.len = 0;
+      if (lp_domain_generate(d, lp_task_seed(2021, k), &opts, &t, &e) ||
+          lp_domain_program_decode(d, t.program.data, t.program.len, &text, &e)) {
+        cli_error("demo", "%s", e.msg);
+        rc = EXIT_FAIL;
+        goto done;
+      }
+      size_t np = t.n_parts ? t.n_parts : 1, nex = t.examples.len / np;
+      lp_example ex[64];
+      for (size_t i = 0; i < nex && i < 64; i++)
+        for (size_t p = 0; p < np; p++) {
+          ex[i].part[p] = t.examples.items[i * np + p].data;
+          ex[i].len[p] = t.examples.items[i * np + p].len;
+        }
+      int ok = 0;
+      if (np == 2 && lp_domain_check(d, t.program.data, t.program.len, ex, nex < 64 ? nex : 64, &ok, &e)) {
+        cli_error("demo", "%s", e.msg);
+        rc = EXIT_FAIL;
+        goto done;
+      }
+      printf("  task %llu: %s\n", (unsigned long long)k + 1, text.data);
+      for (size_t i = 0; i < nex; i++)
+        printf("    %-42.42s -> %.42s%s\n", t.examples.items[i * np].data,
+               np == 2 ? t.examples.items[i * np + 1].data : "",
+               np == 2 && t.examples.items[i * np + 1].len > 42 ? "..." : "");
+      printf("    consistent: %s\n", ok ? "yes" : "NO");
+      if (!ok) rc = EXIT_FAIL;
+    }
+  }
+  printf("\nNo trained model ships yet: synthesis (train/synth/eval) arrives with the neural engine.\n");
+done:
+  lp_ids_free(&ids);
+  lp_buf_free(&out);
+  lp_buf_free(&text);
+  lp_task_free(&t);
+  lp_domain_free(d);
+  return rc;
+}

@@ -1,0 +1,161 @@
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+void cli_error(const char *verb, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "lpsynth %s: ", verb);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+int cli_parse_i64(const char *verb, const char *opt, const char *s, int64_t lo, int64_t hi,
+                  int64_t *out) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi) {
+    cli_error(verb, "%s expects an integer in %lld..%lld, got \"%s\"", opt, (long long)lo,
+              (long long)hi, s);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+int cli_parse_u64(const char *verb, const char *opt, const char *s, uint64_t *out) {
+  char *end;
+  errno = 0;
+  if (*s == '-') {
+    cli_error(verb, "%s expects a non-negative integer, got \"%s\"", opt, s);
+    return -1;
+  }
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || end == s || *end) {
+    cli_error(verb, "%s expects a non-negative integer, got \"%s\"", opt, s);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+int cli_out_open(cli_out *o, const char *path, const char *verb) {
+  memset(o, 0, sizeof *o);
+  if (!path || strcmp(path, "-") == 0) {
+    o->f = stdout;
+    return 0;
+  }
+  size_t n = strlen(path) + 32;
+  o->path = strdup(path);
+  o->tmp = malloc(n);
+  if (!o->path || !o->tmp) {
+    cli_error(verb, "out of memory");
+    return -1;
+  }
+  snprintf(o->tmp, n, "%s.tmp.%ld", path, (long)getpid());
+  o->f = fopen(o->tmp, "wb");
+  if (!o->f) {
+    cli_error(verb, "%s: cannot create: %s", o->tmp, strerror(errno));
+    free(o->path);
+    free(o->tmp);
+    memset(o, 0, sizeof *o);
+    return -1;
+  }
+  return 0;
+}
+
+int cli_out_commit(cli_out *o, const char *verb) {
+  if (!o->f) return 0;
+  if (!o->path) {
+    int bad = fflush(stdout) != 0 || ferror(stdout);
+    o->f = NULL;
+    if (bad) cli_error(verb, "writing standard output failed: %s", strerror(errno));
+    return bad ? -1 : 0;
+  }
+  int rc = 0;
+  if (fflush(o->f) != 0 || ferror(o->f) || fsync(fileno(o->f)) != 0) rc = -1;
+  if (fclose(o->f) != 0) rc = -1;
+  o->f = NULL;
+  if (rc == 0 && rename(o->tmp, o->path) != 0) rc = -1;
+  if (rc) {
+    cli_error(verb, "%s: write failed: %s", o->path, strerror(errno));
+    unlink(o->tmp);
+  }
+  free(o->path);
+  free(o->tmp);
+  o->path = o->tmp = NULL;
+  return rc;
+}
+
+void cli_out_abort(cli_out *o) {
+  if (o->f && o->path) {
+    fclose(o->f);
+    unlink(o->tmp);
+  }
+  free(o->path);
+  free(o->tmp);
+  memset(o, 0, sizeof *o);
+}
+
+double cli_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void cli_progress_start(cli_progress *p, const char *what, uint64_t total) {
+  p->t0 = p->last = cli_now();
+  p->total = total;
+  p->what = what;
+  const char *force = getenv("LPSYNTH_PROGRESS");
+  p->enabled = force ? strcmp(force, "0") != 0 : isatty(2);
+}
+
+static void fmt_secs(double s, char *buf, size_t n) {
+  if (s < 0 || s > 1e7) {
+    snprintf(buf, n, "?");
+  } else if (s < 60) {
+    snprintf(buf, n, "%.0fs", s);
+  } else if (s < 3600) {
+    snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
+  } else {
+    snprintf(buf, n, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
+  }
+}
+
+static void progress_print(cli_progress *p, uint64_t done, int final) {
+  double t = cli_now(), el = t - p->t0;
+  double rate = el > 0 ? done / el : 0;
+  char eta[32], els[32];
+  fmt_secs(rate > 0 && p->total ? (p->total - done) / rate : -1, eta, sizeof eta);
+  fmt_secs(el, els, sizeof els);
+  if (p->total)
+    fprintf(stderr, "\r%s %llu/%llu (%.1f%%)  %.0f/s  elapsed %s  ETA %s   %s", p->what,
+            (unsigned long long)done, (unsigned long long)p->total,
+            100.0 * done / (double)p->total, rate, els, final ? "-" : eta, final ? "\n" : "");
+  else
+    fprintf(stderr, "\r%s %llu  %.0f/s  elapsed %s   %s", p->what, (unsigned long long)done, rate,
+            els, final ? "\n" : "");
+  fflush(stderr);
+}
+
+void cli_progress_update(cli_progress *p, uint64_t done) {
+  if (!p->enabled) return;
+  double t = cli_now();
+  if (t - p->last < 0.25) return;
+  p->last = t;
+  progress_print(p, done, 0);
+}
+
+void cli_progress_end(cli_progress *p, uint64_t done) {
+  if (p->enabled) progress_print(p, done, 1);
+}

@@ -1,0 +1,171 @@
+/* Internal API of the string (RobustFill) DSL plugin. Not installed.
+ * The behaviour is specified in shared/spec/strdsl.md.
+ *
+ * Strings inside the interpreter are arrays of code points (uint32_t):
+ * input bytes are decoded as UTF-8; every byte that is not part of a valid
+ * UTF-8 sequence becomes SD_RAW_BYTE_BASE + byte (like Python's
+ * "surrogateescape") and is written back as that same byte, so execution is
+ * lossless on any input bytes. Case mapping and the regex classes are ASCII,
+ * exactly as the DSL's alphabet is; other code points are "characters outside
+ * the alphabet": they never match a type or delimiter, ToCase leaves them as
+ * they are, and Trim strips the whitespace Python's str.strip() strips in
+ * ASCII/Latin-1 (' \t\n\r\v\f', 0x1c-0x1f, 0x85, 0xa0).
+ */
+#ifndef LPSYNTH_STRDSL_H
+#define LPSYNTH_STRDSL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Operations; the program token of op o is SD_TOK_OP0 + o. */
+enum sd_op {
+  SD_COMPOSE = 0, SD_CONSTSTR, SD_SUBSTR, SD_GETSPAN, SD_GETTOKEN, SD_TOCASE,
+  SD_REPLACE, SD_TRIM, SD_GETUPTO, SD_GETFROM, SD_GETFIRST, SD_GETALL, SD_NUM_OPS
+};
+
+/* Types (regex classes) 0..7, in the spec's order. */
+enum sd_type { SD_NUMBER = 0, SD_WORD, SD_ALPHANUM, SD_ALL_CAPS, SD_PROP_CASE, SD_LOWER,
+               SD_DIGIT, SD_CHAR, SD_NUM_TYPES };
+enum sd_case { SD_PROPER = 0, SD_CASE_ALL_CAPS, SD_CASE_LOWER, SD_NUM_CASES };
+enum sd_bound { SD_START = 0, SD_END = 1 };
+
+#define SD_NUM_CHARS 83    /* a-z A-Z 0-9 then the 21 delimiters */
+#define SD_NUM_DELIMS 21
+#define SD_FIRST_DELIM 62  /* index of the first delimiter among the 83 characters */
+/* A regex argument r is 0..7 for a type, or 8 + d for delimiter d (0..20). */
+#define SD_NUM_REGEX (SD_NUM_TYPES + SD_NUM_DELIMS)
+
+/* Token ids (see the spec). */
+enum {
+  SD_TOK_PAD = 0, SD_TOK_BOS = 1, SD_TOK_EOS = 2, SD_TOK_OP0 = 3, SD_TOK_CHAR0 = 15,
+  SD_TOK_TYPE0 = 98, SD_TOK_CASE0 = 106, SD_TOK_START = 109, SD_TOK_END = 110,
+  SD_TOK_INT_ZERO = 211, /* id of integer k is 211 + k, k in -100..100 */
+  SD_VOCAB_SIZE = 312
+};
+
+#define SD_RAW_BYTE_BASE 0xDC00u
+#define SD_MAX_EXPRS 1024   /* programs with more expressions are refused */
+
+/* The 83 characters in token order: a-z A-Z 0-9 & , . ? ! @ ( ) [ ] % { } / : ; $ # " ' space */
+extern const char sd_chars[SD_NUM_CHARS + 1];
+
+/* One operation that is not Compose. Argument meaning by op:
+ *  CONSTSTR  a[0] = character index 0..82
+ *  SUBSTR    a[0] = k1, a[1] = k2                      (-100..100)
+ *  GETSPAN   a[0] = r1, a[1] = i1, a[2] = b1, a[3] = r2, a[4] = i2, a[5] = b2
+ *  GETTOKEN  a[0] = type, a[1] = i                    (i in -5..-1, 1..5)
+ *  TOCASE    a[0] = case
+ *  REPLACE   a[0] = d1, a[1] = d2                      (delimiter indices 0..20)
+ *  TRIM      -
+ *  GETUPTO   a[0] = r
+ *  GETFROM   a[0] = r
+ *  GETFIRST  a[0] = type, a[1] = i
+ *  GETALL    a[0] = type
+ */
+typedef struct sd_fn {
+  uint8_t op;
+  int16_t a[6];
+} sd_fn;
+
+/* An expression: fn alone, or Compose(fn, inner) when compose != 0 (fn is then
+ * a nesting operation and inner a nesting or substring operation). */
+typedef struct sd_expr {
+  uint8_t compose;
+  sd_fn fn;
+  sd_fn inner;
+} sd_expr;
+
+typedef struct sd_prog {
+  size_t n;
+  sd_expr *e;  /* n expressions; owned by whoever filled the program */
+  size_t cap;
+} sd_prog;
+
+/* Growable code-point string. */
+typedef struct sd_str {
+  uint32_t *c;
+  size_t n, cap;
+} sd_str;
+
+/* ---- memory (plain malloc; these never exit) ---- */
+void sd_prog_clear(sd_prog *p);              /* frees p->e, keeps p usable */
+int sd_prog_push(sd_prog *p, const sd_expr *e); /* 0 ok, -1 out of memory */
+void sd_str_free(sd_str *s);
+int sd_str_reserve(sd_str *s, size_t n);     /* 0 ok, -1 out of memory */
+
+/* ---- text <-> program ----
+ * sd_parse: strict canonical text. On error returns -1 and writes
+ * "column C: expected X" (1-based column) into err. Replaces *out's contents. */
+int sd_parse(const char *text, size_t len, sd_prog *out, char *err, size_t errlen);
+/* Canonical text, malloc'd and NUL-terminated in *text (length *len). 0 or -1 (OOM). */
+int sd_print(const sd_prog *p, char **text, size_t *len);
+
+/* ---- tokens <-> program ----
+ * Appends ids (prefix order, then EOS) to a malloc'd growable array. */
+int sd_to_tokens(const sd_prog *p, int32_t **ids, size_t *n, size_t *cap);
+/* Reads ids up to EOS (or n). -1 with a message naming the token position on
+ * malformed ids. */
+int sd_from_tokens(const int32_t *ids, size_t n, sd_prog *out, char *err, size_t errlen);
+
+/* ---- interpreter ---- */
+/* Decode bytes to code points (lossless, see above). 0 or -1 (OOM). */
+int sd_decode(const char *s, size_t len, sd_str *out);
+/* Encode code points back to bytes, malloc'd, NUL-terminated. 0 or -1 (OOM). */
+int sd_encode(const uint32_t *c, size_t n, char **out, size_t *len);
+/* Evaluate one expression on input in[0..n), replacing out's contents. 0 or -1 (OOM). */
+int sd_eval_expr(const sd_expr *e, const uint32_t *in, size_t n, sd_str *out);
+/* Evaluate a program (concatenation). 0 or -1 (OOM). */
+int sd_eval(const sd_prog *p, const uint32_t *in, size_t n, sd_str *out);
+
+/* ---- random tasks (gen.c) ---- */
+typedef struct sd_task {
+  sd_prog prog;
+  size_t n_examples;
+  char **inputs, **outputs;  /* malloc'd NUL-terminated strings */
+} sd_task;
+void sd_task_free(sd_task *t);
+/* Sample one task as the reference sampler does (spec "Random tasks").
+ * Deterministic in seed. min_expr/max_expr: 1..10 by default; n_examples: 4.
+ * 0 ok, -1 OOM or impossible options (message in err). */
+int sd_generate(uint64_t seed, int min_expr, int max_expr, int n_examples, sd_task *out,
+                char *err, size_t errlen);
+
+/* ---- additions (implemented in strdsl.c / parse.c) ---- */
+/* Return codes: sd_parse, sd_from_tokens and sd_from_tokens_prefix return -1
+ * for malformed input (message in err), SD_ENOMEM when memory runs out and
+ * SD_ELIMIT for more than SD_MAX_EXPRS expressions (message in err).
+ * sd_print and sd_to_tokens also return -1 for a program whose fields are out
+ * of range (they never print or encode something that would not parse). */
+#define SD_ENOMEM (-2)
+#define SD_ELIMIT (-3)
+
+/* Argument kinds; sd_op_arg[op][j] is the kind of argument j of op (op != COMPOSE). */
+enum sd_argkind { SD_ARG_CHAR = 0, SD_ARG_DELIM, SD_ARG_INT, SD_ARG_INDEX, SD_ARG_TYPE,
+                  SD_ARG_REGEX, SD_ARG_CASE, SD_ARG_BOUND };
+extern const uint8_t sd_op_nargs[SD_NUM_OPS];
+extern const uint8_t sd_op_arg[SD_NUM_OPS][6];
+extern const char *const sd_op_names[SD_NUM_OPS];     /* "Compose", "ConstStr", ... */
+extern const char *const sd_type_names[SD_NUM_TYPES]; /* "NUMBER", ... "CHAR" */
+extern const char *const sd_case_names[SD_NUM_CASES]; /* "PROPER", "ALL_CAPS", "LOWER" */
+int sd_op_is_nesting(int op);    /* GetToken ToCase Replace Trim GetUpto GetFrom GetFirst GetAll */
+int sd_op_is_substring(int op);  /* SubStr GetSpan */
+int sd_arg_valid(int kind, int v); /* 1 when v is in range for that kind of argument */
+/* 1 when e is a well-formed expression (ops, Compose roles and all arguments in range). */
+int sd_expr_valid(const sd_expr *e);
+
+/* Index 0..82 of code point c in sd_chars, or -1 outside the alphabet. */
+int sd_char_index(uint32_t c);
+/* One step of sd_decode: decodes the code point at s[0..len) (len >= 1) into *cp
+ * and returns the bytes it used (1..4). */
+size_t sd_utf8_next(const unsigned char *s, size_t len, uint32_t *cp);
+/* One step of sd_encode: writes cp's bytes into buf, returns their count (1..4). */
+size_t sd_utf8_put(uint32_t cp, char buf[4]);
+
+/* Like sd_from_tokens for a prefix of a program's ids (as in beam search):
+ * ids[0..n) may stop inside an expression. *out receives the complete
+ * expressions only; *ended = 1 when an EOS was reached (the program is then
+ * complete), else 0. n = 0 is fine (no expressions). Same return codes. */
+int sd_from_tokens_prefix(const int32_t *ids, size_t n, sd_prog *out, int *ended,
+                          char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds lpsynth and runs its test suite (ctest). Installs packages first.
+#   bash scripts/test.sh             gcc, -Werror, into build/
+#   bash scripts/test.sh --sanitize  clang, -Werror, ASan+UBSan, libFuzzer smoke runs, into build-asan/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+jobs=$(nproc 2>/dev/null || echo 2)
+case "${1:-}" in
+  "")
+    dir=build
+    cmake -S . -B "$dir" -DLP_WERROR=ON >/dev/null
+    ;;
+  --sanitize)
+    dir=build-asan
+    CC=clang cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DLP_WERROR=ON -DLP_SANITIZE=ON \
+      -DLP_FUZZ=ON >/dev/null
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    ;;
+  *)
+    echo "usage: bash scripts/test.sh [--sanitize]" >&2
+    exit 2
+    ;;
+esac
+cmake --build "$dir" -j"$jobs"
+ctest --test-dir "$dir" --output-on-failure -j"$jobs"
