@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages lpsynth needs. Safe to run more than once.
 # Usage: bash scripts/setup.sh            (as root, or with sudo available)
 set -euo pipefail
-PKGS=(build-essential cmake pkg-config libopenblas-dev libjansson-dev clang libclang-rt-14-dev)
+PKGS=(build-essential cmake pkg-config python3 libopenblas-dev libjansson-dev clang libclang-rt-14-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
