@@ -11,14 +11,17 @@
 /* ---------- shared helpers ---------- */
 
 static lp_domain *open_domain(const char *verb, const char *name, const char *options) {
-  if (!name) {
-    cli_error(verb, "--domain NAME|PATH.so is required (see `lpsynth domains`)");
-    return NULL;
-  }
   lp_err e = {0};
   lp_domain *d = lp_domain_open(name, options, &e);
   if (!d) cli_error(verb, "%s", e.msg);
   return d;
+}
+
+/* A missing --domain is a usage error (exit 2): callers check this first. */
+static int need_domain(const char *verb, const char *name) {
+  if (name) return 0;
+  cli_error(verb, "--domain NAME|PATH.so is required (see `lpsynth domains`)");
+  return -1;
 }
 
 static json_t *jstr(const char *s, size_t n) { return json_stringn(s, n); }
@@ -225,6 +228,7 @@ int cmd_run(int argc, char **argv) {
     cli_error("run", "at least one --input S is required");
     goto done;
   }
+  if (need_domain("run", co.domain)) goto done;
   rc = EXIT_FAIL;
   if (!(d = open_domain("run", co.domain, co.domain_options))) goto done;
   lp_err e = {0};
@@ -325,7 +329,8 @@ static int check_line(lp_domain *d, lp_record *rec, lp_ids *ids, lp_buf *out, lp
   return 0;
 }
 
-static int jsonl_verb(const char *verb, int argc, char **argv, line_fn fn, const char *help) {
+static int jsonl_verb(const char *verb, int argc, char **argv, line_fn fn, uint32_t cap,
+                      const char *help) {
   static const struct option lo[] = {COMMON_LONGOPTS,
                                      {"out", required_argument, 0, 'o'},
                                      {"max-line", required_argument, 0, OPT_MAX_LINE},
@@ -351,9 +356,16 @@ static int jsonl_verb(const char *verb, int argc, char **argv, line_fn fn, const
     return EXIT_USAGE;
   }
   const char *in = optind < argc ? argv[optind] : "-";
+  if (need_domain(verb, co.domain)) return EXIT_USAGE;
   lp_domain *d = open_domain(verb, co.domain, co.domain_options);
   if (!d) return EXIT_FAIL;
   lp_err e = {0};
+  if (!lp_domain_has(d, cap)) {
+    cli_error(verb, "domain %s (%s) cannot %s", lp_domain_name(d), lp_domain_path(d),
+              cap == LP_CAP_CHECK ? "check programs against examples" : "execute programs");
+    lp_domain_free(d);
+    return EXIT_FAIL;
+  }
   lp_jsonl *r = lp_jsonl_open(in, co.max_line, &e);
   if (!r) {
     cli_error(verb, "%s", e.msg);
@@ -418,7 +430,7 @@ static int jsonl_verb(const char *verb, int argc, char **argv, line_fn fn, const
 
 int cmd_exec(int argc, char **argv) {
   return jsonl_verb(
-      "exec", argc, argv, exec_line,
+      "exec", argc, argv, exec_line, LP_CAP_EXECUTE,
       "usage: lpsynth exec --domain D [--out FILE] [--max-line BYTES] [FILE|-]\n\n"
       "Reads JSONL, one {\"program\": TEXT, \"inputs\": [S, ...]} per line (other fields\n"
       "are kept), runs the program on every input, and writes one line per input line,\n"
@@ -431,7 +443,7 @@ int cmd_exec(int argc, char **argv) {
 
 int cmd_check(int argc, char **argv) {
   return jsonl_verb(
-      "check", argc, argv, check_line,
+      "check", argc, argv, check_line, LP_CAP_CHECK,
       "usage: lpsynth check --domain D [--out FILE] [--max-line BYTES] [FILE|-]\n\n"
       "Reads JSONL with \"program\", \"inputs\" and \"outputs\" per line and writes each\n"
       "line back with \"consistent\": true|false added (true when the program maps every\n"
@@ -537,6 +549,7 @@ int cmd_gen(int argc, char **argv) {
     cli_error("gen", "--min-expr %lld is larger than --max-expr %lld", (long long)mn, (long long)mx);
     return EXIT_USAGE;
   }
+  if (need_domain("gen", co.domain)) return EXIT_USAGE;
   lp_domain *d = open_domain("gen", co.domain, co.domain_options);
   if (!d) return EXIT_FAIL;
   cli_out out;
@@ -604,6 +617,11 @@ int cmd_demo(int argc, char **argv) {
   const char *prog = "GetToken(PROP_CASE, 2) | ConstStr(' ') | GetToken(ALL_CAPS, 1)";
   const char *in[] = {"Mason Smith", "Henry Myers", "Barry Underwood", "Sandy Jones"};
   const char *want[] = {"Smith M", "Myers H", "Underwood B", "Jones S"};
+  if (strcmp(lp_domain_name(d), "string") != 0) {
+    printf("domain %s: the Figure 1 example is a string-domain program; skipped\n",
+           lp_domain_name(d));
+    goto generated;
+  }
   printf("Figure 1 of the paper, domain %s:\n  program: %s\n", lp_domain_name(d), prog);
   if (lp_domain_program_encode(d, prog, strlen(prog), &ids, &e)) {
     cli_error("demo", "%s", e.msg);
@@ -624,6 +642,7 @@ int cmd_demo(int argc, char **argv) {
     printf("  %-18s -> %-14s %s\n", in[i], out.data ? out.data : "", ok ? "ok" : "WRONG");
     if (!ok) rc = EXIT_FAIL;
   }
+generated:
   if (lp_domain_has(d, LP_CAP_GENERATE | LP_CAP_CHECK)) {
     printf("\nThree generated tasks (seed 2021), each re-checked:\n");
     lp_gen_opts opts = {sizeof opts, 0, 0, 0};

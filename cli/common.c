@@ -64,7 +64,7 @@ int cli_out_open(cli_out *o, const char *path, const char *verb) {
   snprintf(o->tmp, n, "%s.tmp.%ld", path, (long)getpid());
   o->f = fopen(o->tmp, "wb");
   if (!o->f) {
-    cli_error(verb, "%s: cannot create: %s", o->tmp, strerror(errno));
+    cli_error(verb, "%s: cannot create (temporary file %s): %s", path, o->tmp, strerror(errno));
     free(o->path);
     free(o->tmp);
     memset(o, 0, sizeof *o);

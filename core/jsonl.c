@@ -122,7 +122,8 @@ int lp_jsonl_next(lp_jsonl *r, const char **line, size_t *len, size_t *lineno, l
       const char *nl = memchr(p, '\n', n);
       size_t take = nl ? (size_t)(nl - p) : n;
       if (!too_long) {
-        if (r->line.len + take > r->max_line) {
+        /* One byte of slack for a '\r' before the newline, checked below. */
+        if (r->line.len + take > r->max_line + 1) {
           too_long = 1;
         } else if (lp_buf_append(&r->line, p, take)) {
           return lp_err_set(err, LP_ENOMEM, "%s:%zu: out of memory", r->name, r->lineno + 1);
@@ -134,11 +135,12 @@ int lp_jsonl_next(lp_jsonl *r, const char **line, size_t *len, size_t *lineno, l
     if (rc < 0) return rc;
     if (!got_any) return 0;
     *lineno = ++r->lineno;
+    if (!too_long && r->line.len && r->line.data[r->line.len - 1] == '\r') r->line.data[--r->line.len] = 0;
+    if (r->line.len > r->max_line) too_long = 1;
     if (too_long)
       return lp_err_set(err, LP_ELIMIT, "%s:%zu: line longer than the limit of %zu bytes", r->name,
                         r->lineno, r->max_line);
     if (blank(r->line.data ? r->line.data : "", r->line.len)) continue;
-    if (r->line.len && r->line.data[r->line.len - 1] == '\r') r->line.data[--r->line.len] = 0;
     *line = r->line.data;
     *len = r->line.len;
     return 1;

@@ -483,6 +483,12 @@ int lp_domain_program_size(lp_domain *d, const int32_t *ids, size_t n, int32_t *
   return after(d, d->plugin->desc.program_size(d->self, ids, n, size, err), "program_size", err);
 }
 
+int lp_domain_anonymise(lp_domain *d, const int32_t *ids, size_t n, lp_ids *out, lp_err *err) {
+  CLEAR_ERR(err);
+  if (need(d, LP_CAP_ANONYMISE, "anonymise programs", err)) return LP_EUNSUP;
+  return after(d, d->plugin->desc.anonymise(d->self, ids, n, out, err), "anonymise", err);
+}
+
 int lp_domain_prefix_ok(lp_domain *d, const int32_t *ids, size_t n, const lp_example *ex,
                         size_t n_ex, int *ok, lp_err *err) {
   CLEAR_ERR(err);

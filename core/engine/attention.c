@@ -75,11 +75,8 @@ int lp_attention_forward(float *out, float *att, uint8_t *drop_mask, const float
       const float *A = P;
       if (dropping) {
         uint8_t *dm = drop_mask + ((size_t)b * H + h) * TT;
-        for (size_t j = 0; j < TT; j++) {
-          uint8_t keep = lp_rng_uniform(rng) >= p_drop;
-          dm[j] = keep;
-          pd[j] = keep ? P[j] * keep_scale : 0.0f;
-        }
+        lp_keep_mask(dm, TT, p_drop, rng);
+        for (size_t j = 0; j < TT; j++) pd[j] = dm[j] ? P[j] * keep_scale : 0.0f;
         A = pd;
       }
       /* O[Tq,dh] = A V */

@@ -38,6 +38,23 @@ float lp_rng_normal(lp_rng *r) {
   return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
 }
 
+size_t lp_keep_mask(uint8_t *mask, size_t n, float p, lp_rng *rng) {
+  /* u >= p  <=>  k >= ceil(p * 2^24) for integer k */
+  const uint64_t thr = (uint64_t)ceil((double)p * 16777216.0);
+  size_t kept = 0, i = 0;
+  for (; i + 1 < n; i += 2) {
+    uint64_t z = lp_rng_next(rng);
+    mask[i] = (z >> 40) >= thr;
+    mask[i + 1] = ((z >> 8) & 0xFFFFFFu) >= thr;
+    kept += (size_t)mask[i] + mask[i + 1];
+  }
+  if (i < n) {
+    mask[i] = (lp_rng_next(rng) >> 40) >= thr;
+    kept += mask[i];
+  }
+  return kept;
+}
+
 /* ---- sizes --------------------------------------------------------------- */
 
 static size_t mul_checked(size_t a, size_t b) {

@@ -29,6 +29,10 @@ size_t lp_prod2(int a, int b);
 size_t lp_prod3(int a, int b, int c);
 size_t lp_prod4(int a, int b, int c, int d);
 
+/* Dropout keep-mask: mask[i] = (u_i >= p) for uniforms u_i = k_i / 2^24, two
+ * per 64-bit draw (high 24 bits first). Returns the number of elements kept. */
+size_t lp_keep_mask(uint8_t *mask, size_t n, float p, lp_rng *rng);
+
 /* Bump allocator carving typed arrays out of one malloc'ed block (64-byte
  * aligned pieces). Two passes: with base == NULL it only measures. */
 typedef struct lp_carve {

@@ -9,7 +9,7 @@
 /* ---- cross-entropy ------------------------------------------------------- */
 
 /* loss = mean_{n: targets[n] != pad} -log softmax(logits[n])[targets[n]]. */
-int lp_cross_entropy_forward(float *loss, float *probs, float *losses, int *n_valid,
+int lp_cross_entropy_forward(double *loss, float *probs, float *losses, int *n_valid,
                              const float *logits, const int32_t *targets, int N,
                              int V, int pad_id) {
   LP_REQUIRE(loss && probs && logits && targets && N >= 1 && V >= 1);
@@ -34,7 +34,7 @@ int lp_cross_entropy_forward(float *loss, float *probs, float *losses, int *n_va
       count++;
     }
   }
-  *loss = count > 0 ? (float)(total / count) : 0.0f;
+  *loss = count > 0 ? total / count : 0.0;
   if (n_valid) *n_valid = count;
   return LP_OK;
 }

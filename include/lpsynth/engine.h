@@ -221,7 +221,7 @@ int lp_concat_forward(float *y, const float *a, const float *b, int N, int C1, i
 int lp_concat_backward(float *da, float *db, const float *dy, int N, int C1, int C2);
 
 /* Inverted dropout with rate p in [0, 1): mask[n] = 1 with probability 1-p
- * (uniform >= p), y = x * mask / (1-p). y may equal x. When rng is NULL or
+ * (uniform >= p; 24-bit uniforms, two per lp_rng_next), y = x * mask / (1-p). y may equal x. When rng is NULL or
  * p == 0 (evaluation): y = x, no randomness is used and mask (if not NULL) is
  * set to 1. mask is required when dropping.
  * Backward: dx += dy * mask / (1-p), where p is the EFFECTIVE rate of the
@@ -255,12 +255,14 @@ int lp_attention_backward(float *dq, float *dk, float *dv, const float *dout,
 
 /* Cross-entropy over logits[N,V] with integer targets[N]; targets equal to
  * pad_id (pad_id >= 0) are ignored. *loss = mean over non-pad rows of
- * -log softmax(logits)[target] (0 when every row is pad). probs[N,V] (the
+ * -log softmax(logits)[target] (0 when every row is pad), in double (a float
+ * would quantize it: finite differences of a float loss of ~3 are no finer
+ * than 2.4e-7 / 2 eps). probs[N,V] (the
  * softmax, saved for backward) is required; losses[N] (per-row loss, 0 on pad
  * rows) may be NULL; *n_valid (may be NULL) gets the number of non-pad rows.
  * Backward: dlogits += dloss * (probs - onehot(target)) / n_valid on non-pad
  * rows. Non-pad targets must be in [0, V). */
-int lp_cross_entropy_forward(float *loss, float *probs, float *losses, int *n_valid,
+int lp_cross_entropy_forward(double *loss, float *probs, float *losses, int *n_valid,
                              const float *logits, const int32_t *targets, int N,
                              int V, int pad_id);
 int lp_cross_entropy_backward(float *dlogits, const float *probs,
@@ -307,7 +309,7 @@ typedef struct lp_block_cfg {
   int attn_bias;      /* 1: q/k/v/out projections have biases (reference: 0) */
   float dropout;      /* residual and FFN dropout rate */
   float attn_dropout; /* dropout on attention probabilities */
-  float ln_eps;       /* layer-norm epsilon (flax default 1e-6) */
+  float ln_eps;       /* layer-norm epsilon (<= 0 -> 1e-6, the flax default) */
 } lp_block_cfg;
 
 /* d_model, n_heads, d_ff as given; d_qkv = d_model, attn_bias = 0,
@@ -453,7 +455,7 @@ int lp_grad_clip(float *g, size_t n, float max_norm, double *norm_out);
 typedef double (*lp_gc_loss_fn)(void *ctx);
 
 typedef struct lp_gc_opts {
-  float eps;         /* central-difference step (default 1e-2) */
+  float eps;         /* central-difference step h (default 3e-2) */
   double tol;        /* max allowed relative error (default 1e-2) */
   double floor_frac; /* relative error of element i is
                         |a_i - n_i| / max(|a_i|, |n_i|, floor),
@@ -462,6 +464,11 @@ typedef struct lp_gc_opts {
   double abs_floor;  /* default 1e-6 */
   size_t max_checks; /* check at most this many elements, spread evenly with a
                         random start (0 = all; default 0) */
+  int order;         /* 2: D(h) = (f(x+h) - f(x-h)) / 2h, error O(h^2);
+                        4: Richardson (4 D(h) - D(2h)) / 3, error O(h^4)
+                        (default), twice the evaluations. With float32
+                        forwards a larger h lowers the rounding noise
+                        (~ulp(f)/2h); order 4 keeps the truncation small. */
   uint64_t seed;     /* for the random start and for op cases' inputs */
 } lp_gc_opts;
 
@@ -482,7 +489,8 @@ void lp_gc_result_init(lp_gc_result *r);
 void lp_gc_result_merge(lp_gc_result *acc, const lp_gc_result *r);
 
 /* Compares grad[n] (the analytic gradient of f with respect to x[n]) with
- * central differences (f(x + eps e_i) - f(x - eps e_i)) / 2 eps. x is
+ * central differences (f(x + eps e_i) - f(x - eps e_i)) / 2 eps (opts->order).
+ * x is
  * perturbed in place and restored. o NULL: defaults. *res gets the outcome.
  * Returns LP_OK (whether or not the check passed: see res->ok), LP_EINVAL or
  * LP_ENOMEM. */

@@ -114,6 +114,7 @@ int lp_domain_check(lp_domain *d, const int32_t *ids, size_t n, const lp_example
 int lp_domain_generate(lp_domain *d, uint64_t seed, const lp_gen_opts *opts, lp_task *out,
                        lp_err *err);
 int lp_domain_program_size(lp_domain *d, const int32_t *ids, size_t n, int32_t *size, lp_err *err);
+int lp_domain_anonymise(lp_domain *d, const int32_t *ids, size_t n, lp_ids *out, lp_err *err);
 int lp_domain_prefix_ok(lp_domain *d, const int32_t *ids, size_t n, const lp_example *ex,
                         size_t n_ex, int *ok, lp_err *err);
 

@@ -86,12 +86,57 @@ static int sd_code(int r) {
   return r == SD_ENOMEM ? LP_ENOMEM : r == SD_ELIMIT ? LP_ELIMIT : LP_EINVAL;
 }
 
+/* The hot paths (execute, check, prefix_ok) avoid the heap for ordinary
+ * programs and strings. A program has at most as many expressions as ids, so
+ * with n <= STACK_EXPRS ids sd_prog_push never grows the stack array. */
+#define STACK_EXPRS 64
+typedef struct progbuf {
+  sd_prog p;
+  sd_expr stk[STACK_EXPRS];
+} progbuf;
+
+static void progbuf_init(progbuf *b, size_t n_ids) {
+  b->p.n = 0;
+  b->p.e = n_ids <= STACK_EXPRS ? b->stk : NULL;
+  b->p.cap = n_ids <= STACK_EXPRS ? STACK_EXPRS : 0;
+}
+
+static void progbuf_free(progbuf *b) {
+  if (b->p.e != b->stk) sd_prog_clear(&b->p);
+}
+
 static int load_prog(const sd_inst *I, const int32_t *ids, size_t n, sd_prog *p, lp_err *err) {
   char msg[512];
   if (!ids && n) return fail(I, err, LP_EINVAL, "string: program ids are NULL");
   int r = sd_from_tokens(ids, n, p, msg, sizeof msg);
   if (r) return fail(I, err, sd_code(r), "string: bad program ids: %s", msg);
   return LP_OK;
+}
+
+static int load_progbuf(const sd_inst *I, const int32_t *ids, size_t n, progbuf *b,
+                        lp_err *err) {
+  progbuf_init(b, n);
+  return load_prog(I, ids, n, &b->p, err);
+}
+
+/* Runs p on c[0..n): into stk (STACK_OUT code points) when the output surely
+ * fits there (sd_eval reserves at most max(n, 1) more per expression, so it
+ * never grows a buffer that holds p->n * max(n, 1)), else into heap. */
+#define STACK_OUT 1024
+static int eval_into(const sd_prog *p, const uint32_t *c, size_t n, uint32_t *stk, sd_str *heap,
+                     const uint32_t **oc, size_t *on) {
+  size_t per = n ? n : 1;
+  if (p->n <= STACK_OUT / per) {
+    sd_str o = {stk, 0, STACK_OUT};
+    if (sd_eval(p, c, n, &o)) return -1;
+    *oc = o.c;
+    *on = o.n;
+    return 0;
+  }
+  if (sd_eval(p, c, n, heap)) return -1;
+  *oc = heap->c;
+  *on = heap->n;
+  return 0;
 }
 
 /* Decodes s[0..len) into stk (when it fits: decoding never gives more code
@@ -163,18 +208,18 @@ static int check_examples(const sd_inst *I, const lp_example *ex, size_t n_ex, l
  * prefix of (!full) the expected output. */
 static int run_examples(const sd_inst *I, const sd_prog *p, const lp_example *ex, size_t n_ex,
                         int full, int *ok, lp_err *err) {
-  uint32_t stk[STACK_CP];
+  uint32_t stk[STACK_CP], ostk[STACK_OUT];
   sd_str heap = {0}, o = {0};
   int rc = LP_OK, all = 1;
   for (size_t i = 0; i < n_ex && all; i++) {
-    const uint32_t *c;
-    size_t n;
+    const uint32_t *c, *oc;
+    size_t n, on;
     if (decode_input(ex[i].part[0] ? ex[i].part[0] : "", ex[i].len[0], stk, &heap, &c, &n) ||
-        sd_eval(p, c, n, &o)) {
+        eval_into(p, c, n, ostk, &o, &oc, &on)) {
       rc = fail(I, err, LP_ENOMEM, "out of memory");
       break;
     }
-    all = bytes_match(o.c, o.n, ex[i].part[1], ex[i].len[1], full);
+    all = bytes_match(oc, on, ex[i].part[1], ex[i].len[1], full);
   }
   sd_str_free(&heap);
   sd_str_free(&o);
@@ -321,19 +366,23 @@ static int str_execute(void *self, const int32_t *ids, size_t n, const char *inp
   GET_INST(self, err);
   if (!out) return fail(I, err, LP_EINVAL, "string: no output");
   if (!input && len) return fail(I, err, LP_EINVAL, "string: input is NULL");
-  sd_prog p = {0};
-  int rc = load_prog(I, ids, n, &p, err);
-  if (rc != LP_OK) return rc;
-  uint32_t stk[STACK_CP];
+  progbuf pb;
+  int rc = load_progbuf(I, ids, n, &pb, err);
+  if (rc != LP_OK) {
+    progbuf_free(&pb);
+    return rc;
+  }
+  uint32_t stk[STACK_CP], ostk[STACK_OUT];
   sd_str heap = {0}, o = {0};
-  const uint32_t *c;
-  size_t cn;
-  if (decode_input(input ? input : "", len, stk, &heap, &c, &cn) || sd_eval(&p, c, cn, &o))
+  const uint32_t *c, *oc;
+  size_t cn, on;
+  if (decode_input(input ? input : "", len, stk, &heap, &c, &cn) ||
+      eval_into(&pb.p, c, cn, ostk, &o, &oc, &on))
     rc = fail(I, err, LP_ENOMEM, "out of memory");
-  else rc = append_encoded(I, out, o.c, o.n, err);
+  else rc = append_encoded(I, out, oc, on, err);
   sd_str_free(&heap);
   sd_str_free(&o);
-  sd_prog_clear(&p);
+  progbuf_free(&pb);
   return rc;
 }
 
@@ -344,10 +393,10 @@ static int str_check(void *self, const int32_t *ids, size_t n, const lp_example 
   *consistent = 0;
   int rc = check_examples(I, ex, n_ex, err);
   if (rc != LP_OK) return rc;
-  sd_prog p = {0};
-  rc = load_prog(I, ids, n, &p, err);
-  if (rc == LP_OK) rc = run_examples(I, &p, ex, n_ex, 1, consistent, err);
-  sd_prog_clear(&p);
+  progbuf pb;
+  rc = load_progbuf(I, ids, n, &pb, err);
+  if (rc == LP_OK) rc = run_examples(I, &pb.p, ex, n_ex, 1, consistent, err);
+  progbuf_free(&pb);
   return rc;
 }
 
@@ -362,12 +411,13 @@ static int str_prefix_ok(void *self, const int32_t *ids, size_t n, const lp_exam
   if (!ids && n) return fail(I, err, LP_EINVAL, "string: program ids are NULL");
   int rc = check_examples(I, ex, n_ex, err);
   if (rc != LP_OK) return rc;
-  sd_prog p = {0};
+  progbuf pb;
   int ended = 0;
-  int r = sd_from_tokens_prefix(ids, n, &p, &ended, NULL, 0);
+  progbuf_init(&pb, n);
+  int r = sd_from_tokens_prefix(ids, n, &pb.p, &ended, NULL, 0);
   if (r == SD_ENOMEM) rc = fail(I, err, LP_ENOMEM, "out of memory");
-  else if (r == 0) rc = run_examples(I, &p, ex, n_ex, ended, ok, err);
-  sd_prog_clear(&p);
+  else if (r == 0) rc = run_examples(I, &pb.p, ex, n_ex, ended, ok, err);
+  progbuf_free(&pb);
   return rc;
 }
 
@@ -384,15 +434,8 @@ static int str_generate(void *self, uint64_t seed, const lp_gen_opts *opts, lp_t
   }
   if (mn < 0 || mx < 0 || ne < 0)
     return fail(I, err, LP_EINVAL, "string: generate options must not be negative");
-  if (mn == 0) mn = 1;
-  if (mx == 0) mx = 10;
-  if (ne == 0) ne = 4;
-  if (mn > mx)
-    return fail(I, err, LP_EINVAL, "string: min_size %d > max_size %d expressions", (int)mn,
-                (int)mx);
-  if (mx > SD_MAX_EXPRS)
-    return fail(I, err, LP_ELIMIT, "string: max_size %d > %d expressions", (int)mx,
-                SD_MAX_EXPRS);
+  /* 0 selects sd_generate's default (1..10 expressions, 4 examples); it checks
+   * the options itself. */
   sd_task t;
   memset(&t, 0, sizeof t);
   char msg[512] = "";
@@ -423,10 +466,10 @@ static int str_program_size(void *self, const int32_t *ids, size_t n, int32_t *s
                             lp_err *err) {
   GET_INST(self, err);
   if (!size) return fail(I, err, LP_EINVAL, "string: no output");
-  sd_prog p = {0};
-  int rc = load_prog(I, ids, n, &p, err);
-  if (rc == LP_OK) *size = (int32_t)p.n;
-  sd_prog_clear(&p);
+  progbuf pb;
+  int rc = load_progbuf(I, ids, n, &pb, err);
+  if (rc == LP_OK) *size = (int32_t)pb.p.n;
+  progbuf_free(&pb);
   return rc;
 }
 

@@ -172,42 +172,37 @@ static int32_t arg_token(int kind, int v) {
   }
 }
 
+/* Token ranges of the argument kinds: id in [lo, hi] (but not hole) gives the
+ * value id - base; REGEX has a second range (the delimiters, values 8..28). */
+static const struct {
+  int16_t lo, hi, base, hole, lo2, hi2, base2;
+} kind_tok[] = {
+    [SD_ARG_CHAR] = {SD_TOK_CHAR0, SD_TOK_TYPE0 - 1, SD_TOK_CHAR0, -1, 1, 0, 0},
+    [SD_ARG_DELIM] = {SD_TOK_CHAR0 + SD_FIRST_DELIM, SD_TOK_TYPE0 - 1, SD_TOK_CHAR0 + SD_FIRST_DELIM,
+                      -1, 1, 0, 0},
+    [SD_ARG_INT] = {SD_TOK_INT_ZERO - 100, SD_TOK_INT_ZERO + 100, SD_TOK_INT_ZERO, -1, 1, 0, 0},
+    [SD_ARG_INDEX] = {SD_TOK_INT_ZERO - 5, SD_TOK_INT_ZERO + 5, SD_TOK_INT_ZERO, SD_TOK_INT_ZERO, 1,
+                      0, 0},
+    [SD_ARG_TYPE] = {SD_TOK_TYPE0, SD_TOK_CASE0 - 1, SD_TOK_TYPE0, -1, 1, 0, 0},
+    [SD_ARG_REGEX] = {SD_TOK_TYPE0, SD_TOK_CASE0 - 1, SD_TOK_TYPE0, -1,
+                      SD_TOK_CHAR0 + SD_FIRST_DELIM, SD_TOK_TYPE0 - 1,
+                      SD_TOK_CHAR0 + SD_FIRST_DELIM - SD_NUM_TYPES},
+    [SD_ARG_CASE] = {SD_TOK_CASE0, SD_TOK_START - 1, SD_TOK_CASE0, -1, 1, 0, 0},
+    [SD_ARG_BOUND] = {SD_TOK_START, SD_TOK_END, SD_TOK_START, -1, 1, 0, 0},
+};
+
 /* 1 and *v when id is a valid token for an argument of that kind. */
-static int token_arg(int kind, int32_t id, int *v) {
-  int x;
-  switch (kind) {
-  case SD_ARG_CHAR:
-    x = id - SD_TOK_CHAR0;
-    break;
-  case SD_ARG_DELIM:
-    x = id - (SD_TOK_CHAR0 + SD_FIRST_DELIM);
-    break;
-  case SD_ARG_INT:
-  case SD_ARG_INDEX:
-    if (id < SD_TOK_INT_ZERO - 100 || id > SD_TOK_INT_ZERO + 100) return 0;
-    x = id - SD_TOK_INT_ZERO;
-    break;
-  case SD_ARG_TYPE:
-    x = id - SD_TOK_TYPE0;
-    break;
-  case SD_ARG_REGEX:
-    if (id >= SD_TOK_TYPE0 && id < SD_TOK_TYPE0 + SD_NUM_TYPES) x = id - SD_TOK_TYPE0;
-    else if (id >= SD_TOK_CHAR0 + SD_FIRST_DELIM && id < SD_TOK_TYPE0)
-      x = SD_NUM_TYPES + id - (SD_TOK_CHAR0 + SD_FIRST_DELIM);
-    else return 0;
-    break;
-  case SD_ARG_CASE:
-    x = id - SD_TOK_CASE0;
-    break;
-  case SD_ARG_BOUND:
-    if (id != SD_TOK_START && id != SD_TOK_END) return 0;
-    x = id == SD_TOK_START ? SD_START : SD_END;
-    break;
-  default: return 0;
+static inline int token_arg(int kind, int32_t id, int *v) {
+  if ((unsigned)kind >= sizeof kind_tok / sizeof kind_tok[0]) return 0;
+  if (id >= kind_tok[kind].lo && id <= kind_tok[kind].hi && id != kind_tok[kind].hole) {
+    *v = id - kind_tok[kind].base;
+    return 1;
   }
-  if (!sd_arg_valid(kind, x)) return 0;
-  *v = x;
-  return 1;
+  if (id >= kind_tok[kind].lo2 && id <= kind_tok[kind].hi2) {
+    *v = id - kind_tok[kind].base2;
+    return 1;
+  }
+  return 0;
 }
 
 static int ids_push(int32_t **ids, size_t *n, size_t *cap, int32_t id) {
@@ -277,8 +272,8 @@ static const char *const arg_what[] = {
 enum { ROLE_TOP = 0, ROLE_OUTER, ROLE_INNER };
 static const char *const role_what[] = {
     "an operation (ids 3..14)",
-    "a nesting operation GetToken, ToCase, Replace, Trim, GetUpto, GetFrom, GetFirst or GetAll "
-    "(ids 7..14) as Compose's outer operation",
+    ("a nesting operation GetToken, ToCase, Replace, Trim, GetUpto, GetFrom, GetFirst or GetAll "
+     "(ids 7..14) as Compose's outer operation"),
     "a nesting or substring operation (ids 5..6, 7..14) as Compose's inner operation",
 };
 
@@ -303,13 +298,12 @@ static int tp_fail(tokp *t, const char *what) {
 static int tp_fn(tokp *t, sd_fn *f, int role) {
   if (t->pos >= t->n) return TP_RANOUT;
   int32_t id = t->ids[t->pos];
-  int op = id - SD_TOK_OP0;
   int okop = id >= SD_TOK_OP0 && id < SD_TOK_OP0 + SD_NUM_OPS;
+  int op = okop ? id - SD_TOK_OP0 : -1;
   if (okop && role == ROLE_OUTER) okop = sd_op_is_nesting(op);
   if (okop && role == ROLE_INNER) okop = sd_op_is_nesting(op) || sd_op_is_substring(op);
   if (!okop) return tp_fail(t, role_what[role]);
-  memset(f, 0, sizeof *f);
-  f->op = (uint8_t)op;
+  f->op = (uint8_t)op; /* the caller zeroed *f */
   t->pos++;
   for (int j = 0; j < sd_op_nargs[op]; j++) {
     int kind = sd_op_arg[op][j], v;
@@ -367,9 +361,18 @@ static int from_tokens(const int32_t *ids, size_t n, sd_prog *out, int prefix, i
       out->n = 0;
       return SD_ELIMIT;
     }
-    sd_expr e;
+    if (out->n == out->cap) { /* room for one more, parsed in place */
+      sd_expr dummy;
+      memset(&dummy, 0, sizeof dummy);
+      if (sd_prog_push(out, &dummy)) {
+        if (err && errlen) snprintf(err, errlen, "out of memory");
+        out->n = 0;
+        return SD_ENOMEM;
+      }
+      out->n--;
+    }
     size_t start = t.pos;
-    int r = tp_expr(&t, &e);
+    int r = tp_expr(&t, &out->e[out->n]);
     if (r == TP_RANOUT) {
       if (prefix) return 0;
       if (err && errlen)
@@ -383,11 +386,7 @@ static int from_tokens(const int32_t *ids, size_t n, sd_prog *out, int prefix, i
       out->n = 0;
       return r;
     }
-    if (sd_prog_push(out, &e)) {
-      if (err && errlen) snprintf(err, errlen, "out of memory");
-      out->n = 0;
-      return SD_ENOMEM;
-    }
+    out->n++;
   }
 }
 
@@ -541,6 +540,67 @@ static inline int find_match(int r, const uint32_t *s, size_t n, size_t i, size_
   return 1;
 }
 
+/* The last match of r that ends at or before `end`, where end is n or the
+ * start of a match: 1 and [*ms, *me), or 0. Every regex of the DSL matches
+ * maximal runs (of a class, or a capital then a maximal run of lower-case
+ * letters) or single characters, so scanning backwards finds exactly the
+ * matches a left-to-right scan finds. */
+static inline int find_match_rev(int r, const uint32_t *s, size_t end, size_t *ms, size_t *me) {
+  size_t j = end;
+  if (r >= SD_NUM_TYPES) {
+    if (r >= SD_NUM_REGEX) return 0;
+    uint32_t d = (unsigned char)sd_chars[SD_FIRST_DELIM + r - SD_NUM_TYPES];
+    for (; j > 0; j--)
+      if (s[j - 1] == d) {
+        *ms = j - 1;
+        *me = j;
+        return 1;
+      }
+    return 0;
+  }
+  if (r < 0) return 0;
+  if (r == SD_PROP_CASE) {
+    for (;;) {
+      while (j > 0 && !(cls(s[j - 1]) & C_LOW)) j--;
+      if (j == 0) return 0;
+      size_t i = j - 1; /* s[i .. j) is a maximal run of lower-case letters */
+      while (i > 0 && (cls(s[i - 1]) & C_LOW)) i--;
+      if (i > 0 && (cls(s[i - 1]) & C_UP)) {
+        *ms = i - 1;
+        *me = j;
+        return 1;
+      }
+      j = i;
+    }
+  }
+  unsigned m = type_mask[r];
+  while (j > 0 && !(cls(s[j - 1]) & m)) j--;
+  if (j == 0) return 0;
+  size_t i = j - 1;
+  if (r != SD_DIGIT && r != SD_CHAR)
+    while (i > 0 && (cls(s[i - 1]) & m)) i--;
+  *ms = i;
+  *me = j;
+  return 1;
+}
+
+/* The k-th match from the end (k >= 1): 1 and its span, or 0 with *found =
+ * the number of matches there are (< k). */
+static int nth_match_rev(int r, const uint32_t *s, size_t n, size_t k, size_t *ms, size_t *me,
+                         size_t *found) {
+  size_t end = n, a, b, m = 0;
+  while (find_match_rev(r, s, end, &a, &b)) {
+    if (++m == k) {
+      *ms = a;
+      *me = b;
+      return 1;
+    }
+    end = a;
+  }
+  *found = m;
+  return 0;
+}
+
 static size_t count_matches(int r, const uint32_t *s, size_t n) {
   size_t m = 0, pos = 0, a, b;
   while (find_match(r, s, n, pos, &a, &b)) {
@@ -600,16 +660,17 @@ static size_t copy_range(const uint32_t *s, size_t a, size_t b, uint32_t *d) {
 static ptrdiff_t span_pos(int r, int i, int bound, const uint32_t *s, size_t n) {
   size_t a = 0, b = 0, m;
   if (i > 0) {
-    if (nth_match(r, s, n, (size_t)(i - 1), &a, &b, &m)) return bound == SD_START ? a : b;
+    if (nth_match(r, s, n, (size_t)(i - 1), &a, &b, &m))
+      return (ptrdiff_t)(bound == SD_START ? a : b);
     return m == 0 ? -1 : (ptrdiff_t)m - 1; /* index >= m */
   }
-  m = count_matches(r, s, n);
-  if (m == 0) return -1;
-  ptrdiff_t k = (ptrdiff_t)m + i;
-  if (k >= (ptrdiff_t)m) return (ptrdiff_t)m - 1;
-  if (k < 0) return 0;
-  nth_match(r, s, n, (size_t)k, &a, &b, &m);
-  return bound == SD_START ? (ptrdiff_t)a : (ptrdiff_t)b;
+  if (i < 0) { /* k = m + i */
+    if (nth_match_rev(r, s, n, (size_t)-i, &a, &b, &m))
+      return (ptrdiff_t)(bound == SD_START ? a : b);
+    return m == 0 ? -1 : 0; /* k < 0 */
+  }
+  m = count_matches(r, s, n); /* i == 0 (not a valid index): k = m */
+  return m == 0 ? -1 : (ptrdiff_t)m - 1;
 }
 
 /* Applies one operation (not Compose) to s[0..n), writing to d. d may equal s
@@ -650,10 +711,7 @@ static size_t apply(const sd_fn *f, const uint32_t *s, size_t n, uint32_t *d) {
     if (i > 0) {
       if (!nth_match(r, s, n, (size_t)(i - 1), &a, &b, &m)) return 0;
     } else {
-      m = count_matches(r, s, n);
-      ptrdiff_t k = (ptrdiff_t)m + i;
-      if (k < 0 || k >= (ptrdiff_t)m) return 0;
-      nth_match(r, s, n, (size_t)k, &a, &b, &m);
+      if (i == 0 || !nth_match_rev(r, s, n, (size_t)-i, &a, &b, &m)) return 0;
     }
     return copy_range(s, a, b, d);
   }
@@ -696,9 +754,10 @@ static size_t apply(const sd_fn *f, const uint32_t *s, size_t n, uint32_t *d) {
     int r = f->a[0], i = f->a[1];
     if (r < 0 || r >= SD_NUM_TYPES) return 0;
     if (i > 0) return join_matches(r, s, n, (size_t)i, d); /* min(i, m) matches */
-    m = count_matches(r, s, n);
-    ptrdiff_t k = (ptrdiff_t)m + i; /* matches[:i] */
-    return k > 0 ? join_matches(r, s, n, (size_t)k, d) : 0;
+    /* matches[:i] for i <= 0: the matches before the start of the |i|-th
+     * match from the end (runs are never cut there) */
+    if (i == 0 || !nth_match_rev(r, s, n, (size_t)-i, &a, &b, &m)) return 0;
+    return join_matches(r, s, a, SIZE_MAX, d);
   }
   case SD_GETALL:
     if (f->a[0] < 0 || f->a[0] >= SD_NUM_TYPES) return 0;
@@ -707,7 +766,8 @@ static size_t apply(const sd_fn *f, const uint32_t *s, size_t n, uint32_t *d) {
   }
 }
 
-/* Appends expression e's output on in[0..n) to out. */
+/* Appends expression e's output on in[0..n) to out. It reserves at most
+ * max(n, 1) code points beyond out->n (plugin.c's eval_into relies on it). */
 static int eval_append(const sd_expr *e, const uint32_t *in, size_t n, sd_str *out) {
   size_t need = n ? n : 1;
   if (out->cap - out->n < need && sd_str_reserve(out, out->n + need)) return -1;

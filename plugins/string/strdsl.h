@@ -131,6 +131,17 @@ int sd_generate(uint64_t seed, int min_expr, int max_expr, int n_examples, sd_ta
                 char *err, size_t errlen);
 
 /* ---- additions (implemented in strdsl.c / parse.c) ---- */
+/* Notes on the implementation:
+ *  - Trim strips exactly what Python's str.strip() strips: besides the
+ *    ASCII/Latin-1 whitespace named above also U+1680, U+2000..U+200A, U+2028,
+ *    U+2029, U+202F, U+205F and U+3000 (raw bytes SD_RAW_BYTE_BASE + b never).
+ *  - sd_from_tokens messages name the 0-based position of the offending id:
+ *    "token 3 (id 57, character 'Q'): expected ...". Ids after EOS are ignored;
+ *    PAD and BOS are refused like any id out of place.
+ *  - sd_eval_expr may evaluate in place (in == out->c); sd_eval's in must not
+ *    point into out's buffer. Each expression grows out by at most max(n, 1).
+ *  - sd_print of an empty program gives "" (sd_parse refuses "").
+ */
 /* Return codes: sd_parse, sd_from_tokens and sd_from_tokens_prefix return -1
  * for malformed input (message in err), SD_ENOMEM when memory runs out and
  * SD_ELIMIT for more than SD_MAX_EXPRS expressions (message in err).

@@ -226,6 +226,14 @@ static void test_generate(void) {
         "generate is not deterministic");
   free(t.program.data);
   strs_free(&t.examples);
+  lp_gen_opts three = {sizeof three, 3, 3, 2};
+  memset(&t, 0, sizeof t);
+  int32_t size = 0;
+  CHECK(D->generate(self, 7, &three, &t, &err) == 0 && t.examples.len == 4 &&
+            D->program_size(self, t.program.data, t.program.len, &size, &err) == 0 && size == 3,
+        "generate with 3 expressions, 2 examples: %s", err.msg);
+  free(t.program.data);
+  strs_free(&t.examples);
   lp_gen_opts bado = {sizeof bado, 5, 2, 0};
   memset(&t, 0, sizeof t);
   CHECK(D->generate(self, 1, &bado, &t, &err) == LP_EINVAL, "min > max");

@@ -316,7 +316,7 @@ static void test_lossless(void) {
   int bad = 0;
   for (int t = 0; t < 3000 && !bad; t++) {
     unsigned char b[64];
-    size_t n = t % 64;
+    size_t n = (size_t)t % 64;
     for (size_t i = 0; i < n; i++) {
       x ^= x << 13;
       x ^= x >> 7;
@@ -389,6 +389,12 @@ static void test_tokens(void) {
   EXPECT_TOKERR("token 2 (id 98, type NUMBER): expected an integer", T_SUBSTR, TI(1), SD_TOK_TYPE0, TI(2), SD_TOK_EOS);
   EXPECT_TOKERR("token 0 (id 400, outside 0..311)", 400, SD_TOK_EOS);
   EXPECT_TOKERR("token 0 (id -1, outside 0..311)", -1);
+  EXPECT_TOKERR("token 0 (id -2147483648, outside 0..311): expected an operation", INT32_MIN);
+  EXPECT_TOKERR("token 1 (id 2147483647, outside 0..311): expected an operation", T_TRIM, INT32_MAX);
+  EXPECT_TOKERR("token 1 (id -2147483646, outside 0..311): expected a nesting", T_COMPOSE, INT32_MIN + 2);
+  EXPECT_TOKERR("token 1 (id -2147483648, outside 0..311): expected a character", T_CONST, INT32_MIN);
+  EXPECT_TOKERR("token 2 (id 2147483647, outside 0..311): expected an integer", T_SUBSTR, TI(1), INT32_MAX);
+  EXPECT_TOKERR("token 1 (id -2147483648", T_GETSPAN, INT32_MIN, TI(1), SD_TOK_START, 98, TI(1), SD_TOK_END);
   EXPECT_TOKERR("token 0 (id 0 PAD)", SD_TOK_PAD, T_TRIM);
   EXPECT_TOKERR("token 0 (id 1 BOS)", SD_TOK_BOS, T_TRIM, SD_TOK_EOS);
   EXPECT_TOKERR("token 1 (id 5, operation SubStr): expected a nesting operation", T_COMPOSE, T_SUBSTR, TI(1), TI(2), T_TRIM, SD_TOK_EOS);

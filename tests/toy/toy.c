@@ -56,12 +56,14 @@ enum {
 
 static const char toy_alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789"; /* 36 */
 
+/* clang-format off */
 static const char *const program_tokens[TOK_COUNT] = {
     "<pad>", "<bos>", "<eos>", "upper", "lower", "reverse", "first", "last", "append", ";",
     "1", "2", "3", "4", "5", "6", "7", "8", "9",
     "'a'", "'b'", "'c'", "'d'", "'e'", "'f'", "'g'", "'h'", "'i'", "'j'", "'k'", "'l'", "'m'",
     "'n'", "'o'", "'p'", "'q'", "'r'", "'s'", "'t'", "'u'", "'v'", "'w'", "'x'", "'y'", "'z'",
     "'0'", "'1'", "'2'", "'3'", "'4'", "'5'", "'6'", "'7'", "'8'", "'9'"};
+/* clang-format on */
 
 /* ---------- specification vocabulary ---------- */
 
@@ -198,12 +200,12 @@ static int toy_program_encode(void *self, const char *s, size_t n, lp_ids *out, 
       if (strlen(ops[k].word) == w && memcmp(ops[k].word, s + i, w) == 0) tok = ops[k].tok;
     if (tok < 0) {
       describe(s, n, i, what);
-      return h->set_error(err, LP_EINVAL, "column %zu: expected an operation (" OPS_EXPECTED
-                          "), got %s", i + 1, what);
+      return h->set_error(err, LP_EINVAL,
+                          "column %zu: expected an operation (" OPS_EXPECTED "), got %s", i + 1,
+                          what);
     }
     if (++n_ops > t->max_ops)
-      return h->set_error(err, LP_ELIMIT, "column %zu: more than %d operations", i + 1,
-                          t->max_ops);
+      return h->set_error(err, LP_ELIMIT, "column %zu: more than %d operations", i + 1, t->max_ops);
     if (h->ids_push(out, tok)) return h->set_error(err, LP_ENOMEM, "toy: out of memory");
     i += w;
     if (tok == TOK_FIRST || tok == TOK_LAST || tok == TOK_APPEND) {
@@ -216,12 +218,14 @@ static int toy_program_encode(void *self, const char *s, size_t n, lp_ids *out, 
       while (i < n && is_space(s[i])) i++;
       int32_t arg = -1;
       if (tok != TOK_APPEND) {
-        if (i < n && s[i] >= '1' && s[i] <= '9' && !(i + 1 < n && s[i + 1] >= '0' && s[i + 1] <= '9'))
+        if (i < n && s[i] >= '1' && s[i] <= '9' &&
+            !(i + 1 < n && s[i + 1] >= '0' && s[i + 1] <= '9'))
           arg = TOK_NUM1 + (s[i] - '1');
         if (arg < 0) {
           describe(s, n, i, what);
-          return h->set_error(err, LP_EINVAL, "column %zu: expected a count 1-9 after \"%s\", got %s",
-                              i + 1, name, what);
+          return h->set_error(err, LP_EINVAL,
+                              "column %zu: expected a count 1-9 after \"%s\", got %s", i + 1, name,
+                              what);
         }
         i += 1;
       } else {
@@ -232,7 +236,8 @@ static int toy_program_encode(void *self, const char *s, size_t n, lp_ids *out, 
           describe(s, n, i, what);
           return h->set_error(err, LP_EINVAL,
                               "column %zu: expected a quoted character 'c' (c in a-z or 0-9) after "
-                              "\"append\", got %s", i + 1, what);
+                              "\"append\", got %s",
+                              i + 1, what);
         }
         arg = TOK_CHAR0 + (int32_t)(c - toy_alphabet);
         i += 3;
@@ -271,8 +276,8 @@ static int ids_to_ops(const toy *t, const int32_t *ids, size_t n, toy_op *ops, i
   for (size_t i = 0; i < end;) {
     int32_t op = ids[i];
     if (op < TOK_UPPER || op > TOK_APPEND)
-      return h->set_error(err, LP_EINVAL, "token %zu: expected an operation, got %s (id %d)",
-                          i + 1, tok_name(op), (int)op);
+      return h->set_error(err, LP_EINVAL, "token %zu: expected an operation, got %s (id %d)", i + 1,
+                          tok_name(op), (int)op);
     if (k >= t->max_ops)
       return h->set_error(err, LP_ELIMIT, "token %zu: more than %d operations", i + 1, t->max_ops);
     int32_t arg = 0;
@@ -284,8 +289,9 @@ static int ids_to_ops(const toy *t, const int32_t *ids, size_t n, toy_op *ops, i
       arg = ids[i++] - TOK_NUM1 + 1;
     } else if (op == TOK_APPEND) {
       if (i >= end || ids[i] < TOK_CHAR0 || ids[i] >= TOK_COUNT)
-        return h->set_error(err, LP_EINVAL, "token %zu: expected a character after \"append\", got %s",
-                            i + 1, i >= end ? "the end" : tok_name(ids[i]));
+        return h->set_error(err, LP_EINVAL,
+                            "token %zu: expected a character after \"append\", got %s", i + 1,
+                            i >= end ? "the end" : tok_name(ids[i]));
       arg = toy_alphabet[ids[i++] - TOK_CHAR0];
     }
     ops[k].op = op;
@@ -434,7 +440,8 @@ static int toy_check(void *self, const int32_t *ids, size_t n, const lp_example 
     got.len = 0;
     rc = run_ops(t, ops, n_ops, ex[i].part[0], ex[i].len[0], &got, err);
     if (rc) break;
-    *consistent = got.len == ex[i].len[1] && (got.len == 0 || memcmp(got.data, ex[i].part[1], got.len) == 0);
+    *consistent =
+        got.len == ex[i].len[1] && (got.len == 0 || memcmp(got.data, ex[i].part[1], got.len) == 0);
   }
   t->host->free(got.data);
   return rc;
@@ -483,37 +490,33 @@ static int toy_generate(void *self, uint64_t seed, const lp_gen_opts *opts, lp_t
   if (n_ex > 1000)
     return h->set_error(err, LP_ELIMIT, "toy: %d examples asked, at most 1000", (int)n_ex);
 
+  /* The program: random tokens, read back like any other program. */
   uint64_t rng = seed;
+  size_t start = out->program.len; /* out may already hold ids: append */
+  int n_ops = (int)(min + rand_below(&rng, max - min + 1)), bad = 0;
+  for (int k = 0; k < n_ops && !bad; k++) {
+    int32_t op = TOK_UPPER + rand_below(&rng, 6);
+    bad = (k && h->ids_push(&out->program, TOK_SEP)) || h->ids_push(&out->program, op);
+    if (op == TOK_FIRST || op == TOK_LAST)
+      bad = bad || h->ids_push(&out->program, TOK_NUM1 + rand_below(&rng, 9));
+    else if (op == TOK_APPEND)
+      bad = bad || h->ids_push(&out->program, TOK_CHAR0 + rand_below(&rng, 36));
+  }
+  if (bad || h->ids_push(&out->program, TOK_EOS))
+    return h->set_error(err, LP_ENOMEM, "toy: out of memory");
   toy_op ops[TOY_MAX_OPS];
-  int n_ops = (int)(min + rand_below(&rng, max - min + 1));
-  for (int k = 0; k < n_ops; k++) {
-    ops[k].op = TOK_UPPER + rand_below(&rng, 6);
-    if (ops[k].op == TOK_FIRST || ops[k].op == TOK_LAST)
-      ops[k].arg = 1 + rand_below(&rng, 9);
-    else if (ops[k].op == TOK_APPEND)
-      ops[k].arg = toy_alphabet[rand_below(&rng, 36)];
-    else
-      ops[k].arg = 0;
-  }
-  for (int k = 0; k < n_ops; k++) {
-    int bad = (k && h->ids_push(&out->program, TOK_SEP)) || h->ids_push(&out->program, ops[k].op);
-    if (ops[k].op == TOK_FIRST || ops[k].op == TOK_LAST)
-      bad = bad || h->ids_push(&out->program, TOK_NUM1 + ops[k].arg - 1);
-    else if (ops[k].op == TOK_APPEND)
-      bad = bad || h->ids_push(&out->program,
-                               TOK_CHAR0 + (int32_t)(strchr(toy_alphabet, ops[k].arg) - toy_alphabet));
-    if (bad) return h->set_error(err, LP_ENOMEM, "toy: out of memory");
-  }
-  if (h->ids_push(&out->program, TOK_EOS)) return h->set_error(err, LP_ENOMEM, "toy: out of memory");
+  int rc = ids_to_ops(t, out->program.data + start, out->program.len - start, ops, &n_ops, err);
+  if (rc) return rc;
 
+  /* The examples: random inputs and the program's outputs on them. */
   static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ";
   out->n_parts = 2;
   lp_buf output = {0};
-  int rc = LP_OK;
   for (int32_t i = 0; i < n_ex && rc == LP_OK; i++) {
     char input[12];
     int32_t len = 1 + rand_below(&rng, (int32_t)sizeof input);
-    for (int32_t j = 0; j < len; j++) input[j] = letters[rand_below(&rng, (int32_t)sizeof letters - 1)];
+    for (int32_t j = 0; j < len; j++)
+      input[j] = letters[rand_below(&rng, (int32_t)sizeof letters - 1)];
     output.len = 0;
     rc = run_ops(t, ops, n_ops, input, (size_t)len, &output, err);
     if (rc == LP_OK && (h->strs_push(&out->examples, input, (size_t)len) ||
