@@ -1,0 +1,172 @@
+/* lpsynth models: configuration, batches of tokenised tasks, the model object
+ * (RobustFill[Transformer] now; the Latent Programmer later), training steps,
+ * incremental decoding and beam search. Generic: no domain knowledge; a domain
+ * plugin turns text into ids (see runtime.h) and decides consistency.
+ *
+ * OWNERSHIP: *_new returns an object the caller frees with the matching
+ * *_free (free(NULL) is a no-op). Pointers returned by accessors are borrowed
+ * from the object and valid until it is freed. Structs passed in are the
+ * caller's; nothing keeps a pointer to them after the call returns.
+ * ERRORS: negative LP_E* codes (plugin.h) with a message in lp_err; never exit.
+ */
+#ifndef LPSYNTH_MODEL_H
+#define LPSYNTH_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lpsynth/engine.h"
+#include "lpsynth/plugin.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------- */
+/* Configuration: a small text file of `key = value` lines, '#' comments.  */
+/* Every key is documented in models/CONFIG.md; unknown keys are errors.   */
+
+enum lp_model_kind { LP_MODEL_ROBUSTFILL = 0, LP_MODEL_LP = 1 };
+
+typedef struct lp_model_cfg {
+  int kind;            /* model = robustfill | lp */
+  /* architecture (paper, string domain: 128 / 512 / 3 / 4) */
+  int d_model;         /* d_model = 128: embedding and residual width */
+  int d_ff;            /* d_ff = 512: feed-forward hidden width ("hidden size") */
+  int n_heads;         /* n_heads = 4 */
+  int n_enc_layers;    /* enc_layers = 3: spec encoder blocks (per part) */
+  int n_dec_layers;    /* dec_layers = 3: program decoder blocks */
+  float dropout;       /* dropout = 0.1 */
+  float attn_dropout;  /* attn_dropout = 0.1 */
+  int max_spec_len;    /* max_spec_len = 128: longest spec part in tokens */
+  int max_program_len; /* max_program_len = 128: longest program incl. EOS */
+  /* optimisation */
+  int batch_size;      /* batch_size = 32 tasks */
+  float lr;            /* lr = 1e-3 (peak) */
+  int64_t warmup_steps;/* warmup = 16000 */
+  float beta1, beta2, adam_eps, weight_decay; /* 0.9 0.98 1e-9 0.1 */
+  float clip_norm;     /* clip_norm = 1.0 (<= 0: no clipping) */
+  int64_t checkpoint_every; /* checkpoint_every = 1000 steps */
+  /* Latent Programmer (kind = lp); ignored otherwise */
+  int latent_K;        /* latent_k = 40 codes */
+  int latent_l;        /* latent_l = 2: 2^l program tokens per latent */
+  float commit_beta;   /* commit_beta = 0.25 */
+  float ema_decay;     /* ema_decay = 0.99 */
+  float ema_eps;       /* ema_eps = 1e-5 */
+  int64_t pretrain_steps; /* pretrain_steps = 10000 */
+  float w_ae, w_latent, w_e2e; /* loss weights, 1 1 1 */
+  int dead_code_restart;  /* dead_code_restart = 0 (1: restart dead codes) */
+} lp_model_cfg;
+
+/* Defaults above for a kind. */
+void lp_model_cfg_default(lp_model_cfg *c, int kind);
+/* Parse text (starting from the defaults of `model = ...` if given, else of
+ * *c's kind). `origin` names the file in messages: "FILE:LINE: unknown key
+ * \"x\"", "FILE:LINE: d_model must be a positive multiple of n_heads". */
+int lp_model_cfg_parse(lp_model_cfg *c, const char *text, size_t len, const char *origin,
+                       lp_err *err);
+/* Validate ranges and relations (LP_EINVAL with a message). */
+int lp_model_cfg_check(const lp_model_cfg *c, lp_err *err);
+/* Canonical text of every key (appended to out); parse(to_text(c)) == c. */
+int lp_model_cfg_to_text(const lp_model_cfg *c, lp_buf *out);
+
+/* ---------------------------------------------------------------------- */
+/* Batches: B tasks, E example slots each, ids padded with the vocab's pad. */
+
+typedef struct lp_batch {
+  int B, E;          /* tasks, example slots per task */
+  int n_parts;       /* 1 (text spec) or 2 (input/output examples) */
+  int T_spec[2];     /* padded length of part 0 and part 1 */
+  int32_t *spec[2];  /* [B,E,T_spec[p]] ids of part p (pad = spec vocab pad) */
+  uint8_t *emask;    /* [B,E] 1 = example present */
+  int T_prog;        /* padded program length incl. EOS (0 at inference) */
+  int32_t *prog;     /* [B,T_prog] program ids ending with EOS, then pad */
+  int32_t *prog_enc; /* [B,T_prog] what the program encoder reads (anonymised), or NULL = prog */
+  /* owned storage (lp_batch_free releases it) */
+  size_t cap_spec[2], cap_prog, cap_emask;
+} lp_batch;
+
+void lp_batch_free(lp_batch *b);
+
+/* Fill a batch from n tasks (each program ids incl. EOS + examples as the
+ * flat lp_task layout), truncating nothing: a spec part or program longer than
+ * the config's maxima is an error naming the task (index) and its length.
+ * spec_pad / prog_pad are the vocabularies' pad ids. The ids of spec parts
+ * come from the caller (already encoded): spec_ids[t][e*n_parts+p]. */
+typedef struct lp_task_ids {
+  const int32_t *prog; size_t prog_len;       /* may be NULL at inference */
+  const int32_t *prog_enc; size_t prog_enc_len; /* NULL = same as prog */
+  size_t n_examples;
+  const int32_t *const *spec; const size_t *spec_len; /* [n_examples * n_parts] */
+} lp_task_ids;
+int lp_batch_fill(lp_batch *b, const lp_task_ids *tasks, int n, int n_parts, int32_t spec_pad,
+                  int32_t prog_pad, const lp_model_cfg *c, lp_err *err);
+
+/* ---------------------------------------------------------------------- */
+/* The model.                                                              */
+
+typedef struct lp_model lp_model;
+
+/* A new model with parameters initialised from seed. spec/prog: the domain's
+ * vocabularies (sizes and special ids). */
+lp_model *lp_model_new(const lp_model_cfg *c, const lp_vocab_info *spec,
+                       const lp_vocab_info *prog, int n_parts, uint64_t seed, lp_err *err);
+void lp_model_free(lp_model *m);
+const lp_model_cfg *lp_model_config(const lp_model *m);
+const lp_layout *lp_model_layout(const lp_model *m);
+size_t lp_model_num_params(const lp_model *m);
+float *lp_model_params(lp_model *m);  /* [num_params], borrowed, writable */
+float *lp_model_grads(lp_model *m);   /* [num_params], borrowed */
+/* Non-gradient state that a checkpoint must keep (the LP's EMA codebook
+ * statistics); n = 0 for RobustFill. Borrowed, writable. */
+float *lp_model_state(lp_model *m, size_t *n);
+
+typedef struct lp_step_stats {
+  double loss;        /* what backward differentiated (sum of the terms) */
+  double loss_prog;   /* program cross-entropy (RobustFill: == loss) */
+  double loss_latent, loss_commit, loss_e2e; /* LP terms, 0 otherwise */
+  double token_acc;   /* teacher-forced next-token accuracy on non-pad tokens */
+  int n_tokens;       /* non-pad target tokens */
+  double codebook_perplexity; int dead_codes; /* LP only */
+} lp_step_stats;
+
+/* Zero the gradients, forward the batch, backward: grads = d loss / d params.
+ * step (1-based) lets the LP switch phases; rng drives dropout (NULL = no
+ * dropout, deterministic). */
+int lp_model_train_step(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng,
+                        lp_step_stats *st, lp_err *err);
+/* Forward only, no dropout: the same loss as train_step would report. */
+int lp_model_eval_loss(lp_model *m, const lp_batch *b, lp_step_stats *st, lp_err *err);
+
+/* ---------------------------------------------------------------------- */
+/* Search.                                                                 */
+
+typedef struct lp_hyp {
+  int32_t *prog; int prog_len;      /* ids incl. EOS (malloc'd, freed by lp_beam_free) */
+  float score;                      /* log-probability (length-normalised if asked) */
+  int32_t *latent; int latent_len;  /* LP: the latent code used (codes 0..K-1), else NULL */
+  float latent_score;
+} lp_hyp;
+
+typedef struct lp_beam_opts {
+  int beam;          /* B programs returned (at most) */
+  int latent_beam;   /* LP: L latent beams (0 = floor(sqrt(B))) */
+  int max_len;       /* longest program incl. EOS (0 = config max_program_len) */
+  float len_alpha;   /* length normalisation exponent (0 = none): score / len^alpha */
+} lp_beam_opts;
+
+typedef struct lp_beam_result {
+  lp_hyp *hyps; int n;              /* best first */
+} lp_beam_result;
+void lp_beam_free(lp_beam_result *r);
+
+/* Beam search for ONE task (batch b with B = 1; prog ignored). Beams are
+ * batched through the decoder and keys/values are cached, so no prefix is
+ * recomputed. Returns the best hypotheses that ended with EOS (best first). */
+int lp_model_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o,
+                    lp_beam_result *out, lp_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
