@@ -16,6 +16,10 @@ static const struct {
     {"gen", cmd_gen, "generate random tasks as JSONL"},
     {"check", cmd_check, "check programs against examples from JSONL"},
     {"bench", cmd_bench, "measure interpreter and generator throughput"},
+    {"train", cmd_train, "train a model on generated or JSONL tasks, with checkpoints"},
+    {"synth", cmd_synth, "search a trained model for programs that fit examples"},
+    {"eval", cmd_eval, "exact accuracy of a trained model on JSONL tasks, by beam size"},
+    {"ckpt", cmd_ckpt, "inspect a checkpoint (ckpt info CKPT)"},
 };
 
 static void usage(FILE *f) {

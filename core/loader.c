@@ -33,9 +33,11 @@ static const struct {
     {LP_CAP_ANONYMISE, offsetof(lp_domain_desc, anonymise), "anonymise"},
     {LP_CAP_PREFIX, offsetof(lp_domain_desc, prefix_ok), "prefix_ok"},
     {LP_CAP_LENGTH, offsetof(lp_domain_desc, program_size), "program_size"},
+    {LP_CAP_EXTRACT, offsetof(lp_domain_desc, extract_pairs), "extract_pairs"},
+    {LP_CAP_TOKENIZER, offsetof(lp_domain_desc, tokenizer_train), "tokenizer_train"},
 };
 #define LP_CAP_ALL (LP_CAP_EXECUTE | LP_CAP_CHECK | LP_CAP_GENERATE | LP_CAP_ANONYMISE | \
-                    LP_CAP_PREFIX | LP_CAP_LENGTH)
+                    LP_CAP_PREFIX | LP_CAP_LENGTH | LP_CAP_EXTRACT | LP_CAP_TOKENIZER)
 
 static const struct {
   size_t off;
@@ -494,4 +496,28 @@ int lp_domain_prefix_ok(lp_domain *d, const int32_t *ids, size_t n, const lp_exa
   CLEAR_ERR(err);
   if (need(d, LP_CAP_PREFIX, "judge program prefixes", err)) return LP_EUNSUP;
   return after(d, d->plugin->desc.prefix_ok(d->self, ids, n, ex, n_ex, ok, err), "prefix_ok", err);
+}
+
+int lp_domain_extract_pairs(lp_domain *d, const char *path, const char *text, size_t len,
+                            lp_pair_fn fn, void *ctx, lp_err *err) {
+  CLEAR_ERR(err);
+  if (need(d, LP_CAP_EXTRACT, "extract (specification, program) pairs from source files", err))
+    return LP_EUNSUP;
+  if (!fn || (!text && len))
+    return lp_err_set(err, LP_EINVAL, "domain %s: extract_pairs needs a callback and text",
+                      d->plugin->desc.name);
+  return after(d, d->plugin->desc.extract_pairs(d->self, path ? path : "<text>", text ? text : "",
+                                                len, fn, ctx, err),
+               "extract_pairs", err);
+}
+
+int lp_domain_tokenizer_train(lp_domain *d, const lp_strs *texts, int32_t vocab_size,
+                              const char *out_path, lp_err *err) {
+  CLEAR_ERR(err);
+  if (need(d, LP_CAP_TOKENIZER, "train a tokenizer", err)) return LP_EUNSUP;
+  if (!texts || !out_path || !*out_path)
+    return lp_err_set(err, LP_EINVAL, "domain %s: tokenizer_train needs texts and an output path",
+                      d->plugin->desc.name);
+  return after(d, d->plugin->desc.tokenizer_train(d->self, texts, vocab_size, out_path, err),
+               "tokenizer_train", err);
 }

@@ -1,7 +1,9 @@
 /* Pre-LayerNorm Transformer encoder and decoder blocks built from the
  * primitive ops, with parameters at layout offsets and activations in an
  * lp_*_block_acts object. */
+#include <cblas.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +37,7 @@ static int cfg_normalize(lp_block_cfg *out, const lp_block_cfg *in) {
   LP_REQUIRE(out->d_qkv % out->n_heads == 0);
   if (!(out->ln_eps > 0.0f)) out->ln_eps = 1e-6f;
   out->attn_bias = out->attn_bias ? 1 : 0;
+  out->noncausal = out->noncausal ? 1 : 0;
   return LP_OK;
 }
 
@@ -149,6 +152,20 @@ static void carve_mha_scratch(lp_carve *c, mha_scratch *s, const lp_block_cfg *c
   s->dctx = lp_carve_take(c, sizeof(float) * (size_t)B * Tq * Dq);
 }
 
+/* The attention op runs one small sgemm per (sequence, head) (T x T x dh,
+ * e.g. 100 x 100 x 32). OpenBLAS splits products of that size across its
+ * threads, and the wake-up/sync per call costs more than it saves (much more
+ * on a loaded machine), so the attention runs with one OpenBLAS thread; the
+ * large projections and FFN products around it keep all threads. */
+static int attn_threads_begin(void) {
+  int n = lp_engine_get_threads();
+  if (n > 1) lp_engine_set_threads(1);
+  return n;
+}
+static void attn_threads_end(int n) {
+  if (n > 1) lp_engine_set_threads(n);
+}
+
 /* out[B,Tq,D] = MHA(zq[B,Tq,D], zkv[B,Tk,D]). */
 static int mha_forward(const lp_block_cfg *c, const lp_mha_off *o, const float *P,
                        mha_acts *a, float *out, const float *zq, const float *zkv,
@@ -159,8 +176,11 @@ static int mha_forward(const lp_block_cfg *c, const lp_mha_off *o, const float *
   LP_TRY(lp_linear_forward(a->q, zq, P + o->wq, PTR(P, o->bq), Nq, D, Dq));
   LP_TRY(lp_linear_forward(a->k, zkv, P + o->wk, PTR(P, o->bk), Nk, D, Dq));
   LP_TRY(lp_linear_forward(a->v, zkv, P + o->wv, PTR(P, o->bv), Nk, D, Dq));
-  LP_TRY(lp_attention_forward(a->ctx, a->att, a->dmask, a->q, a->k, a->v, kmask, B, Tq, Tk,
-                              H, Dq / H, causal, c->attn_dropout, rng));
+  const int nt = attn_threads_begin();
+  int rc = lp_attention_forward(a->ctx, a->att, a->dmask, a->q, a->k, a->v, kmask, B, Tq, Tk,
+                                H, Dq / H, causal, c->attn_dropout, rng);
+  attn_threads_end(nt);
+  LP_TRY(rc);
   return lp_linear_forward(out, a->ctx, P + o->wo, PTR(P, o->bo), Nq, Dq, D);
 }
 
@@ -178,9 +198,12 @@ static int mha_backward(const lp_block_cfg *c, const lp_mha_off *o, const float 
   memset(s->dq, 0, sizeof(float) * (size_t)Nq * Dq);
   memset(s->dk, 0, sizeof(float) * (size_t)Nk * Dq);
   memset(s->dv, 0, sizeof(float) * (size_t)Nk * Dq);
-  LP_TRY(lp_attention_backward(s->dq, s->dk, s->dv, s->dctx, a->att,
-                               dropped ? a->dmask : NULL, a->q, a->k, a->v, B, Tq, Tk, H,
-                               Dq / H, dropped ? c->attn_dropout : 0.0f));
+  const int nt = attn_threads_begin();
+  int rc = lp_attention_backward(s->dq, s->dk, s->dv, s->dctx, a->att,
+                                 dropped ? a->dmask : NULL, a->q, a->k, a->v, B, Tq, Tk, H,
+                                 Dq / H, dropped ? c->attn_dropout : 0.0f);
+  attn_threads_end(nt);
+  LP_TRY(rc);
   LP_TRY(lp_linear_backward(dzq, G + o->wq, PTR(G, o->bq), s->dq, zq, P + o->wq, Nq, D, Dq));
   LP_TRY(lp_linear_backward(dzkv, G + o->wk, PTR(G, o->bk), s->dk, zkv, P + o->wk, Nk, D, Dq));
   return lp_linear_backward(dzkv, G + o->wv, PTR(G, o->bv), s->dv, zkv, P + o->wv, Nk, D, Dq);
@@ -190,7 +213,8 @@ typedef struct ffn_acts {
   float *h;    /* [N,F] pre-activation */
   float *gd;   /* [N,F] dropout(gelu(h)) */
   uint8_t *m;  /* [N,F] dropout mask */
-  float *s0, *s1; /* [N,F] backward scratch */
+  float *s0;   /* [N,F] backward scratch */
+  double *acc; /* [max(F,D)] bias-gradient accumulator */
 } ffn_acts;
 
 static void carve_ffn(lp_carve *c, ffn_acts *a, const lp_block_cfg *cfg, size_t N) {
@@ -199,7 +223,97 @@ static void carve_ffn(lp_carve *c, ffn_acts *a, const lp_block_cfg *cfg, size_t 
   a->gd = lp_carve_take(c, sizeof(float) * nf);
   a->m = lp_carve_take(c, nf);
   a->s0 = lp_carve_take(c, sizeof(float) * nf);
-  a->s1 = lp_carve_take(c, sizeof(float) * nf);
+  a->acc = lp_carve_take(c, sizeof(double) * (size_t)(cfg->d_ff > cfg->d_model ? cfg->d_ff
+                                                                                  : cfg->d_model));
+}
+
+/* ---- fused element-wise kernels (FFN) -------------------------------------- */
+/* Loops run in chunks of VB elements (a trip count the vectorizer handles at
+ * -O2 without an epilogue), then a scalar tail. */
+#define VB 16
+
+/* tanh by a rational approximation, |error| < 1e-6 relative (the classic
+ * [13/6] minimax fit of Eigen/XLA), exact limits at |x| >= 7.9. Branch-free,
+ * so it vectorizes (expf does not). */
+static inline float tanh_fast(float x) {
+  const float c = 7.90531110763549805f;
+  x = x > c ? c : x;
+  x = x < -c ? -c : x;
+  const float x2 = x * x;
+  float p = -2.76076847742355e-16f;
+  p = p * x2 + 2.00018790482477e-13f;
+  p = p * x2 + -8.60467152213735e-11f;
+  p = p * x2 + 5.12229709037114e-08f;
+  p = p * x2 + 1.48572235717979e-05f;
+  p = p * x2 + 6.37261928875436e-04f;
+  p = p * x2 + 4.89352455891786e-03f;
+  p = p * x;
+  float q = 1.19825839466702e-06f;
+  q = q * x2 + 1.18534705686654e-04f;
+  q = q * x2 + 2.26843463243900e-03f;
+  q = q * x2 + 4.89352518554385e-03f;
+  return p / q;
+}
+
+#define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
+#define GELU_C 0.044715f
+
+/* gd = GELU(h) * keep * scale (keep NULL: no dropout). */
+static inline void gelu_drop_fwd1(float *gd, const float *h, const uint8_t *keep, float scale,
+                                  size_t i) {
+  const float v = h[i];
+  const float t = tanh_fast(GELU_K * (v + GELU_C * v * v * v));
+  const float g = 0.5f * v * (1.0f + t);
+  gd[i] = keep ? g * ((float)keep[i] * scale) : g;
+}
+
+static void gelu_drop_fwd(float *gd, const float *h, const uint8_t *keep, float scale,
+                          size_t n) {
+  size_t i = 0;
+  if (keep) {
+    for (; i + VB <= n; i += VB)
+      for (size_t j = i; j < i + VB; j++) gelu_drop_fwd1(gd, h, keep, scale, j);
+  } else {
+    for (; i + VB <= n; i += VB)
+      for (size_t j = i; j < i + VB; j++) gelu_drop_fwd1(gd, h, NULL, scale, j);
+  }
+  for (; i < n; i++) gelu_drop_fwd1(gd, h, keep, scale, i);
+}
+
+/* g = g * keep * scale * GELU'(h), in place (keep NULL: no dropout). */
+static inline void gelu_drop_bwd1(float *g, const float *h, const uint8_t *keep, float scale,
+                                  size_t i) {
+  const float v = h[i];
+  const float t = tanh_fast(GELU_K * (v + GELU_C * v * v * v));
+  const float du = GELU_K * (1.0f + 3.0f * GELU_C * v * v);
+  const float d = 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du;
+  g[i] = keep ? g[i] * ((float)keep[i] * scale) * d : g[i] * d;
+}
+
+static void gelu_drop_bwd(float *g, const float *h, const uint8_t *keep, float scale,
+                          size_t n) {
+  size_t i = 0;
+  if (keep) {
+    for (; i + VB <= n; i += VB)
+      for (size_t j = i; j < i + VB; j++) gelu_drop_bwd1(g, h, keep, scale, j);
+  } else {
+    for (; i + VB <= n; i += VB)
+      for (size_t j = i; j < i + VB; j++) gelu_drop_bwd1(g, h, NULL, scale, j);
+  }
+  for (; i < n; i++) gelu_drop_bwd1(g, h, keep, scale, i);
+}
+
+/* db[OC] += sum_n dy[n,:], accumulated in double row by row (contiguous). */
+static void bias_grad(float *db, const float *dy, int N, int OC, double *acc) {
+  for (int o = 0; o < OC; o++) acc[o] = 0.0;
+  for (int n = 0; n < N; n++) {
+    const float *r = dy + (size_t)n * OC;
+    int o = 0;
+    for (; o + VB <= OC; o += VB)
+      for (int j = o; j < o + VB; j++) acc[j] += r[j];
+    for (; o < OC; o++) acc[o] += r[o];
+  }
+  for (int o = 0; o < OC; o++) db[o] += (float)acc[o];
 }
 
 /* out[N,D] = Drop(GELU(z W1 + b1)) W2 + b2 (the final dropout is the caller's). */
@@ -208,8 +322,10 @@ static int ffn_forward(const lp_block_cfg *c, const lp_ffn_off *o, const float *
   const int D = c->d_model, F = c->d_ff;
   const size_t nf = (size_t)N * F;
   LP_TRY(lp_linear_forward(a->h, z, P + o->w1, P + o->b1, N, D, F));
-  LP_TRY(lp_gelu_forward(a->gd, a->h, nf));
-  LP_TRY(lp_dropout_forward(a->gd, a->m, a->gd, nf, c->dropout, rng));
+  const int dropping = rng != NULL && c->dropout > 0.0f;
+  if (dropping) lp_keep_mask(a->m, nf, c->dropout, rng);
+  gelu_drop_fwd(a->gd, a->h, dropping ? a->m : NULL,
+                dropping ? 1.0f / (1.0f - c->dropout) : 1.0f, nf);
   return lp_linear_forward(out, a->gd, P + o->w2, P + o->b2, N, F, D);
 }
 
@@ -218,14 +334,18 @@ static int ffn_backward(const lp_block_cfg *c, const lp_ffn_off *o, const float 
                         int N, int dropped) {
   const int D = c->d_model, F = c->d_ff;
   const size_t nf = (size_t)N * F;
-  memset(a->s0, 0, sizeof(float) * nf);
-  LP_TRY(lp_linear_backward(a->s0, G + o->w2, G + o->b2, dout, a->gd, P + o->w2, N, F, D));
-  memset(a->s1, 0, sizeof(float) * nf);
-  LP_TRY(lp_dropout_backward(a->s1, a->s0, dropped ? a->m : NULL, nf,
-                             dropped ? c->dropout : 0.0f));
-  memset(a->s0, 0, sizeof(float) * nf);
-  LP_TRY(lp_gelu_backward(a->s0, a->s1, a->h, nf));
-  return lp_linear_backward(dz, G + o->w1, G + o->b1, a->s0, z, P + o->w1, N, D, F);
+  const int dropping = dropped && c->dropout > 0.0f;
+  /* s0 = dout W2^T (assigned), dW2 += gd^T dout, db2 += sum dout */
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, F, D, 1.0f, dout, D, P + o->w2, D,
+              0.0f, a->s0, F);
+  LP_TRY(lp_linear_backward(NULL, G + o->w2, NULL, dout, a->gd, P + o->w2, N, F, D));
+  bias_grad(G + o->b2, dout, N, D, a->acc);
+  /* through dropout and GELU, in place */
+  gelu_drop_bwd(a->s0, a->h, dropping ? a->m : NULL,
+                dropping ? 1.0f / (1.0f - c->dropout) : 1.0f, nf);
+  LP_TRY(lp_linear_backward(dz, G + o->w1, NULL, a->s0, z, P + o->w1, N, D, F));
+  bias_grad(G + o->b1, a->s0, N, F, a->acc);
+  return LP_OK;
 }
 
 /* ---- encoder block -------------------------------------------------------- */
@@ -482,8 +602,8 @@ int lp_dec_block_forward(const lp_dec_block *blk, const float *params,
   /* r1 = x + Drop(CausalSelfAttn(LN1(x))) */
   LP_TRY(lp_layernorm_forward(a->ln1, a->mean1, a->rstd1, a->x, P + blk->ln1.g,
                               P + blk->ln1.b, N, D, c->ln_eps));
-  LP_TRY(mha_forward(c, &blk->self_attn, P, &a->sa, a->s0, a->ln1, a->ln1, xmask, B, T, T, 1,
-                     rng));
+  LP_TRY(mha_forward(c, &blk->self_attn, P, &a->sa, a->s0, a->ln1, a->ln1, xmask, B, T, T,
+                     blk->cfg.noncausal ? 0 : 1, rng));
   LP_TRY(lp_dropout_forward(a->r1, a->m_a1, a->s0, nd, c->dropout, rng));
   LP_TRY(lp_residual_forward(a->r1, a->r1, a->x, nd));
   /* r2 = r1 + Drop(CrossAttn(LN2(r1), mem)) */
@@ -545,4 +665,240 @@ int lp_dec_block_backward(const lp_dec_block *blk, const float *params, float *g
                       B, T, T, dr));
   return lp_layernorm_backward(dx, G + blk->ln1.g, G + blk->ln1.b, dln, a->x, a->mean1,
                                a->rstd1, P + blk->ln1.g, N, D);
+}
+
+/* ---- incremental decoding with a key/value cache --------------------------- */
+
+struct lp_dec_block_cache {
+  lp_block_cfg cfg;
+  int max_N, max_T, max_M, max_S;
+  int M, S;   /* memory rows and length (M = 0: no memory set yet) */
+  int N;      /* rows of the self-attention cache (0 before the first step) */
+  int len;    /* cached positions */
+  void *mem;
+  float *kc, *vc;          /* [max_M,max_S,Dq] cross-attention keys / values */
+  uint8_t *mmask;          /* [max_M,max_S] */
+  float *k, *v, *k2, *v2;  /* [max_N,max_T,Dq] self-attention cache (+ gather target) */
+  float *ln, *o, *r1, *r2; /* [max_N,D] */
+  float *q, *ctx;          /* [max_N,Dq] */
+  float *h;                /* [max_N,F] */
+  float *sc;               /* [max(max_T, max_N*max_S)] scores */
+};
+
+static void carve_cache(lp_carve *c, lp_dec_block_cache *a) {
+  const size_t D = (size_t)a->cfg.d_model, Dq = (size_t)a->cfg.d_qkv, F = (size_t)a->cfg.d_ff;
+  const size_t N = (size_t)a->max_N, ms = (size_t)a->max_M * a->max_S;
+  const size_t kv = N * (size_t)a->max_T * Dq;
+  a->kc = lp_carve_take(c, sizeof(float) * ms * Dq);
+  a->vc = lp_carve_take(c, sizeof(float) * ms * Dq);
+  a->mmask = lp_carve_take(c, ms);
+  a->k = lp_carve_take(c, sizeof(float) * kv);
+  a->v = lp_carve_take(c, sizeof(float) * kv);
+  a->k2 = lp_carve_take(c, sizeof(float) * kv);
+  a->v2 = lp_carve_take(c, sizeof(float) * kv);
+  a->ln = lp_carve_take(c, sizeof(float) * N * D);
+  a->o = lp_carve_take(c, sizeof(float) * N * D);
+  a->r1 = lp_carve_take(c, sizeof(float) * N * D);
+  a->r2 = lp_carve_take(c, sizeof(float) * N * D);
+  a->q = lp_carve_take(c, sizeof(float) * N * Dq);
+  a->ctx = lp_carve_take(c, sizeof(float) * N * Dq);
+  a->h = lp_carve_take(c, sizeof(float) * N * F);
+  size_t nsc = N * (size_t)a->max_S;
+  if ((size_t)a->max_T > nsc) nsc = (size_t)a->max_T;
+  a->sc = lp_carve_take(c, sizeof(float) * nsc);
+}
+
+lp_dec_block_cache *lp_dec_block_cache_new(const lp_dec_block *blk, int max_N, int max_T,
+                                           int max_M, int max_S) {
+  if (!blk || max_N < 1 || max_T < 1 || max_M < 1 || max_S < 1) return NULL;
+  lp_block_cfg cfg;
+  if (cfg_normalize(&cfg, &blk->cfg) != LP_OK || cfg.noncausal) return NULL;
+  if (!acts_size_ok(&cfg, max_N, max_T, max_S) || !acts_size_ok(&cfg, max_M, max_S, max_S) ||
+      lp_prod4(max_N, max_T, cfg.d_qkv, 64) == 0 || lp_prod2(max_N, max_S) > (size_t)INT_MAX)
+    return NULL;
+  lp_dec_block_cache *a = calloc(1, sizeof(*a));
+  if (!a) return NULL;
+  a->cfg = cfg;
+  a->max_N = max_N;
+  a->max_T = max_T;
+  a->max_M = max_M;
+  a->max_S = max_S;
+  lp_carve c = {NULL, 0};
+  carve_cache(&c, a);
+  a->mem = alloc_carved(c.used);
+  if (!a->mem) {
+    free(a);
+    return NULL;
+  }
+  c.base = a->mem;
+  c.used = 0;
+  carve_cache(&c, a);
+  return a;
+}
+
+void lp_dec_block_cache_free(lp_dec_block_cache *c) {
+  if (!c) return;
+  free(c->mem);
+  free(c);
+}
+
+void lp_dec_block_cache_reset(lp_dec_block_cache *c) {
+  if (!c) return;
+  c->len = 0;
+  c->N = 0;
+}
+
+int lp_dec_block_cache_len(const lp_dec_block_cache *c) { return c ? c->len : 0; }
+
+/* C[N,OC] (leading dimension ldc) = A[N,C] W[C,OC] + b (b may be NULL). */
+static void linear_ld(float *C, int ldc, const float *A, const float *W, const float *b, int N,
+                      int Cin, int OC) {
+  if (b)
+    for (int n = 0; n < N; n++) memcpy(C + (size_t)n * ldc, b, sizeof(float) * (size_t)OC);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, OC, Cin, 1.0f, A, Cin, W, OC,
+              b ? 1.0f : 0.0f, C, ldc);
+}
+
+int lp_dec_block_cache_set_mem(const lp_dec_block *blk, const float *params,
+                               lp_dec_block_cache *c, const float *mem,
+                               const uint8_t *mmask, int M, int S) {
+  LP_REQUIRE(blk && params && c && mem && M >= 1 && S >= 1);
+  LP_REQUIRE(M <= c->max_M && S <= c->max_S && same_cfg(&blk->cfg, &c->cfg) &&
+             !blk->cfg.noncausal);
+  const int D = c->cfg.d_model, Dq = c->cfg.d_qkv;
+  const float *P = params;
+  const lp_mha_off *o = &blk->cross_attn;
+  LP_TRY(lp_linear_forward(c->kc, mem, P + o->wk, PTR(P, o->bk), M * S, D, Dq));
+  LP_TRY(lp_linear_forward(c->vc, mem, P + o->wv, PTR(P, o->bv), M * S, D, Dq));
+  if (mmask)
+    memcpy(c->mmask, mmask, (size_t)M * S);
+  else
+    memset(c->mmask, 1, (size_t)M * S);
+  c->M = M;
+  c->S = S;
+  c->len = 0;
+  c->N = 0;
+  return LP_OK;
+}
+
+int lp_dec_block_cache_reorder(lp_dec_block_cache *c, const int32_t *src, int N) {
+  LP_REQUIRE(c && src && N >= 1 && N <= c->max_N && c->M >= 1 && N % c->M == 0);
+  int identity = N == c->N;
+  for (int i = 0; i < N; i++) {
+    LP_REQUIRE(src[i] >= 0 && src[i] < c->N);
+    identity = identity && src[i] == i;
+  }
+  if (!identity) {
+    const size_t row = (size_t)c->max_T * c->cfg.d_qkv;
+    const size_t used = sizeof(float) * (size_t)c->len * c->cfg.d_qkv;
+    for (int i = 0; i < N; i++) {
+      memcpy(c->k2 + (size_t)i * row, c->k + (size_t)src[i] * row, used);
+      memcpy(c->v2 + (size_t)i * row, c->v + (size_t)src[i] * row, used);
+    }
+    float *t = c->k;
+    c->k = c->k2;
+    c->k2 = t;
+    t = c->v;
+    c->v = c->v2;
+    c->v2 = t;
+  }
+  c->N = N;
+  return LP_OK;
+}
+
+/* Masked softmax of s[0..L) in place (as lp_attention_forward's rows). */
+static void softmax_masked(float *s, int L, const uint8_t *mask) {
+  float mx = -INFINITY;
+  for (int j = 0; j < L; j++)
+    if (!mask || mask[j]) mx = s[j] > mx ? s[j] : mx;
+  if (mx == -INFINITY) {
+    memset(s, 0, sizeof(float) * (size_t)L);
+    return;
+  }
+  double sum = 0.0;
+  for (int j = 0; j < L; j++) {
+    if (!mask || mask[j]) {
+      float e = expf(s[j] - mx);
+      s[j] = e;
+      sum += e;
+    } else {
+      s[j] = 0.0f;
+    }
+  }
+  float inv = (float)(1.0 / sum);
+  for (int j = 0; j < L; j++) s[j] *= inv;
+}
+
+int lp_dec_block_step(const lp_dec_block *blk, const float *params, lp_dec_block_cache *c,
+                      float *y, const float *x, int N) {
+  LP_REQUIRE(blk && params && c && y && x && N >= 1 && N <= c->max_N);
+  LP_REQUIRE(same_cfg(&blk->cfg, &c->cfg) && !blk->cfg.noncausal);
+  LP_REQUIRE(c->M >= 1 && N % c->M == 0 && c->len < c->max_T);
+  LP_REQUIRE(c->len == 0 || N == c->N);
+  const lp_block_cfg *cf = &c->cfg;
+  const int D = cf->d_model, Dq = cf->d_qkv, F = cf->d_ff, H = cf->n_heads, dh = Dq / H;
+  const int M = c->M, S = c->S, R = N / M, t = c->len, L = t + 1;
+  const float scale = 1.0f / sqrtf((float)dh);
+  const size_t row = (size_t)c->max_T * Dq;
+  const float *P = params;
+  /* r1 = x + SelfAttn(LN1(x)) over the cached positions 0..t */
+  LP_TRY(lp_layernorm_forward(c->ln, NULL, NULL, x, P + blk->ln1.g, P + blk->ln1.b, N, D,
+                              cf->ln_eps));
+  const lp_mha_off *sa = &blk->self_attn;
+  LP_TRY(lp_linear_forward(c->q, c->ln, P + sa->wq, PTR(P, sa->bq), N, D, Dq));
+  linear_ld(c->k + (size_t)t * Dq, (int)row, c->ln, P + sa->wk, PTR(P, sa->bk), N, D, Dq);
+  linear_ld(c->v + (size_t)t * Dq, (int)row, c->ln, P + sa->wv, PTR(P, sa->bv), N, D, Dq);
+  float *sc = c->sc;
+  for (int n = 0; n < N; n++) {
+    const float *Kn = c->k + (size_t)n * row, *Vn = c->v + (size_t)n * row;
+    for (int h = 0; h < H; h++) {
+      const float *qh = c->q + (size_t)n * Dq + (size_t)h * dh;
+      for (int j = 0; j < L; j++) {
+        const float *kj = Kn + (size_t)j * Dq + (size_t)h * dh;
+        float d = 0.0f;
+        for (int i = 0; i < dh; i++) d += qh[i] * kj[i];
+        sc[j] = d * scale;
+      }
+      softmax_masked(sc, L, NULL);
+      float *out = c->ctx + (size_t)n * Dq + (size_t)h * dh;
+      memset(out, 0, sizeof(float) * (size_t)dh);
+      for (int j = 0; j < L; j++) {
+        const float pj = sc[j], *vj = Vn + (size_t)j * Dq + (size_t)h * dh;
+        for (int i = 0; i < dh; i++) out[i] += pj * vj[i];
+      }
+    }
+  }
+  LP_TRY(lp_linear_forward(c->o, c->ctx, P + sa->wo, PTR(P, sa->bo), N, Dq, D));
+  LP_TRY(lp_residual_forward(c->r1, x, c->o, (size_t)N * D));
+  /* r2 = r1 + CrossAttn(LN2(r1), memory row n % M) */
+  LP_TRY(lp_layernorm_forward(c->ln, NULL, NULL, c->r1, P + blk->ln2.g, P + blk->ln2.b, N, D,
+                              cf->ln_eps));
+  const lp_mha_off *ca = &blk->cross_attn;
+  LP_TRY(lp_linear_forward(c->q, c->ln, P + ca->wq, PTR(P, ca->bq), N, D, Dq));
+  for (int m = 0; m < M; m++) {
+    const uint8_t *km = c->mmask + (size_t)m * S;
+    for (int h = 0; h < H; h++) {
+      const float *Q = c->q + (size_t)m * Dq + (size_t)h * dh; /* R rows, ld M*Dq */
+      const float *K = c->kc + (size_t)m * S * Dq + (size_t)h * dh;
+      const float *V = c->vc + (size_t)m * S * Dq + (size_t)h * dh;
+      float *O = c->ctx + (size_t)m * Dq + (size_t)h * dh;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, S, dh, scale, Q, M * Dq, K, Dq,
+                  0.0f, sc, S);
+      for (int r = 0; r < R; r++) softmax_masked(sc + (size_t)r * S, S, km);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, dh, S, 1.0f, sc, S, V, Dq,
+                  0.0f, O, M * Dq);
+    }
+  }
+  LP_TRY(lp_linear_forward(c->o, c->ctx, P + ca->wo, PTR(P, ca->bo), N, Dq, D));
+  LP_TRY(lp_residual_forward(c->r2, c->r1, c->o, (size_t)N * D));
+  /* y = r2 + FFN(LN3(r2)) */
+  LP_TRY(lp_layernorm_forward(c->ln, NULL, NULL, c->r2, P + blk->ln3.g, P + blk->ln3.b, N, D,
+                              cf->ln_eps));
+  LP_TRY(lp_linear_forward(c->h, c->ln, P + blk->ffn.w1, P + blk->ffn.b1, N, D, F));
+  LP_TRY(lp_gelu_forward(c->h, c->h, (size_t)N * F));
+  LP_TRY(lp_linear_forward(c->o, c->h, P + blk->ffn.w2, P + blk->ffn.b2, N, F, D));
+  LP_TRY(lp_residual_forward(y, c->r2, c->o, (size_t)N * D));
+  c->N = N;
+  c->len = t + 1;
+  return LP_OK;
 }

@@ -310,6 +310,12 @@ typedef struct lp_block_cfg {
   float dropout;      /* residual and FFN dropout rate */
   float attn_dropout; /* dropout on attention probabilities */
   float ln_eps;       /* layer-norm epsilon (<= 0 -> 1e-6, the flax default) */
+  /* Appended (v1.1). Decoder blocks only: 1 = the self-attention is NOT causal
+   * (every position sees every valid key: an encoder block with
+   * cross-attention, e.g. the output-example encoder of RobustFill); 0 (the
+   * default, and what zero-initialised configs get) = causal. Encoder blocks
+   * ignore it. */
+  int noncausal;
 } lp_block_cfg;
 
 /* d_model, n_heads, d_ff as given; d_qkv = d_model, attn_bias = 0,
@@ -394,6 +400,43 @@ int lp_dec_block_forward(const lp_dec_block *blk, const float *params,
 int lp_dec_block_backward(const lp_dec_block *blk, const float *params, float *grads,
                           lp_dec_block_acts *a, float *dx, float *dmem,
                           const float *dy);
+
+/* Incremental decoding with a key/value cache (inference: no dropout, no
+ * backward). One cache per decoder block (causal blocks only). It holds
+ *  - the cross-attention keys/values of M memory sequences mem[M,S,D],
+ *    computed once by lp_dec_block_cache_set_mem;
+ *  - the self-attention keys/values of N rows (sequences) for positions
+ *    0..len-1, appended one position per lp_dec_block_step.
+ * Row n attends to memory row n % M (so N = R*M rows: R hypotheses of M
+ * examples each, laid out hypothesis-major: n = r*M + m). A step computes,
+ * for every row, exactly what lp_dec_block_forward (rng NULL, xmask NULL)
+ * computes at position len of that row's sequence.
+ * lp_dec_block_cache_reorder gathers rows (beam search: new row i continues
+ * old row src[i]; rows may be duplicated or dropped).
+ * Sizes: at most max_N rows, max_T positions, max_M memory rows of at most
+ * max_S positions. NULL on ENOMEM or bad sizes. */
+typedef struct lp_dec_block_cache lp_dec_block_cache;
+lp_dec_block_cache *lp_dec_block_cache_new(const lp_dec_block *blk, int max_N, int max_T,
+                                           int max_M, int max_S);
+void lp_dec_block_cache_free(lp_dec_block_cache *c);
+/* Computes the cross-attention K/V of mem[M,S,D] (mmask[M,S], NULL = all
+ * valid) and empties the self-attention cache (len = 0). */
+int lp_dec_block_cache_set_mem(const lp_dec_block *blk, const float *params,
+                               lp_dec_block_cache *c, const float *mem,
+                               const uint8_t *mmask, int M, int S);
+/* Empties the self-attention cache (len = 0); the memory is kept. */
+void lp_dec_block_cache_reset(lp_dec_block_cache *c);
+/* Positions cached so far (the position of the next step). */
+int lp_dec_block_cache_len(const lp_dec_block_cache *c);
+/* One position for N rows: x[N,D] -> y[N,D] (y may equal x). N must be a
+ * multiple of M and, after the first step (len > 0), equal the cache's row
+ * count (set by the first step or by reorder). len += 1.
+ * LP_EINVAL (bad shapes, no memory set, len == max_T, noncausal block). */
+int lp_dec_block_step(const lp_dec_block *blk, const float *params, lp_dec_block_cache *c,
+                      float *y, const float *x, int N);
+/* Row gather: new row i = old row src[i] for i < N (0 <= src[i] < old row
+ * count; N a multiple of M, N <= max_N). LP_OK or LP_EINVAL. */
+int lp_dec_block_cache_reorder(lp_dec_block_cache *c, const int32_t *src, int N);
 
 /* ------------------------------------------------------------------------ */
 /* Optimisation                                                              */

@@ -46,7 +46,7 @@ extern "C" {
 #endif
 
 #define LP_PLUGIN_ABI_MAJOR 1
-#define LP_PLUGIN_ABI_MINOR 0
+#define LP_PLUGIN_ABI_MINOR 1
 #define LP_PLUGIN_ENTRY_SYMBOL "lp_plugin_entry"
 
 /* Status codes: 0 success, negative failure. */
@@ -117,6 +117,26 @@ typedef struct lp_task {
   uint32_t n_parts;
 } lp_task;
 
+/* One (specification, program) pair found in a source file by extract_pairs()
+ * (ABI 1.1), e.g. a docstring and the function it documents. A view, valid
+ * only during the callback. Versioned: struct_size first (fields beyond the
+ * writer's struct_size are absent). */
+typedef struct lp_pair {
+  uint32_t struct_size;
+  uint32_t line;          /* 1-based line of the file where the program starts */
+  const char *spec;       /* the specification text (e.g. the cleaned docstring) */
+  size_t spec_len;
+  const char *program;    /* the program text (e.g. the function without its docstring) */
+  size_t program_len;
+  const char *name;       /* the program's name (e.g. "Class.method"); may be NULL */
+  size_t name_len;
+} lp_pair;
+
+/* Called by extract_pairs() for each pair, in file order. Return 0 to go on;
+ * any other value stops the walk, and extract_pairs() returns that value
+ * without touching err. */
+typedef int (*lp_pair_fn)(void *ctx, const lp_pair *pair);
+
 enum { LP_LOG_DEBUG = 0, LP_LOG_INFO = 1, LP_LOG_WARN = 2, LP_LOG_ERROR = 3 };
 
 /* What the host gives a plugin. All functions are thread-safe. */
@@ -145,7 +165,9 @@ enum {
   LP_CAP_GENERATE = 1u << 2,  /* generate() */
   LP_CAP_ANONYMISE = 1u << 3, /* anonymise() */
   LP_CAP_PREFIX = 1u << 4,    /* prefix_ok() */
-  LP_CAP_LENGTH = 1u << 5     /* program_size() */
+  LP_CAP_LENGTH = 1u << 5,    /* program_size() */
+  LP_CAP_EXTRACT = 1u << 6,   /* extract_pairs() (ABI 1.1) */
+  LP_CAP_TOKENIZER = 1u << 7  /* tokenizer_train() (ABI 1.1) */
 };
 
 typedef struct lp_domain_desc {
@@ -210,6 +232,23 @@ typedef struct lp_domain_desc {
                    size_t n_ex, int *ok, lp_err *err);
   /* Program size in the domain's unit (string domain: expressions). */
   int (*program_size)(void *self, const int32_t *ids, size_t n, int32_t *size, lp_err *err);
+
+  /* ---- optional (ABI 1.1); NULL unless the matching LP_CAP_ flag is set ---- */
+
+  /* Finds every (specification, program) pair in one source file text[0..len)
+   * (path only names it in messages) and calls fn(ctx, pair) for each, in file
+   * order. Fails with LP_EINVAL (and a message naming the line) when the text
+   * is not a valid source file of the domain's language; no pair is reported
+   * then. Needs no model: works on an instance created without options. */
+  int (*extract_pairs)(void *self, const char *path, const char *text, size_t len, lp_pair_fn fn,
+                       void *ctx, lp_err *err);
+  /* Trains the domain's subword tokenizer on texts (specifications and
+   * programs, each a whole text that may span lines) with vocab_size pieces
+   * in all, and writes the model to out_path (atomically). The instance can
+   * then be re-created with that path as its options. Not concurrent with
+   * other calls (the trainer may adjust process-wide logging). */
+  int (*tokenizer_train)(void *self, const lp_strs *texts, int32_t vocab_size,
+                         const char *out_path, lp_err *err);
 } lp_domain_desc;
 
 /* Size of the part every ABI-1 descriptor must have (through spec_encode). */

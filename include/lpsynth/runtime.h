@@ -117,6 +117,15 @@ int lp_domain_program_size(lp_domain *d, const int32_t *ids, size_t n, int32_t *
 int lp_domain_anonymise(lp_domain *d, const int32_t *ids, size_t n, lp_ids *out, lp_err *err);
 int lp_domain_prefix_ok(lp_domain *d, const int32_t *ids, size_t n, const lp_example *ex,
                         size_t n_ex, int *ok, lp_err *err);
+/* ABI 1.1. extract_pairs: every (specification, program) pair of one source
+ * file, passed to fn in file order (see lp_domain_desc.extract_pairs); a
+ * non-zero return of fn stops the walk and is returned as is. LP_EINVAL: the
+ * text is not a valid source file of the domain (nothing was reported). */
+int lp_domain_extract_pairs(lp_domain *d, const char *path, const char *text, size_t len,
+                            lp_pair_fn fn, void *ctx, lp_err *err);
+/* ABI 1.1. Train the domain's tokenizer on texts and write the model to out_path. */
+int lp_domain_tokenizer_train(lp_domain *d, const lp_strs *texts, int32_t vocab_size,
+                              const char *out_path, lp_err *err);
 
 /* Seed of the i-th task of a run with base seed s (splitmix64 of s and i):
  * tasks are independent, so any subset can be regenerated or made in parallel. */

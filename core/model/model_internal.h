@@ -1,0 +1,109 @@
+/* Private to lpsynth_model (and its tests): the model object, RobustFill's
+ * forward/backward and the incremental decoder used by beam search. */
+#ifndef LPSYNTH_MODEL_INTERNAL_H
+#define LPSYNTH_MODEL_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lpsynth/engine.h"
+#include "lpsynth/model.h"
+
+/* Activations of the teacher-forced forward, grown on demand to the largest
+ * batch shape seen (never shrunk), so steady-state steps do not allocate. */
+typedef struct rf_acts {
+  int cap_BE, cap_B, cap_Ti, cap_To, cap_T; /* capacities (0 = nothing yet) */
+  lp_enc_block_acts **enc_in;  /* [n_enc] */
+  lp_dec_block_acts **enc_out; /* [n_enc] (noncausal decoder blocks), n_parts == 2 */
+  lp_dec_block_acts **dec;     /* [n_dec] */
+  void *mem;                   /* one block for every array below */
+  /* spec input encoder: [BE,Ti,*] */
+  int32_t *ids_in;
+  uint8_t *kin, *drop_in;
+  float *h_in, *e_in, *mean_in, *rstd_in;
+  /* spec output encoder: [BE,To,*] */
+  int32_t *ids_out;
+  uint8_t *kout, *drop_out;
+  float *h_out, *e_out, *mean_out, *rstd_out;
+  /* program decoder: [BE,T,*], pooled [B,T,*] */
+  int32_t *ids_dec;
+  uint8_t *drop_dec;
+  float *h_dec, *hn_dec, *mean_dec, *rstd_dec;
+  float *pooled;     /* [B,T,D] */
+  int32_t *argmax;   /* [B,T*D] */
+  float *logits;     /* [B*T,V] */
+  float *probs;      /* [B*T,V] */
+  /* backward scratch */
+  float *g_a, *g_b;  /* [BE, max(Ti,To,T), D] ping-pong */
+  float *g_mem;      /* [BE, max(Ti,To), D] gradient of the decoder's memory */
+  float *g_mem2;     /* [BE, Ti, D] gradient of Ein from the output encoder */
+  float *g_pooled;   /* [B,T,D] */
+  float *g_logits;   /* [B*T,V] */
+} rf_acts;
+
+/* Incremental decoder state for beam search: one cache per decoder layer.
+ * Rows are hypothesis-major: row h*E + e is hypothesis h on example e. */
+typedef struct rf_inc {
+  int cap_H, cap_T, cap_S, cap_E; /* capacities (hypotheses, positions, memory) */
+  int E, started;
+  lp_dec_block_cache **cache;     /* [n_dec] */
+  float *x, *xn;                  /* [cap_H*cap_E, D] */
+  float *pooled;                  /* [cap_H, D] */
+  int32_t *argmax;                /* [cap_H, D] */
+  uint8_t *emask;                 /* [cap_H*cap_E] the task's mask per hypothesis */
+  int32_t *ids, *src;             /* [cap_H*cap_E] */
+} rf_inc;
+
+struct lp_model {
+  lp_model_cfg cfg;
+  lp_vocab_info spec_v, prog_v;
+  int n_parts;
+  lp_layout *L;
+  float *params, *grads;
+  size_t n_params;
+  lp_block_cfg bcfg;        /* shared block config (dropout rates from cfg) */
+  /* parameter offsets */
+  size_t emb_in, emb_out, emb_prog; /* [Vs,D], [Vs,D], [Vp,D] */
+  lp_enc_block *enc_in;     /* [n_enc] "spec.in.block<i>" */
+  lp_ln_off ln_in;          /* "spec.in.ln" */
+  lp_dec_block *enc_out;    /* [n_enc] "spec.out.block<i>" (noncausal) */
+  lp_ln_off ln_out;         /* "spec.out.ln" */
+  lp_dec_block *dec;        /* [n_dec] "dec.block<i>" */
+  lp_ln_off ln_dec;         /* "dec.ln" */
+  size_t out_w, out_b;      /* "out.w" [D,Vp], "out.b" [Vp] */
+  rf_acts acts;
+  rf_inc inc;
+  /* shape of the last forward */
+  int B, E, Ti, To, T;
+  int dropped; /* the last forward ran with an rng */
+  int fwd_ok;  /* the last rf_forward completed (backward allowed) */
+  /* Tests only: when set ([B,T*D] example indices, as the max-pool's argmax),
+   * the decoder's max-pool selects these examples instead of the maxima, so
+   * finite differences see no kinks where two examples tie. */
+  const int32_t *freeze_argmax;
+};
+
+/* Validates the ids and shapes of a batch against the model (message in err). */
+int rf_check_batch(const lp_model *m, const lp_batch *b, int need_prog, lp_err *err);
+/* Teacher-forced forward of the whole batch (rng: dropout or NULL); fills
+ * st (loss, accuracy, tokens). After it, m->acts.logits holds [B*T,V]. */
+int rf_forward(lp_model *m, const lp_batch *b, lp_rng *rng, lp_step_stats *st, lp_err *err);
+/* Backward of the last rf_forward on the same batch b (grads += ...; the
+ * caller zeroes them). */
+int rf_backward(lp_model *m, const lp_batch *b, lp_err *err);
+/* Runs only the spec encoder(s) on b (rng NULL). The decoder's memory is then
+ * rf_memory(): [B*E,S,D] with key mask [B*E,S]. */
+int rf_encode(lp_model *m, const lp_batch *b, lp_rng *rng, lp_err *err);
+const float *rf_memory(const lp_model *m, int *S, const uint8_t **mask);
+
+/* Incremental decoding of ONE task (the last rf_encode must have had B = 1):
+ * rf_inc_start prepares the caches for up to max_hyps hypotheses of up to
+ * max_len tokens; rf_inc_step feeds one token per hypothesis (n hypotheses,
+ * tokens[n]) at the next position and writes logits[n,V]; rf_inc_reorder
+ * makes hypothesis i continue old hypothesis parent[i] (i < n). */
+int rf_inc_start(lp_model *m, const uint8_t *emask, int max_hyps, int max_len, lp_err *err);
+int rf_inc_step(lp_model *m, const int32_t *tokens, int n, float *logits, lp_err *err);
+int rf_inc_reorder(lp_model *m, const int32_t *parent, int n, lp_err *err);
+void rf_inc_release(lp_model *m);
+
+#endif

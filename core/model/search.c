@@ -1,0 +1,330 @@
+/* Incremental decoding with key/value caches and batched beam search for one
+ * task. The spec is encoded once; every decoder layer keeps the cross-
+ * attention keys/values of the E examples' memories and a self-attention
+ * cache of (hypotheses x E) rows; a step feeds one token per hypothesis. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lpsynth/runtime.h"
+#include "model_internal.h"
+
+void rf_inc_release(lp_model *m) {
+  rf_inc *c = &m->inc;
+  if (c->cache)
+    for (int l = 0; l < m->cfg.n_dec_layers; l++) lp_dec_block_cache_free(c->cache[l]);
+  free(c->cache);
+  free(c->x);
+  free(c->xn);
+  free(c->pooled);
+  free(c->argmax);
+  free(c->emask);
+  free(c->ids);
+  free(c->src);
+  memset(c, 0, sizeof *c);
+}
+
+static int inc_ensure(lp_model *m, int H, int T, int E, int S) {
+  rf_inc *c = &m->inc;
+  if (c->cache && H <= c->cap_H && T <= c->cap_T && E <= c->cap_E && S <= c->cap_S)
+    return LP_OK;
+  int cH = H > c->cap_H ? H : c->cap_H, cT = T > c->cap_T ? T : c->cap_T;
+  int cE = E > c->cap_E ? E : c->cap_E, cS = S > c->cap_S ? S : c->cap_S;
+  rf_inc_release(m);
+  c->cap_H = cH, c->cap_T = cT, c->cap_E = cE, c->cap_S = cS;
+  const size_t N = (size_t)cH * cE, D = (size_t)m->cfg.d_model;
+  c->cache = calloc((size_t)m->cfg.n_dec_layers, sizeof *c->cache);
+  c->x = malloc(sizeof(float) * N * D);
+  c->xn = malloc(sizeof(float) * N * D);
+  c->pooled = malloc(sizeof(float) * (size_t)cH * D);
+  c->argmax = malloc(sizeof(int32_t) * (size_t)cH * D);
+  c->emask = malloc(N);
+  c->ids = malloc(sizeof(int32_t) * N);
+  c->src = malloc(sizeof(int32_t) * N);
+  int ok = c->cache && c->x && c->xn && c->pooled && c->argmax && c->emask && c->ids && c->src;
+  for (int l = 0; ok && l < m->cfg.n_dec_layers; l++)
+    ok = (c->cache[l] = lp_dec_block_cache_new(&m->dec[l], (int)N, cT, cE, cS)) != NULL;
+  if (!ok) {
+    rf_inc_release(m);
+    return LP_ENOMEM;
+  }
+  return LP_OK;
+}
+
+int rf_inc_start(lp_model *m, const uint8_t *emask, int max_hyps, int max_len, lp_err *err) {
+  if (!m || !emask || max_hyps < 1 || max_len < 1 || m->B != 1)
+    return lp_err_set(err, LP_EINVAL, "incremental decoding needs an encoded batch of one task");
+  const int E = m->E;
+  int S;
+  const uint8_t *mmask;
+  const float *mem = rf_memory(m, &S, &mmask);
+  if (inc_ensure(m, max_hyps, max_len, E, S) != LP_OK)
+    return lp_err_set(err, LP_ENOMEM, "out of memory for the decoder caches (%d x %d rows, %d "
+                      "positions)", max_hyps, E, max_len);
+  rf_inc *c = &m->inc;
+  for (int l = 0; l < m->cfg.n_dec_layers; l++)
+    if (lp_dec_block_cache_set_mem(&m->dec[l], m->params, c->cache[l], mem, mmask, E, S) !=
+        LP_OK)
+      return lp_err_set(err, LP_EINVAL, "decoder cache: bad memory shape");
+  for (int h = 0; h < c->cap_H; h++) memcpy(c->emask + (size_t)h * E, emask, (size_t)E);
+  c->E = E;
+  c->started = 1;
+  return LP_OK;
+}
+
+int rf_inc_step(lp_model *m, const int32_t *tokens, int n, float *logits, lp_err *err) {
+  rf_inc *c = &m->inc;
+  if (!c->started || !tokens || !logits || n < 1 || n > c->cap_H)
+    return lp_err_set(err, LP_EINVAL, "incremental step: bad arguments (%d hypotheses)", n);
+  const int E = c->E, N = n * E, D = m->cfg.d_model, V = m->prog_v.size;
+  const float *P = m->params;
+  const int pos = lp_dec_block_cache_len(c->cache[0]);
+  if (pos >= c->cap_T)
+    return lp_err_set(err, LP_EINVAL, "incremental step: past the last position (%d)", pos);
+  for (int h = 0; h < n; h++) {
+    if (tokens[h] < 0 || tokens[h] >= V)
+      return lp_err_set(err, LP_EINVAL, "incremental step: token %d outside [0, %d)",
+                        (int)tokens[h], V);
+    for (int e = 0; e < E; e++) c->ids[h * E + e] = tokens[h];
+  }
+  int rc = lp_embedding_forward(c->x, c->ids, P + m->emb_prog, N, V, D, m->prog_v.pad);
+  if (rc == LP_OK) rc = lp_posenc_forward(c->x, c->x, N, 1, D, pos);
+  for (int l = 0; rc == LP_OK && l < m->cfg.n_dec_layers; l++)
+    rc = lp_dec_block_step(&m->dec[l], P, c->cache[l], c->x, c->x, N);
+  if (rc == LP_OK)
+    rc = lp_layernorm_forward(c->xn, NULL, NULL, c->x, P + m->ln_dec.g, P + m->ln_dec.b, N, D,
+                              m->bcfg.ln_eps);
+  if (rc == LP_OK)
+    rc = lp_maxpool_examples_forward(c->pooled, c->argmax, c->xn, c->emask, n, E, D);
+  if (rc == LP_OK) rc = lp_linear_forward(logits, c->pooled, P + m->out_w, P + m->out_b, n, D, V);
+  if (rc != LP_OK)
+    return lp_err_set(err, rc, "incremental step failed (%s)",
+                      rc == LP_ENOMEM ? "out of memory" : "bad arguments");
+  return LP_OK;
+}
+
+int rf_inc_reorder(lp_model *m, const int32_t *parent, int n, lp_err *err) {
+  rf_inc *c = &m->inc;
+  if (!c->started || !parent || n < 1 || n > c->cap_H)
+    return lp_err_set(err, LP_EINVAL, "reorder: bad arguments");
+  const int E = c->E;
+  for (int h = 0; h < n; h++)
+    for (int e = 0; e < E; e++) c->src[h * E + e] = parent[h] * E + e;
+  for (int l = 0; l < m->cfg.n_dec_layers; l++)
+    if (lp_dec_block_cache_reorder(c->cache[l], c->src, n * E) != LP_OK)
+      return lp_err_set(err, LP_EINVAL, "reorder: parent index out of range");
+  return LP_OK;
+}
+
+/* ---- beam search ---------------------------------------------------------------- */
+
+void lp_beam_free(lp_beam_result *r) {
+  if (!r) return;
+  for (int i = 0; i < r->n; i++) {
+    free(r->hyps[i].prog);
+    free(r->hyps[i].latent);
+  }
+  free(r->hyps);
+  r->hyps = NULL;
+  r->n = 0;
+}
+
+typedef struct cand {
+  double s;  /* log-probability of the extended prefix */
+  int32_t i; /* candidate index: hypothesis * V + token */
+} cand;
+
+/* a ranks before b: higher score, then lower index (deterministic). */
+static int better(const cand *a, const cand *b) { return a->s > b->s || (a->s == b->s && a->i < b->i); }
+
+/* Min-heap (worst at the root) of the best K candidates. */
+static void heap_push(cand *h, int *n, int K, cand c) {
+  if (*n < K) {
+    int i = (*n)++;
+    h[i] = c;
+    while (i > 0) {
+      int p = (i - 1) / 2;
+      if (!better(&h[p], &h[i])) break;
+      cand t = h[p];
+      h[p] = h[i];
+      h[i] = t;
+      i = p;
+    }
+    return;
+  }
+  if (!better(&c, &h[0])) return;
+  h[0] = c;
+  int i = 0;
+  for (;;) {
+    int l = 2 * i + 1, r = l + 1, w = i;
+    if (l < *n && better(&h[w], &h[l])) w = l;
+    if (r < *n && better(&h[w], &h[r])) w = r;
+    if (w == i) break;
+    cand t = h[w];
+    h[w] = h[i];
+    h[i] = t;
+    i = w;
+  }
+}
+
+static int cand_cmp(const void *pa, const void *pb) {
+  const cand *a = pa, *b = pb;
+  return better(a, b) ? -1 : better(b, a) ? 1 : 0;
+}
+
+typedef struct fin {
+  double key;  /* ranking score (length-normalised when asked) */
+  int32_t *prog;
+  int len;
+  uint64_t order; /* insertion order, breaks ties */
+} fin;
+
+static int fin_cmp(const void *pa, const void *pb) {
+  const fin *a = pa, *b = pb;
+  if (a->key != b->key) return a->key > b->key ? -1 : 1;
+  return a->order < b->order ? -1 : a->order > b->order ? 1 : 0;
+}
+
+int lp_model_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o,
+                    lp_beam_result *out, lp_err *err) {
+  if (!m || !b || !o || !out) return lp_err_set(err, LP_EINVAL, "lp_model_search: NULL argument");
+  out->hyps = NULL;
+  out->n = 0;
+  const int K = o->beam;
+  if (K < 1 || K > 4096)
+    return lp_err_set(err, LP_EINVAL, "beam size %d outside [1, 4096]", K);
+  if (b->B != 1) return lp_err_set(err, LP_EINVAL, "search takes one task (batch of %d)", b->B);
+  const int max_len = o->max_len > 0 ? o->max_len : m->cfg.max_program_len;
+  if (max_len > 65536) return lp_err_set(err, LP_EINVAL, "max_len %d too large", max_len);
+  if (!(o->len_alpha >= 0.0f && o->len_alpha <= 10.0f))
+    return lp_err_set(err, LP_EINVAL, "len_alpha %g outside [0, 10]", (double)o->len_alpha);
+  int rc = rf_check_batch(m, b, 0, err);
+  if (rc != LP_OK) return rc;
+  if ((rc = rf_encode(m, b, NULL, err)) != LP_OK) return rc;
+  if ((rc = rf_inc_start(m, b->emask, K, max_len, err)) != LP_OK) return rc;
+
+  const int V = m->prog_v.size, eos = m->prog_v.eos, pad = m->prog_v.pad, bos = m->prog_v.bos;
+  const double alpha = o->len_alpha;
+  const int C = 2 * K; /* candidates considered per step */
+  float *logits = malloc(sizeof(float) * (size_t)K * V);
+  float *logp = malloc(sizeof(float) * (size_t)K * V);
+  int32_t *pre = malloc(sizeof(int32_t) * (size_t)K * max_len);
+  int32_t *pre2 = malloc(sizeof(int32_t) * (size_t)K * max_len);
+  double *score = malloc(sizeof(double) * (size_t)K), *score2 = malloc(sizeof(double) * (size_t)K);
+  int32_t *tok = malloc(sizeof(int32_t) * (size_t)K), *parent = malloc(sizeof(int32_t) * (size_t)K);
+  cand *heap = malloc(sizeof(cand) * (size_t)C);
+  fin *fins = calloc((size_t)K, sizeof(fin));
+  int n_fin = 0;
+  uint64_t order = 0;
+  if (!logits || !logp || !pre || !pre2 || !score || !score2 || !tok || !parent || !heap ||
+      !fins) {
+    rc = lp_err_set(err, LP_ENOMEM, "lp_model_search: out of memory");
+    goto done;
+  }
+  int nlive = 1;
+  score[0] = 0.0;
+  tok[0] = bos;
+  for (int t = 0; t < max_len && nlive > 0; t++) {
+    if ((rc = rf_inc_step(m, tok, nlive, logits, err)) != LP_OK) goto done;
+    if (lp_log_softmax_forward(logp, logits, nlive, V) != LP_OK) {
+      rc = lp_err_set(err, LP_EINVAL, "log-softmax failed");
+      goto done;
+    }
+    const int last = t + 1 == max_len; /* only EOS may follow */
+    int nh = 0;
+    for (int i = 0; i < nlive; i++) {
+      const float *row = logp + (size_t)i * V;
+      if (last) {
+        heap_push(heap, &nh, C, (cand){score[i] + row[eos], i * V + eos});
+        continue;
+      }
+      for (int v = 0; v < V; v++) {
+        if (v == pad || v == bos) continue;
+        cand c = {score[i] + row[v], i * V + v};
+        if (nh == C && !better(&c, &heap[0])) continue;
+        heap_push(heap, &nh, C, c);
+      }
+    }
+    qsort(heap, (size_t)nh, sizeof(cand), cand_cmp);
+    int nnew = 0;
+    for (int r = 0; r < nh && nnew < K; r++) {
+      const int i = heap[r].i / V, v = heap[r].i % V;
+      if (v == eos) {
+        if (r >= K) continue; /* only EOS among the best K candidates finishes */
+        const int len = t + 1;
+        const double key = alpha > 0.0 ? heap[r].s / pow((double)len, alpha) : heap[r].s;
+        int slot = n_fin;
+        if (n_fin == K) { /* full: replace the worst if this one is better */
+          slot = 0;
+          for (int f = 1; f < n_fin; f++)
+            if (fin_cmp(&fins[f], &fins[slot]) > 0) slot = f;
+          if (!(key > fins[slot].key)) continue;
+          free(fins[slot].prog);
+          fins[slot].prog = NULL;
+        }
+        int32_t *p = malloc(sizeof(int32_t) * (size_t)len);
+        if (!p) {
+          rc = lp_err_set(err, LP_ENOMEM, "lp_model_search: out of memory");
+          goto done;
+        }
+        memcpy(p, pre + (size_t)i * max_len, sizeof(int32_t) * (size_t)t);
+        p[t] = eos;
+        fins[slot] = (fin){key, p, len, order++};
+        if (slot == n_fin) n_fin++;
+      } else {
+        parent[nnew] = i;
+        score2[nnew] = heap[r].s;
+        memcpy(pre2 + (size_t)nnew * max_len, pre + (size_t)i * max_len,
+               sizeof(int32_t) * (size_t)t);
+        pre2[(size_t)nnew * max_len + t] = v;
+        nnew++;
+      }
+    }
+    /* swap in the new live set */
+    int32_t *tp = pre;
+    pre = pre2, pre2 = tp;
+    double *ts = score;
+    score = score2, score2 = ts;
+    nlive = nnew;
+    if (nlive == 0) break;
+    for (int j = 0; j < nlive; j++) tok[j] = pre[(size_t)j * max_len + t];
+    /* stop when no live prefix can beat the worst of K finished hypotheses */
+    if (n_fin == K) {
+      double worst = fins[0].key;
+      for (int f = 1; f < n_fin; f++)
+        if (fins[f].key < worst) worst = fins[f].key;
+      double bound = score[0]; /* live scores are sorted, best first */
+      if (alpha > 0.0) bound /= pow((double)max_len, alpha);
+      if (bound < worst) break;
+    }
+    if (t + 1 < max_len && (rc = rf_inc_reorder(m, parent, nlive, err)) != LP_OK) goto done;
+  }
+  qsort(fins, (size_t)n_fin, sizeof(fin), fin_cmp);
+  out->hyps = calloc((size_t)(n_fin ? n_fin : 1), sizeof(lp_hyp));
+  if (!out->hyps) {
+    rc = lp_err_set(err, LP_ENOMEM, "lp_model_search: out of memory");
+    goto done;
+  }
+  for (int f = 0; f < n_fin; f++) {
+    out->hyps[f].prog = fins[f].prog;
+    out->hyps[f].prog_len = fins[f].len;
+    out->hyps[f].score = (float)fins[f].key;
+    fins[f].prog = NULL;
+  }
+  out->n = n_fin;
+  rc = LP_OK;
+done:
+  if (fins)
+    for (int f = 0; f < n_fin; f++) free(fins[f].prog);
+  free(fins);
+  free(heap);
+  free(parent);
+  free(tok);
+  free(score);
+  free(score2);
+  free(pre);
+  free(pre2);
+  free(logp);
+  free(logits);
+  return rc;
+}

@@ -1,0 +1,891 @@
+/* The training loop (include/lpsynth/train.h): a producer thread turning
+ * tasks into batches in a bounded queue, and the optimisation loop with
+ * logging, checkpoints and a clean stop. Never prints or exits. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lpsynth/train.h"
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void lp_train_opts_default(lp_train_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->steps = 1;
+  o->log_every = 100;
+  o->checkpoint_every = -1;
+}
+
+/* Columns of the CSV log. The row of step N holds means over the steps since
+ * the previous row (loss .. codebook_perplexity, tasks_per_s) and the values
+ * of step N (lr, dead_codes). seconds: training wall time since step 0
+ * (across resumes). */
+const char *lp_train_csv_header(void) {
+  return "step,seconds,loss,token_acc,lr,grad_norm,tasks_per_s,loss_prog,loss_latent,"
+         "loss_commit,loss_e2e,codebook_perplexity,dead_codes";
+}
+
+/* ====================================================================== */
+/* Producer: tasks -> encoded ids -> batches.                             */
+
+typedef struct enc_task {
+  lp_ids prog, prog_enc;
+  int has_enc;
+  lp_ids *spec;          /* [cap_spec] ids of example e part p at e*n_parts+p */
+  size_t cap_spec;
+  const int32_t **sp;    /* [cap_spec] views for lp_task_ids */
+  size_t *sl;
+  size_t n_examples;
+  size_t line;           /* file line (0: generated) */
+} enc_task;
+
+typedef struct producer {
+  /* fixed */
+  lp_domain *d;
+  const lp_model_cfg *cfg;
+  int n_parts, bs, use_enc;
+  int32_t spec_pad, prog_pad, prog_eos, prog_size;
+  int from_file;
+  const char *path;
+  size_t max_line;
+  uint64_t data_seed;
+  lp_gen_opts gen;
+  /* producer-thread state */
+  uint64_t next_task;    /* next task index to produce */
+  lp_jsonl *r;
+  uint64_t file_records; /* lines in one pass (0 until known) */
+  uint64_t pass_pos;     /* record index within the current pass */
+  enc_task *et;          /* [bs] */
+  lp_task_ids *ti;       /* [bs] */
+  lp_task task;
+  /* queue */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  lp_batch *slots;
+  int depth, head, count;
+  int shutdown, failed;
+  lp_err err;            /* the producer's error (failed = 1) */
+} producer;
+
+static int et_reserve(enc_task *t, size_t n) {
+  if (n <= t->cap_spec) return LP_OK;
+  size_t c = t->cap_spec ? t->cap_spec : 8;
+  while (c < n) c *= 2;
+  lp_ids *s = realloc(t->spec, c * sizeof *s);
+  if (!s) return LP_ENOMEM;
+  memset(s + t->cap_spec, 0, (c - t->cap_spec) * sizeof *s);
+  t->spec = s;
+  const int32_t **sp = realloc(t->sp, c * sizeof *sp);
+  if (!sp) return LP_ENOMEM;
+  t->sp = sp;
+  size_t *sl = realloc(t->sl, c * sizeof *sl);
+  if (!sl) return LP_ENOMEM;
+  t->sl = sl;
+  t->cap_spec = c;
+  return LP_OK;
+}
+
+static void et_free(enc_task *t) {
+  lp_ids_free(&t->prog);
+  lp_ids_free(&t->prog_enc);
+  for (size_t i = 0; i < t->cap_spec; i++) lp_ids_free(&t->spec[i]);
+  free(t->spec);
+  free(t->sp);
+  free(t->sl);
+  memset(t, 0, sizeof *t);
+}
+
+/* Where a task came from, for messages. */
+static void task_where(const producer *P, const enc_task *t, uint64_t idx, char *buf, size_t n) {
+  if (P->from_file)
+    snprintf(buf, n, "%s:%zu", P->path, t->line);
+  else
+    snprintf(buf, n, "generated task %llu (seed %llu)", (unsigned long long)idx,
+             (unsigned long long)lp_task_seed(P->data_seed, idx));
+}
+
+/* Encodes parts [n_examples * n_parts] given as (text, len) pairs. */
+static int encode_specs(producer *P, enc_task *t, const char *const *txt, const size_t *len,
+                        size_t n_examples, const char *where, lp_err *err) {
+  size_t n = n_examples * (size_t)P->n_parts;
+  if (et_reserve(t, n)) return lp_err_set(err, LP_ENOMEM, "%s: out of memory", where);
+  t->n_examples = n_examples;
+  for (size_t i = 0; i < n; i++) {
+    lp_ids *ids = &t->spec[i];
+    ids->len = 0;
+    int part = (int)(i % (size_t)P->n_parts);
+    size_t unk = 0;
+    int rc = lp_domain_spec_encode(P->d, (uint32_t)part, txt[i], len[i], ids, &unk, err);
+    if (rc)
+      return lp_err_prefix(err, "%s: example %zu %s", where, i / (size_t)P->n_parts + 1,
+                           P->n_parts == 2 ? (part ? "output" : "input") : "spec");
+    if (ids->len > (size_t)P->cfg->max_spec_len)
+      return lp_err_set(err, LP_EINVAL,
+                        "%s: example %zu %s has %zu tokens, more than max_spec_len %d", where,
+                        i / (size_t)P->n_parts + 1,
+                        P->n_parts == 2 ? (part ? "output" : "input") : "spec", ids->len,
+                        P->cfg->max_spec_len);
+    t->sp[i] = ids->data;
+    t->sl[i] = ids->len;
+  }
+  return LP_OK;
+}
+
+static int finish_program(producer *P, enc_task *t, const char *where, lp_err *err) {
+  if (t->prog.len == 0 || t->prog.data[t->prog.len - 1] != P->prog_eos)
+    return lp_err_set(err, LP_EINVAL, "%s: the program's tokens do not end with EOS (id %d)",
+                      where, P->prog_eos);
+  for (size_t i = 0; i < t->prog.len; i++)
+    if (t->prog.data[i] < 0 || t->prog.data[i] >= P->prog_size)
+      return lp_err_set(err, LP_EINVAL, "%s: program token %zu is %d, outside the vocabulary "
+                        "(0..%d)", where, i + 1, t->prog.data[i], P->prog_size - 1);
+  if (t->prog.len > (size_t)P->cfg->max_program_len)
+    return lp_err_set(err, LP_EINVAL,
+                      "%s: the program has %zu tokens (incl. EOS), more than max_program_len %d",
+                      where, t->prog.len, P->cfg->max_program_len);
+  t->has_enc = 0;
+  if (P->use_enc) {
+    t->prog_enc.len = 0;
+    if (lp_domain_anonymise(P->d, t->prog.data, t->prog.len, &t->prog_enc, err))
+      return lp_err_prefix(err, "%s: anonymise", where);
+    t->has_enc = 1;
+  }
+  return LP_OK;
+}
+
+static int gen_task(producer *P, uint64_t idx, enc_task *t, lp_err *err) {
+  char where[160];
+  t->line = 0;
+  task_where(P, t, idx, where, sizeof where);
+  lp_task_free(&P->task);
+  int rc = lp_domain_generate(P->d, lp_task_seed(P->data_seed, idx), &P->gen, &P->task, err);
+  if (rc) return lp_err_prefix(err, "%s", where);
+  size_t np = (size_t)P->n_parts;
+  if (P->task.examples.len % np)
+    return lp_err_set(err, LP_EINVAL, "%s: %zu spec parts, not a multiple of %zu", where,
+                      P->task.examples.len, np);
+  t->prog.len = 0;
+  for (size_t i = 0; i < P->task.program.len; i++)
+    if (lp_ids_push(&t->prog, P->task.program.data[i]))
+      return lp_err_set(err, LP_ENOMEM, "out of memory");
+  size_t n = P->task.examples.len;
+  const char **txt = malloc((n ? n : 1) * sizeof *txt);
+  size_t *len = malloc((n ? n : 1) * sizeof *len);
+  if (!txt || !len) {
+    free(txt);
+    free(len);
+    return lp_err_set(err, LP_ENOMEM, "out of memory");
+  }
+  for (size_t i = 0; i < n; i++) {
+    txt[i] = P->task.examples.items[i].data ? P->task.examples.items[i].data : "";
+    len[i] = P->task.examples.items[i].len;
+  }
+  rc = encode_specs(P, t, txt, len, n / np, where, err);
+  free(txt);
+  free(len);
+  if (rc) return rc;
+  return finish_program(P, t, where, err);
+}
+
+/* Next line of the file, reopening at the end (cycling). line, len and lineno
+ * as lp_jsonl_next. 1, or < 0 on error. */
+static int file_next(producer *P, const char **line, size_t *len, size_t *lineno, lp_err *err) {
+  for (int attempt = 0; attempt < 2; attempt++) {
+    if (!P->r) {
+      P->r = lp_jsonl_open(P->path, P->max_line, err);
+      if (!P->r) return err && err->code ? err->code : LP_EIO;
+    }
+    int rc = lp_jsonl_next(P->r, line, len, lineno, err);
+    if (rc == 1) return 1;
+    if (rc < 0) return lp_err_prefix(err, "%s:%zu", P->path, *lineno);
+    /* end of a pass */
+    lp_jsonl_free(P->r);
+    P->r = NULL;
+    if (P->pass_pos == 0) return lp_err_set(err, LP_EINVAL, "%s: no tasks in the file", P->path);
+    P->file_records = P->pass_pos;
+    P->pass_pos = 0;
+  }
+  return lp_err_set(err, LP_EIO, "%s: cannot read", P->path);
+}
+
+/* Skips k records (resume), using the pass length once known. */
+static int file_skip(producer *P, uint64_t k, lp_err *err) {
+  while (k > 0) {
+    if (P->file_records && P->pass_pos == 0) k %= P->file_records;
+    if (k == 0) break;
+    const char *line;
+    size_t len, lineno;
+    int rc = file_next(P, &line, &len, &lineno, err);
+    if (rc < 0) return rc;
+    P->pass_pos++;
+    k--;
+  }
+  return LP_OK;
+}
+
+static int file_task(producer *P, enc_task *t, lp_err *err) {
+  const char *line;
+  size_t len, lineno = 0;
+  int rc = file_next(P, &line, &len, &lineno, err);
+  if (rc < 0) return rc;
+  P->pass_pos++;
+  t->line = lineno;
+  char where[1100];
+  snprintf(where, sizeof where, "%s:%zu", P->path, lineno);
+  lp_record rec;
+  memset(&rec, 0, sizeof rec);
+  rc = lp_record_parse(line, len, &rec, err);
+  if (rc) {
+    lp_record_free(&rec);
+    return lp_err_prefix(err, "%s", where);
+  }
+  /* program: "tokens" if present, else "program" parsed by the domain */
+  t->prog.len = 0;
+  if (rec.has_tokens) {
+    for (size_t i = 0; i < rec.tokens.len; i++)
+      if (lp_ids_push(&t->prog, rec.tokens.data[i])) {
+        rc = lp_err_set(err, LP_ENOMEM, "out of memory");
+        goto done;
+      }
+  } else if (rec.program) {
+    rc = lp_domain_program_encode(P->d, rec.program, rec.program_len, &t->prog, err);
+    if (rc) {
+      lp_err_prefix(err, "%s: program", where);
+      goto done;
+    }
+  } else {
+    rc = lp_err_set(err, LP_EINVAL, "%s: missing field \"tokens\" or \"program\"", where);
+    goto done;
+  }
+  /* specification */
+  size_t n_ex = 0;
+  const char **txt = NULL;
+  size_t *tl = NULL;
+  if (P->n_parts == 2) {
+    rc = lp_record_require(&rec, LP_REC_INPUTS | LP_REC_OUTPUTS, err);
+    if (rc) {
+      lp_err_prefix(err, "%s", where);
+      goto done;
+    }
+    if (rec.inputs.len != rec.outputs.len || rec.inputs.len == 0) {
+      rc = lp_err_set(err, LP_EINVAL, "%s: %zu inputs and %zu outputs (want the same, >= 1)",
+                      where, rec.inputs.len, rec.outputs.len);
+      goto done;
+    }
+    n_ex = rec.inputs.len;
+    txt = malloc(2 * n_ex * sizeof *txt);
+    tl = malloc(2 * n_ex * sizeof *tl);
+    if (!txt || !tl) {
+      rc = lp_err_set(err, LP_ENOMEM, "out of memory");
+      goto done1;
+    }
+    for (size_t e = 0; e < n_ex; e++) {
+      txt[2 * e] = rec.inputs.items[e].data ? rec.inputs.items[e].data : "";
+      tl[2 * e] = rec.inputs.items[e].len;
+      txt[2 * e + 1] = rec.outputs.items[e].data ? rec.outputs.items[e].data : "";
+      tl[2 * e + 1] = rec.outputs.items[e].len;
+    }
+  } else {
+    /* one part: "specs" (as written by `lpsynth gen`) or "inputs" */
+    json_t *a = rec.json ? json_object_get((json_t *)rec.json, "specs") : NULL;
+    if (a) {
+      if (!json_is_array(a) || json_array_size(a) == 0) {
+        rc = lp_err_set(err, LP_EINVAL, "%s: field \"specs\" must be a non-empty array of "
+                        "strings", where);
+        goto done;
+      }
+      n_ex = json_array_size(a);
+      txt = malloc(n_ex * sizeof *txt);
+      tl = malloc(n_ex * sizeof *tl);
+      if (!txt || !tl) {
+        rc = lp_err_set(err, LP_ENOMEM, "out of memory");
+        goto done1;
+      }
+      for (size_t e = 0; e < n_ex; e++) {
+        json_t *s = json_array_get(a, e);
+        if (!json_is_string(s)) {
+          rc = lp_err_set(err, LP_EINVAL, "%s: field \"specs\": element %zu is not a string",
+                          where, e + 1);
+          goto done1;
+        }
+        txt[e] = json_string_value(s);
+        tl[e] = json_string_length(s);
+      }
+    } else {
+      rc = lp_record_require(&rec, LP_REC_INPUTS, err);
+      if (rc) {
+        lp_err_set(err, LP_EINVAL, "%s: missing field \"specs\" (or \"inputs\")", where);
+        goto done;
+      }
+      n_ex = rec.inputs.len;
+      if (!n_ex) {
+        rc = lp_err_set(err, LP_EINVAL, "%s: field \"inputs\" is empty", where);
+        goto done;
+      }
+      txt = malloc(n_ex * sizeof *txt);
+      tl = malloc(n_ex * sizeof *tl);
+      if (!txt || !tl) {
+        rc = lp_err_set(err, LP_ENOMEM, "out of memory");
+        goto done1;
+      }
+      for (size_t e = 0; e < n_ex; e++) {
+        txt[e] = rec.inputs.items[e].data ? rec.inputs.items[e].data : "";
+        tl[e] = rec.inputs.items[e].len;
+      }
+    }
+  }
+  rc = encode_specs(P, t, txt, tl, n_ex, where, err);
+  if (rc == LP_OK) rc = finish_program(P, t, where, err);
+done1:
+  free(txt);
+  free(tl);
+done:
+  lp_record_free(&rec);
+  return rc;
+}
+
+/* Fills *b with tasks next_task .. next_task+bs-1. */
+static int make_batch(producer *P, lp_batch *b, lp_err *err) {
+  for (int j = 0; j < P->bs; j++) {
+    enc_task *t = &P->et[j];
+    uint64_t idx = P->next_task + (uint64_t)j;
+    int rc = P->from_file ? file_task(P, t, err) : gen_task(P, idx, t, err);
+    if (rc) return rc;
+    lp_task_ids *k = &P->ti[j];
+    k->prog = t->prog.data;
+    k->prog_len = t->prog.len;
+    k->prog_enc = t->has_enc ? t->prog_enc.data : NULL;
+    k->prog_enc_len = t->has_enc ? t->prog_enc.len : 0;
+    k->n_examples = t->n_examples;
+    k->spec = t->sp;
+    k->spec_len = t->sl;
+  }
+  int rc = lp_batch_fill(b, P->ti, P->bs, P->n_parts, P->spec_pad, P->prog_pad, P->cfg, err);
+  if (rc) {
+    char where[160];
+    task_where(P, &P->et[0], P->next_task, where, sizeof where);
+    return lp_err_prefix(err, "batch starting at %s", where);
+  }
+  P->next_task += (uint64_t)P->bs;
+  return LP_OK;
+}
+
+static void *producer_main(void *arg) {
+  producer *P = arg;
+  for (;;) {
+    pthread_mutex_lock(&P->mu);
+    while (!P->shutdown && P->count == P->depth) pthread_cond_wait(&P->cv, &P->mu);
+    if (P->shutdown) {
+      pthread_mutex_unlock(&P->mu);
+      break;
+    }
+    int slot = (P->head + P->count) % P->depth;
+    pthread_mutex_unlock(&P->mu);
+    /* the slot is not visible to the consumer until count grows */
+    lp_err e;
+    memset(&e, 0, sizeof e);
+    int rc = make_batch(P, &P->slots[slot], &e);
+    pthread_mutex_lock(&P->mu);
+    if (rc) {
+      P->failed = 1;
+      P->err = e;
+      if (!P->err.code) P->err.code = rc;
+      pthread_cond_broadcast(&P->cv);
+      pthread_mutex_unlock(&P->mu);
+      break;
+    }
+    P->count++;
+    pthread_cond_broadcast(&P->cv);
+    pthread_mutex_unlock(&P->mu);
+  }
+  return NULL;
+}
+
+/* Consumer side: the next batch (borrowed until producer_release), or NULL
+ * with the producer's error in err. */
+static lp_batch *producer_take(producer *P, lp_err *err) {
+  pthread_mutex_lock(&P->mu);
+  while (P->count == 0 && !P->failed) pthread_cond_wait(&P->cv, &P->mu);
+  lp_batch *b = NULL;
+  if (P->count > 0)
+    b = &P->slots[P->head];
+  else if (err)
+    *err = P->err;
+  pthread_mutex_unlock(&P->mu);
+  return b;
+}
+
+static void producer_release(producer *P) {
+  pthread_mutex_lock(&P->mu);
+  P->head = (P->head + 1) % P->depth;
+  P->count--;
+  pthread_cond_broadcast(&P->cv);
+  pthread_mutex_unlock(&P->mu);
+}
+
+static void producer_destroy(producer *P) {
+  for (int j = 0; P->et && j < P->bs; j++) et_free(&P->et[j]);
+  free(P->et);
+  free(P->ti);
+  for (int s = 0; P->slots && s < P->depth; s++) lp_batch_free(&P->slots[s]);
+  free(P->slots);
+  lp_task_free(&P->task);
+  lp_jsonl_free(P->r);
+  P->r = NULL;
+}
+
+/* ====================================================================== */
+/* CSV log.                                                               */
+
+/* Resuming: keep the header and the rows of steps <= step, then append. */
+static FILE *log_open(const char *path, int resume, int64_t step, lp_err *err) {
+  if (resume) {
+    FILE *f = fopen(path, "rb");
+    if (f) {
+      lp_buf keep = {0};
+      char *line = NULL;
+      size_t cap = 0;
+      ssize_t n;
+      int first = 1, rc = 0;
+      while ((n = getline(&line, &cap, f)) > 0) {
+        long long s = 0;
+        int is_row = sscanf(line, "%lld,", &s) == 1;
+        if ((first && !is_row) || (is_row && s <= step))
+          rc |= lp_buf_append(&keep, line, (size_t)n);
+        first = 0;
+      }
+      free(line);
+      fclose(f);
+      if (rc == 0 && keep.len == 0) {
+        rc |= lp_buf_append(&keep, lp_train_csv_header(), strlen(lp_train_csv_header()));
+        rc |= lp_buf_append(&keep, "\n", 1);
+      }
+      if (rc) {
+        lp_buf_free(&keep);
+        lp_err_set(err, LP_ENOMEM, "%s: out of memory", path);
+        return NULL;
+      }
+      if (lp_write_file_atomic(path, keep.data, keep.len, err)) {
+        lp_buf_free(&keep);
+        return NULL;
+      }
+      lp_buf_free(&keep);
+      FILE *a = fopen(path, "ab");
+      if (!a) lp_err_set(err, LP_EIO, "%s: cannot open for appending: %s", path, strerror(errno));
+      return a;
+    }
+  }
+  FILE *f = fopen(path, "wb");
+  if (!f) {
+    lp_err_set(err, LP_EIO, "%s: cannot create: %s", path, strerror(errno));
+    return NULL;
+  }
+  fprintf(f, "%s\n", lp_train_csv_header());
+  if (fflush(f) != 0) {
+    fclose(f);
+    lp_err_set(err, LP_EIO, "%s: write failed: %s", path, strerror(errno));
+    return NULL;
+  }
+  return f;
+}
+
+typedef struct window {
+  int64_t n;
+  double loss, acc, gnorm, lprog, llat, lcom, le2e, ppl, t0;
+} window;
+
+/* ====================================================================== */
+/* The loop.                                                              */
+
+#define AVG_N 100
+
+static int cfg_text(const lp_model_cfg *c, lp_buf *b) {
+  b->len = 0;
+  return lp_model_cfg_to_text(c, b);
+}
+
+/* First line where the canonical texts differ, for the message. */
+static void first_diff(const char *a, const char *b, char *out, size_t n) {
+  while (*a || *b) {
+    const char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
+    size_t la = ea ? (size_t)(ea - a) : strlen(a), lb = eb ? (size_t)(eb - b) : strlen(b);
+    if (la != lb || memcmp(a, b, la)) {
+      snprintf(out, n, "the checkpoint has \"%.*s\", the given config \"%.*s\"", (int)la, a,
+               (int)lb, b);
+      return;
+    }
+    a += la + (ea ? 1 : 0);
+    b += lb + (eb ? 1 : 0);
+  }
+  snprintf(out, n, "(no difference found)");
+}
+
+int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err) {
+  lp_train_result rdummy;
+  if (!res) res = &rdummy;
+  memset(res, 0, sizeof *res);
+  if (!o || !o->domain) return lp_err_set(err, LP_EINVAL, "train: no domain");
+  if (o->steps < 1) return lp_err_set(err, LP_EINVAL, "train: steps must be >= 1");
+  if (!o->resume_path && !o->cfg) return lp_err_set(err, LP_EINVAL, "train: no model config");
+  const lp_domain_desc *desc = lp_domain_desc_of(o->domain);
+  int n_parts = desc ? (int)desc->spec_parts : 0;
+  if (n_parts != 1 && n_parts != 2)
+    return lp_err_set(err, LP_EINVAL, "train: domain has %d spec parts", n_parts);
+  if (!o->data_path && !lp_domain_has(o->domain, LP_CAP_GENERATE))
+    return lp_err_set(err, LP_EUNSUP,
+                      "domain \"%s\" cannot generate tasks: give a data file (JSONL)",
+                      lp_domain_name(o->domain));
+  if (o->threads > 0 && lp_engine_set_threads(o->threads))
+    return lp_err_set(err, LP_EINVAL, "train: cannot use %d threads", o->threads);
+
+  int rc = LP_OK;
+  lp_ckpt_domain dom;
+  lp_model *m = NULL;
+  lp_adam *opt = NULL;
+  uint8_t *mask = NULL;
+  FILE *logf = NULL;
+  lp_buf t1 = {0}, t2 = {0};
+  producer P;
+  memset(&P, 0, sizeof P);
+  int thread_started = 0, sync_ready = 0;
+  pthread_t th;
+  memset(&th, 0, sizeof th);
+  lp_train_pos pos;
+  memset(&pos, 0, sizeof pos);
+  lp_rng rng;
+  int64_t last_saved = -1;
+  rc = lp_ckpt_domain_of(o->domain, &dom, err);
+  if (rc) return rc;
+
+  /* ---- model, optimiser, position ---- */
+  if (o->resume_path) {
+    rc = lp_ckpt_load(o->resume_path, &dom, &m, &opt, &pos, NULL, err);
+    if (rc) goto out;
+    if (o->cfg && o->cfg_must_match) {
+      if (cfg_text(o->cfg, &t1) || cfg_text(lp_model_config(m), &t2)) {
+        rc = lp_err_set(err, LP_ENOMEM, "out of memory");
+        goto out;
+      }
+      if (strcmp(t1.data, t2.data) != 0) {
+        char d[512];
+        first_diff(t2.data, t1.data, d, sizeof d);
+        rc = lp_err_set(err, LP_EINVAL,
+                        "%s: the given model config differs from the checkpoint's: %s (resume "
+                        "without --config, or start a new run)",
+                        o->resume_path, d);
+        goto out;
+      }
+    }
+    if ((pos.data_kind == LP_DATA_FILE) != (o->data_path != NULL)) {
+      rc = lp_err_set(err, LP_EINVAL,
+                      "%s: the checkpoint was trained on %s; resume it with %s",
+                      o->resume_path,
+                      pos.data_kind == LP_DATA_FILE ? "a data file" : "generated tasks",
+                      pos.data_kind == LP_DATA_FILE ? "its data file" : "no data file");
+      goto out;
+    }
+    if (lp_adam_t(opt) != pos.step) {
+      rc = lp_err_set(err, LP_EINVAL, "%s: optimiser step %lld differs from training step %lld",
+                      o->resume_path, (long long)lp_adam_t(opt), (long long)pos.step);
+      goto out;
+    }
+    rng.state = pos.rng_state;
+    res->resumed = 1;
+  } else {
+    rc = lp_model_cfg_check(o->cfg, err);
+    if (rc) goto out;
+    m = lp_model_new(o->cfg, &dom.spec, &dom.prog, n_parts, o->seed, err);
+    if (!m) {
+      rc = err && err->code ? err->code : LP_EINVAL;
+      goto out;
+    }
+    const lp_model_cfg *c = lp_model_config(m);
+    lp_adam_cfg ac = {c->beta1, c->beta2, c->adam_eps, c->weight_decay};
+    opt = lp_adam_new(lp_model_num_params(m), &ac);
+    if (!opt) {
+      rc = lp_err_set(err, LP_ENOMEM, "train: cannot create the optimiser");
+      goto out;
+    }
+    lp_rng_seed(&rng, lp_task_seed(o->seed, 0x64726f706f7574ull /* "dropout" */));
+    pos.step = 0;
+    pos.init_seed = o->seed;
+    pos.data_kind = o->data_path ? LP_DATA_FILE : LP_DATA_GENERATED;
+    pos.data_seed = o->data_path ? 0 : o->data_seed;
+    pos.next_task = 0;
+    pos.seconds = 0;
+    if (!o->data_path && o->gen.struct_size) {
+      pos.gen_min_size = o->gen.min_size;
+      pos.gen_max_size = o->gen.max_size;
+      pos.gen_n_examples = o->gen.n_examples;
+    }
+  }
+  const lp_model_cfg *cfg = lp_model_config(m);
+  res->cfg = *cfg;
+  res->num_params = lp_model_num_params(m);
+  res->seed = pos.init_seed;
+  res->data_seed = pos.data_seed;
+  res->start_step = res->end_step = pos.step;
+  res->tasks_seen = (int64_t)pos.next_task;
+  size_t np = lp_model_num_params(m);
+  mask = malloc(np ? np : 1);
+  if (!mask) {
+    rc = lp_err_set(err, LP_ENOMEM, "train: out of memory");
+    goto out;
+  }
+  lp_layout_decay_mask(lp_model_layout(m), mask);
+  lp_lr_schedule sched = {cfg->lr, cfg->warmup_steps};
+  int64_t ck_every = o->checkpoint_every < 0 ? cfg->checkpoint_every : o->checkpoint_every;
+  int64_t log_every = o->log_every > 0 ? o->log_every : 100;
+  const int bs = cfg->batch_size;
+
+  if (pos.step >= o->steps) goto out; /* nothing to do */
+
+  if (o->log_path) {
+    logf = log_open(o->log_path, o->resume_path != NULL, pos.step, err);
+    if (!logf) {
+      rc = err && err->code ? err->code : LP_EIO;
+      goto out;
+    }
+  }
+
+  /* ---- producer ---- */
+  lp_vocab_info sv = dom.spec, pv = dom.prog;
+  P.d = o->domain;
+  P.cfg = cfg;
+  P.n_parts = n_parts;
+  P.bs = bs;
+  P.use_enc = cfg->kind == LP_MODEL_LP && lp_domain_has(o->domain, LP_CAP_ANONYMISE);
+  P.spec_pad = sv.pad >= 0 ? sv.pad : 0;
+  P.prog_pad = pv.pad >= 0 ? pv.pad : 0;
+  P.prog_eos = pv.eos;
+  P.prog_size = pv.size;
+  P.from_file = o->data_path != NULL;
+  P.path = o->data_path;
+  P.max_line = o->max_line ? o->max_line : LP_JSONL_DEFAULT_MAX_LINE;
+  P.data_seed = pos.data_seed;
+  /* the generator options of the run (resume: the checkpoint's) */
+  P.gen.struct_size = sizeof P.gen;
+  P.gen.min_size = pos.gen_min_size;
+  P.gen.max_size = pos.gen_max_size;
+  P.gen.n_examples = pos.gen_n_examples;
+  P.next_task = pos.next_task;
+  P.depth = o->queue_depth > 0 ? o->queue_depth : 4;
+  P.et = calloc((size_t)bs, sizeof *P.et);
+  P.ti = calloc((size_t)bs, sizeof *P.ti);
+  P.slots = calloc((size_t)P.depth, sizeof *P.slots);
+  if (!P.et || !P.ti || !P.slots) {
+    rc = lp_err_set(err, LP_ENOMEM, "train: out of memory");
+    goto out;
+  }
+  if (P.from_file && pos.next_task) {
+    rc = file_skip(&P, pos.next_task, err);
+    if (rc) goto out;
+  }
+  if (pthread_mutex_init(&P.mu, NULL) || pthread_cond_init(&P.cv, NULL)) {
+    rc = lp_err_set(err, LP_ENOMEM, "train: cannot create the queue");
+    goto out;
+  }
+  sync_ready = 1;
+  {
+    /* the producer takes no signals: they go to the training thread */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int e = pthread_create(&th, NULL, producer_main, &P);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (e) {
+      rc = lp_err_set(err, LP_ENOMEM, "train: cannot start the task producer thread");
+      goto out;
+    }
+    thread_started = 1;
+  }
+
+  /* ---- steps ---- */
+  float *params = lp_model_params(m), *grads = lp_model_grads(m);
+  double t_start = now_s(), t_last = t_start, sec0 = pos.seconds;
+  double hist_loss[AVG_N], hist_acc[AVG_N];
+  int64_t hist_n = 0;
+  window w;
+  memset(&w, 0, sizeof w);
+  w.t0 = t_start;
+  int stopping = 0;
+  last_saved = -1; /* the output file gets this run's state even when no step is done */
+  int64_t start = pos.step;
+  while (pos.step < o->steps && !stopping) {
+    if (o->stop && *o->stop) {
+      stopping = 1;
+      break;
+    }
+    lp_err pe;
+    memset(&pe, 0, sizeof pe);
+    lp_batch *b = producer_take(&P, &pe);
+    if (!b) {
+      rc = lp_err_set(err, pe.code ? pe.code : LP_EINVAL, "%s", pe.msg);
+      goto save_and_out;
+    }
+    int64_t step = pos.step + 1;
+    lp_step_stats st;
+    memset(&st, 0, sizeof st);
+    lp_rng rng_before = rng;
+    rc = lp_model_train_step(m, b, step, &rng, &st, err);
+    producer_release(&P);
+    if (rc) {
+      rng = rng_before;
+      lp_err_prefix(err, "step %lld", (long long)step);
+      goto save_and_out;
+    }
+    double gnorm = 0;
+    if (cfg->clip_norm > 0)
+      lp_grad_clip(grads, np, cfg->clip_norm, &gnorm);
+    else
+      gnorm = lp_grad_norm(grads, np);
+    if (!isfinite(st.loss) || !isfinite(gnorm)) {
+      rng = rng_before;
+      rc = lp_err_set(err, LP_EINVAL,
+                      "step %lld: the loss (%g) or the gradient norm (%g) is not finite; "
+                      "stopped before updating the parameters",
+                      (long long)step, st.loss, gnorm);
+      goto save_and_out;
+    }
+    float lr = lp_lr_at(&sched, lp_adam_t(opt) + 1);
+    lp_adam_step(opt, params, grads, lr, mask);
+    pos.step = step;
+    pos.next_task += (uint64_t)bs;
+    pos.rng_state = rng.state;
+    double t = now_s();
+    pos.seconds = sec0 + (t - t_start);
+    /* statistics */
+    hist_loss[hist_n % AVG_N] = st.loss;
+    hist_acc[hist_n % AVG_N] = st.token_acc;
+    hist_n++;
+    w.n++;
+    w.loss += st.loss;
+    w.acc += st.token_acc;
+    w.gnorm += gnorm;
+    w.lprog += st.loss_prog;
+    w.llat += st.loss_latent;
+    w.lcom += st.loss_commit;
+    w.le2e += st.loss_e2e;
+    w.ppl += st.codebook_perplexity;
+    if (logf && (step % log_every == 0 || step == o->steps)) {
+      double dt = t - w.t0, k = (double)w.n;
+      fprintf(logf, "%lld,%.3f,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%d\n",
+              (long long)step, pos.seconds, w.loss / k, w.acc / k, (double)lr, w.gnorm / k,
+              dt > 0 ? k * bs / dt : 0.0, w.lprog / k, w.llat / k, w.lcom / k, w.le2e / k,
+              w.ppl / k, st.dead_codes);
+      if (fflush(logf) != 0 || ferror(logf)) {
+        rc = lp_err_set(err, LP_EIO, "%s: write failed: %s", o->log_path, strerror(errno));
+        goto save_and_out;
+      }
+      memset(&w, 0, sizeof w);
+      w.t0 = t;
+    }
+    int wrote = 0;
+    if (o->out_path && ck_every > 0 && step % ck_every == 0 && step < o->steps) {
+      rc = lp_ckpt_save(o->out_path, m, opt, &dom, &pos, o->metadata, err);
+      if (rc) goto out;
+      last_saved = step;
+      res->checkpoints++;
+      wrote = 1;
+    }
+    t_last = now_s();
+    double el = t_last - t_start;
+    res->end_step = step;
+    if (o->progress) {
+      lp_train_progress pr;
+      memset(&pr, 0, sizeof pr);
+      pr.step = step;
+      pr.total_steps = o->steps;
+      pr.start_step = start;
+      pr.loss = st.loss;
+      pr.token_acc = st.token_acc;
+      int64_t hn = hist_n < AVG_N ? hist_n : AVG_N;
+      for (int64_t i = 0; i < hn; i++) {
+        pr.loss_avg += hist_loss[i];
+        pr.acc_avg += hist_acc[i];
+      }
+      pr.loss_avg /= (double)hn;
+      pr.acc_avg /= (double)hn;
+      pr.lr = lr;
+      pr.grad_norm = gnorm;
+      pr.elapsed_s = el;
+      pr.tasks_per_s = el > 0 ? (double)(step - start) * bs / el : 0;
+      pr.eta_s = el > 0 ? (double)(o->steps - step) * el / (double)(step - start) : -1;
+      pr.stats = &st;
+      pr.checkpoint_written = wrote;
+      if (o->progress(&pr, o->user)) stopping = 1;
+    }
+    if (o->stop && *o->stop) stopping = 1;
+  }
+  res->stopped = stopping;
+
+save_and_out:
+  if (o->out_path && pos.step != last_saved) {
+    lp_err se;
+    memset(&se, 0, sizeof se);
+    int src = lp_ckpt_save(o->out_path, m, opt, &dom, &pos, o->metadata, &se);
+    if (src == LP_OK) {
+      res->checkpoints++;
+      last_saved = pos.step;
+      if (rc && err) {
+        /* keep the original message; say the state was saved */
+        char msg[LP_ERR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        lp_err_set(err, rc, "%.700s (the checkpoint of step %lld was saved to %.200s)", msg,
+                   (long long)pos.step, o->out_path);
+      }
+    } else if (rc == LP_OK) {
+      rc = src;
+      if (err) *err = se;
+    }
+  }
+  {
+    double el = now_s() - t_start;
+    res->seconds = el;
+    res->end_step = pos.step;
+    res->tasks_seen = (int64_t)pos.next_task;
+    res->tasks_per_s = el > 0 ? (double)(pos.step - start) * bs / el : 0;
+    int64_t hn = hist_n < AVG_N ? hist_n : AVG_N;
+    for (int64_t i = 0; i < hn; i++) {
+      res->final_loss += hist_loss[i];
+      res->final_acc += hist_acc[i];
+    }
+    if (hn) {
+      res->final_loss /= (double)hn;
+      res->final_acc /= (double)hn;
+    }
+  }
+
+out:
+  if (thread_started) {
+    pthread_mutex_lock(&P.mu);
+    P.shutdown = 1;
+    pthread_cond_broadcast(&P.cv);
+    pthread_mutex_unlock(&P.mu);
+    pthread_join(th, NULL);
+  }
+  if (sync_ready) {
+    pthread_mutex_destroy(&P.mu);
+    pthread_cond_destroy(&P.cv);
+  }
+  producer_destroy(&P);
+  if (logf && fclose(logf) != 0 && rc == LP_OK)
+    rc = lp_err_set(err, LP_EIO, "%s: write failed", o->log_path);
+  free(mask);
+  lp_buf_free(&t1);
+  lp_buf_free(&t2);
+  lp_model_free(m);
+  lp_adam_free(opt);
+  return rc;
+}

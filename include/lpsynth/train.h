@@ -1,0 +1,106 @@
+/* lpsynth training loop, as library code: a task producer thread (generated
+ * tasks or a JSONL file) fills batches into a small bounded queue; the main
+ * thread runs lp_model_train_step -> lp_grad_clip -> lp_adam_step with the
+ * config's learning-rate schedule, reports every step through a callback,
+ * appends a CSV log, writes checkpoints atomically and stops cleanly when the
+ * caller's stop flag is set (finishing the step and saving a checkpoint).
+ *
+ * DETERMINISM: batch k holds tasks k*bs .. k*bs+bs-1 of the stream whatever
+ * the timing (generated task i has seed lp_task_seed(data_seed, i); file
+ * record i is the i-th good line, cycled). With the same options and one
+ * OpenBLAS thread, training N steps, saving, and resuming to 2N gives the
+ * same bytes as training 2N steps straight (parameters, Adam, RNG).
+ *
+ * Never prints or exits; errors are negative LP_E* codes with a message.
+ */
+#ifndef LPSYNTH_TRAIN_H
+#define LPSYNTH_TRAIN_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lpsynth/checkpoint.h"
+#include "lpsynth/model.h"
+#include "lpsynth/runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What the progress callback sees after each step. */
+typedef struct lp_train_progress {
+  int64_t step;          /* steps completed (1-based count) */
+  int64_t total_steps;   /* the target */
+  int64_t start_step;    /* where this run started (resume: the checkpoint's step) */
+  double loss;           /* this step's loss */
+  double token_acc;      /* this step's teacher-forced token accuracy */
+  double loss_avg;       /* mean loss of the last (up to) 100 steps */
+  double acc_avg;        /* mean token accuracy of the last (up to) 100 steps */
+  double lr;             /* learning rate used by this step */
+  double grad_norm;      /* gradient norm before clipping */
+  double tasks_per_s;    /* training throughput of this run so far */
+  double elapsed_s;      /* wall seconds of this run */
+  double eta_s;          /* estimated seconds to total_steps (< 0: unknown) */
+  const lp_step_stats *stats; /* the model's full stats of this step */
+  int checkpoint_written;     /* 1 when a checkpoint was written after this step */
+} lp_train_progress;
+
+/* Return non-zero to stop (like the stop flag). */
+typedef int (*lp_train_progress_fn)(const lp_train_progress *p, void *user);
+
+typedef struct lp_train_opts {
+  lp_domain *domain;          /* required; borrowed */
+  /* Model config of a fresh run (ignored when resuming: the checkpoint's is
+   * used; see cfg_must_match). */
+  const lp_model_cfg *cfg;
+  int cfg_must_match;         /* resuming: refuse when *cfg differs from the checkpoint's */
+  const char *data_path;      /* JSONL tasks (cycled); NULL: generate with the domain */
+  uint64_t data_seed;         /* generated task i: lp_task_seed(data_seed, i) (fresh runs) */
+  lp_gen_opts gen;            /* generator options of a fresh run (struct_size 0: the
+                                 domain's defaults); resuming uses the checkpoint's */
+  size_t max_line;            /* JSONL: longest line (0: LP_JSONL_DEFAULT_MAX_LINE) */
+  int64_t steps;              /* total steps to reach (>= 1) */
+  int threads;                /* OpenBLAS threads (0: leave as is) */
+  uint64_t seed;              /* fresh runs: parameter init and dropout RNG */
+  const char *out_path;       /* checkpoint written here (NULL: none) */
+  const char *resume_path;    /* resume from this checkpoint (NULL: fresh) */
+  const char *log_path;       /* CSV log (NULL: none); resuming keeps the rows up to the
+                                 checkpoint's step and appends */
+  int64_t log_every;          /* CSV row every N steps (0: 100) */
+  int64_t checkpoint_every;   /* < 0: the config's checkpoint_every; 0: only at the end */
+  const char *metadata;       /* stored in checkpoints (e.g. JSON of the command line) */
+  volatile sig_atomic_t *stop;/* set (e.g. from a signal handler) to stop after the step */
+  lp_train_progress_fn progress; /* called after every step (may be NULL) */
+  void *user;
+  int queue_depth;            /* batches prepared ahead (0: 4) */
+} lp_train_opts;
+
+void lp_train_opts_default(lp_train_opts *o);
+
+typedef struct lp_train_result {
+  int64_t start_step, end_step; /* steps completed before and after this run */
+  int stopped;                  /* 1: stopped early by the flag or the callback */
+  int resumed;                  /* 1: started from a checkpoint */
+  double seconds;               /* wall seconds of this run */
+  double tasks_per_s;
+  double final_loss, final_acc; /* mean of the last (up to) 100 steps */
+  int64_t checkpoints;          /* checkpoints written */
+  int64_t tasks_seen;           /* tasks trained on, in total (= next task index) */
+  uint64_t seed, data_seed;     /* the seeds in effect (resume: the checkpoint's) */
+  size_t num_params;
+  lp_model_cfg cfg;             /* the config in effect */
+} lp_train_result;
+
+/* Runs training as described above. On error returns < 0 with a message
+ * (a checkpoint of the steps done so far is still written when possible,
+ * and the message says so). */
+int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err);
+
+/* The CSV log's header line (without newline). */
+const char *lp_train_csv_header(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
