@@ -17,8 +17,8 @@ for r in $(seq "$rounds"); do
   t=$(OPENBLAS_NUM_THREADS=2 /usr/bin/python3 "$here/torch_step.py" --steps 20 --warmup 3 --threads 1 --json)
   echo "round $r: $o"
   echo "round $r: $t"
-  ours+=("$(echo "$o" | sed 's/.*"median_ms":\([0-9.]*\).*/\1/')")
-  theirs+=("$(echo "$t" | sed 's/.*"median_ms":\([0-9.]*\).*/\1/')")
+  ours+=("$(echo "$o" | sed 's/.*"median_ms": *\([0-9.]*\).*/\1/')")
+  theirs+=("$(echo "$t" | sed 's/.*"median_ms": *\([0-9.]*\).*/\1/')")
 done
 python3 - "${ours[*]}" "${theirs[*]}" <<'PY'
 import statistics, sys
