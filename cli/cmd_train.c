@@ -82,12 +82,24 @@ static void on_signal(int sig) {
 typedef struct progress_ctx {
   cli_progress pg; /* only for its enabled flag and clock */
   double last;
-  int printed;
+  int printed, json;
 } progress_ctx;
 
 static int on_progress(const lp_train_progress *p, void *user) {
   progress_ctx *c = user;
-  if (!c->pg.enabled) return 0;
+  if (!c->pg.enabled) {
+    /* no live line (not a terminal): one plain line per checkpoint */
+    if (p->checkpoint_written && !c->json) {
+      char eta[32];
+      fmt_secs(p->eta_s, eta, sizeof eta);
+      fprintf(stderr,
+              "lpsynth train: step %lld/%lld  loss %.4f  acc %.3f  lr %.2e  %.1f tasks/s  ETA %s"
+              "  (checkpoint saved)\n",
+              (long long)p->step, (long long)p->total_steps, p->loss_avg, p->acc_avg, p->lr,
+              p->tasks_per_s, eta);
+    }
+    return 0;
+  }
   double t = cli_now();
   if (t - c->last < 0.25 && p->step != p->total_steps && !p->checkpoint_written) return 0;
   c->last = t;
@@ -138,8 +150,19 @@ static char *make_metadata(int argc, char **argv, const char *domain, uint64_t s
 enum {
   OPT_DOMAIN = 1000, OPT_DOMAIN_OPTIONS, OPT_MODEL, OPT_CONFIG, OPT_DATA, OPT_STEPS, OPT_OUT,
   OPT_RESUME, OPT_THREADS, OPT_SEED, OPT_DATA_SEED, OPT_LOG, OPT_LOG_EVERY, OPT_CKPT_EVERY,
-  OPT_JSON, OPT_HELP, OPT_MIN_EXPR, OPT_MAX_EXPR, OPT_EXAMPLES, OPT_MAX_LINE
+  OPT_JSON, OPT_HELP, OPT_MIN_EXPR, OPT_MAX_EXPR, OPT_EXAMPLES, OPT_MAX_LINE, OPT_TIME_LIMIT
 };
+
+/* "3600", "90s", "45m", "1.5h" -> seconds; -1 when malformed. */
+static double parse_duration(const char *s) {
+  char *end;
+  double v = strtod(s, &end);
+  if (end == s || !isfinite(v) || v <= 0) return -1;
+  if (!strcmp(end, "") || !strcmp(end, "s")) return v;
+  if (!strcmp(end, "m")) return v * 60;
+  if (!strcmp(end, "h")) return v * 3600;
+  return -1;
+}
 
 static void train_help(void) {
   printf(
@@ -176,6 +199,8 @@ static void train_help(void) {
       "                          default 100)\n"
       "  --checkpoint-every K    checkpoint every K steps (default: the config's\n"
       "                          checkpoint_every; 0: only at the end)\n"
+      "  --time-limit T          stop cleanly (with a checkpoint) after training for T\n"
+      "                          (seconds, or with a suffix: 90s, 45m, 1.5h)\n"
       "  --max-line BYTES        longest accepted line of --data (default 64 MiB)\n"
       "  --json                  print the summary as one JSON object\n"
       "  --help                  this text\n\n"
@@ -204,6 +229,7 @@ int cmd_train(int argc, char **argv) {
       {"max-expr", required_argument, 0, OPT_MAX_EXPR},
       {"examples", required_argument, 0, OPT_EXAMPLES},
       {"max-line", required_argument, 0, OPT_MAX_LINE},
+      {"time-limit", required_argument, 0, OPT_TIME_LIMIT},
       {"json", no_argument, 0, OPT_JSON},
       {"help", no_argument, 0, OPT_HELP},
       {0, 0, 0, 0}};
@@ -213,6 +239,7 @@ int cmd_train(int argc, char **argv) {
   int64_t steps = 0, threads = 1, log_every = 100, ck_every = -1, mn = 0, mx = 0, nex = 0,
           max_line = 0;
   uint64_t seed = 1, data_seed = 0;
+  double time_limit = 0;
   int have_steps = 0, have_data_seed = 0, json = 0, c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -260,6 +287,14 @@ int cmd_train(int argc, char **argv) {
       case OPT_MAX_LINE:
         if (cli_parse_i64(V, "--max-line", optarg, 16, (int64_t)1 << 34, &max_line))
           return EXIT_USAGE;
+        break;
+      case OPT_TIME_LIMIT:
+        time_limit = parse_duration(optarg);
+        if (time_limit <= 0) {
+          cli_error(V, "--time-limit expects a positive duration (3600, 90s, 45m, 1.5h), got "
+                    "\"%s\"", optarg);
+          return EXIT_USAGE;
+        }
         break;
       case OPT_HELP:
         train_help();
@@ -367,6 +402,15 @@ int cmd_train(int argc, char **argv) {
     lp_ckpt_free(&info);
     return EXIT_FAIL;
   }
+  if (resume) {
+    lp_ckpt_domain cd;
+    if (lp_ckpt_domain_of(d, &cd, &e) || lp_ckpt_check_domain(&info, resume, &cd, &e)) {
+      cli_error(V, "%s", e.msg);
+      lp_ckpt_free(&info);
+      lp_domain_free(d);
+      return EXIT_FAIL;
+    }
+  }
   char *meta = make_metadata(argc, argv, lp_domain_name(d), resume ? info.pos.init_seed : seed,
                              resume ? info.pos.data_seed : data_seed, data, (int)threads);
 
@@ -392,8 +436,10 @@ int cmd_train(int argc, char **argv) {
   o.checkpoint_every = ck_every;
   o.metadata = meta;
   o.stop = &g_stop;
+  o.max_seconds = time_limit;
   progress_ctx pc;
   memset(&pc, 0, sizeof pc);
+  pc.json = json;
   cli_progress_start(&pc.pg, "train", (uint64_t)steps);
   o.progress = on_progress;
   o.user = &pc;
@@ -420,7 +466,7 @@ int cmd_train(int argc, char **argv) {
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESETHAND;
+  sa.sa_flags = SA_RESETHAND | SA_RESTART;
   g_stop = 0;
   g_signal = 0;
   sigaction(SIGINT, &sa, &old_int);
@@ -448,6 +494,7 @@ int cmd_train(int argc, char **argv) {
     json_object_set_new(j, "stopped", json_boolean(r.stopped));
     if (g_signal)
       json_object_set_new(j, "signal", json_string(g_signal == SIGINT ? "SIGINT" : "SIGTERM"));
+    if (r.time_limited) json_object_set_new(j, "time_limited", json_true());
     json_object_set_new(j, "seconds", json_real(r.seconds));
     json_object_set_new(j, "tasks_per_s", json_real(r.tasks_per_s));
     if (done) {
@@ -478,7 +525,10 @@ int cmd_train(int argc, char **argv) {
       if (r.stopped)
         printf("stopped%s at step %lld of %lld; continue with: lpsynth train ... --resume %s "
                "--steps %lld\n",
-               g_signal == SIGINT ? " by SIGINT" : g_signal == SIGTERM ? " by SIGTERM" : "",
+               g_signal == SIGINT    ? " by SIGINT"
+               : g_signal == SIGTERM ? " by SIGTERM"
+               : r.time_limited      ? " at the time limit"
+                                     : "",
                (long long)r.end_step, (long long)steps, out, (long long)steps);
     }
   }

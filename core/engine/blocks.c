@@ -12,6 +12,122 @@
 
 #define PTR(base, off) ((off) == LP_NO_PARAM ? NULL : (base) + (off))
 
+/* ---- fused element-wise kernels -------------------------------------------- */
+/* 4-wide float vectors (GCC/clang vector extensions; SSE2 on any x86-64, NEON
+ * on arm64), so these loops are SIMD without -O3 or -march flags. Loads and
+ * stores go through memcpy (no alignment assumed). */
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+
+static inline v4f v4_load(const float *p) {
+  v4f v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+static inline void v4_store(float *p, v4f v) { memcpy(p, &v, sizeof v); }
+static inline v4f v4_splat(float x) { return (v4f){x, x, x, x}; }
+static inline v4f v4_select(v4i m, v4f a, v4f b) { /* m ? a : b (m lanes all 0 or all 1) */
+  return (v4f)(((v4i)a & m) | ((v4i)b & ~m));
+}
+static inline float v4_sum(v4f v) { return (v[0] + v[2]) + (v[1] + v[3]); }
+
+/* tanh by a rational approximation (the [13/6] minimax fit used by Eigen and
+ * XLA; |error| ~1e-7 absolute), clamped to the exact limits at |x| >= 7.9.
+ * Branch-free. */
+static inline v4f v4_tanh(v4f x) {
+  const v4f c = v4_splat(7.90531110763549805f), nc = -c;
+  x = v4_select(x > c, c, x);
+  x = v4_select(x < nc, nc, x);
+  const v4f x2 = x * x;
+  v4f p = v4_splat(-2.76076847742355e-16f);
+  p = p * x2 + 2.00018790482477e-13f;
+  p = p * x2 + -8.60467152213735e-11f;
+  p = p * x2 + 5.12229709037114e-08f;
+  p = p * x2 + 1.48572235717979e-05f;
+  p = p * x2 + 6.37261928875436e-04f;
+  p = p * x2 + 4.89352455891786e-03f;
+  p = p * x;
+  v4f q = v4_splat(1.19825839466702e-06f);
+  q = q * x2 + 1.18534705686654e-04f;
+  q = q * x2 + 2.26843463243900e-03f;
+  q = q * x2 + 4.89352518554385e-03f;
+  return p / q;
+}
+
+#define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
+#define GELU_C 0.044715f
+
+/* keep mask bytes k[0..3] times scale, as floats */
+typedef uint8_t v4b __attribute__((vector_size(4)));
+static inline v4f v4_keep(const uint8_t *k, float scale) {
+  v4b b;
+  memcpy(&b, k, sizeof b);
+  return __builtin_convertvector(b, v4f) * scale;
+}
+
+/* gd = GELU(h) * keep * scale (keep NULL: no dropout). gd may equal h. */
+static void gelu_drop_fwd(float *gd, const float *h, const uint8_t *keep, float scale,
+                          size_t n) {
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v4f v = v4_load(h + i);
+    const v4f t = v4_tanh(GELU_K * (v + GELU_C * v * v * v));
+    v4f g = 0.5f * v * (1.0f + t);
+    if (keep) g *= v4_keep(keep + i, scale);
+    v4_store(gd + i, g);
+  }
+  for (; i < n; i++) { /* tail: the same arithmetic, one lane used */
+    const v4f v = v4_splat(h[i]);
+    const v4f t = v4_tanh(GELU_K * (v + GELU_C * v * v * v));
+    float g = (0.5f * v * (1.0f + t))[0];
+    gd[i] = keep ? g * ((float)keep[i] * scale) : g;
+  }
+}
+
+/* g = g * keep * scale * GELU'(h), in place (keep NULL: no dropout). */
+static void gelu_drop_bwd(float *g, const float *h, const uint8_t *keep, float scale,
+                          size_t n) {
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v4f v = v4_load(h + i);
+    const v4f t = v4_tanh(GELU_K * (v + GELU_C * v * v * v));
+    const v4f du = GELU_K * (1.0f + (3.0f * GELU_C) * v * v);
+    const v4f d = 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du;
+    v4f gv = v4_load(g + i) * d;
+    if (keep) gv *= v4_keep(keep + i, scale);
+    v4_store(g + i, gv);
+  }
+  for (; i < n; i++) {
+    const v4f v = v4_splat(h[i]);
+    const v4f t = v4_tanh(GELU_K * (v + GELU_C * v * v * v));
+    const v4f du = GELU_K * (1.0f + (3.0f * GELU_C) * v * v);
+    const float d = (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du)[0];
+    g[i] = keep ? g[i] * d * ((float)keep[i] * scale) : g[i] * d;
+  }
+}
+
+/* sum_i a[i] b[i] over n elements. */
+static inline float dot_f(const float *a, const float *b, int n) {
+  v4f acc0 = v4_splat(0.0f), acc1 = acc0;
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    acc0 += v4_load(a + i) * v4_load(b + i);
+    acc1 += v4_load(a + i + 4) * v4_load(b + i + 4);
+  }
+  for (; i + 4 <= n; i += 4) acc0 += v4_load(a + i) * v4_load(b + i);
+  float s = v4_sum(acc0 + acc1);
+  for (; i < n; i++) s += a[i] * b[i];
+  return s;
+}
+
+/* y[0..n) += w x[0..n). */
+static inline void axpy_f(float *y, float w, const float *x, int n) {
+  const v4f wv = v4_splat(w);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) v4_store(y + i, v4_load(y + i) + wv * v4_load(x + i));
+  for (; i < n; i++) y[i] += w * x[i];
+}
+
 /* ---- configuration and parameter registration ---------------------------- */
 
 void lp_block_cfg_default(lp_block_cfg *c, int d_model, int n_heads, int d_ff) {
@@ -125,10 +241,13 @@ typedef struct mha_acts {
   float *att;       /* [B,H,Tq,Tk] */
   uint8_t *dmask;   /* [B,H,Tq,Tk], NULL when attn_dropout == 0 */
   float *ctx;       /* [B,Tq,Dq] attention output before Wo */
+  float *pd;        /* [Tq,Tk] dropped probabilities of one (sequence, head) */
+  float *kmf;       /* [Tk] key mask of one sequence as 0/1 floats */
 } mha_acts;
 
 typedef struct mha_scratch {
   float *dq, *dk, *dv, *dctx; /* [B,Tq,Dq], [B,Tk,Dq] x2, [B,Tq,Dq] */
+  float *pd, *dp;             /* [Tq,Tk] each */
 } mha_scratch;
 
 static void carve_mha(lp_carve *c, mha_acts *a, const lp_block_cfg *cfg, int B, int Tq,
@@ -141,6 +260,8 @@ static void carve_mha(lp_carve *c, mha_acts *a, const lp_block_cfg *cfg, int B, 
   a->att = lp_carve_take(c, sizeof(float) * natt);
   a->dmask = cfg->attn_dropout > 0.0f ? lp_carve_take(c, natt) : NULL;
   a->ctx = lp_carve_take(c, sizeof(float) * (size_t)B * Tq * Dq);
+  a->pd = lp_carve_take(c, sizeof(float) * (size_t)Tq * Tk);
+  a->kmf = lp_carve_take(c, sizeof(float) * (size_t)Tk);
 }
 
 static void carve_mha_scratch(lp_carve *c, mha_scratch *s, const lp_block_cfg *cfg, int B,
@@ -150,6 +271,154 @@ static void carve_mha_scratch(lp_carve *c, mha_scratch *s, const lp_block_cfg *c
   s->dk = lp_carve_take(c, sizeof(float) * (size_t)B * Tk * Dq);
   s->dv = lp_carve_take(c, sizeof(float) * (size_t)B * Tk * Dq);
   s->dctx = lp_carve_take(c, sizeof(float) * (size_t)B * Tq * Dq);
+  s->pd = lp_carve_take(c, sizeof(float) * (size_t)Tq * Tk);
+  s->dp = lp_carve_take(c, sizeof(float) * (size_t)Tq * Tk);
+}
+
+/* ---- attention (the math of lp_attention_forward/backward, vectorized) ---- */
+/* Same definition, masks, dropout stream (one lp_keep_mask per (sequence,
+ * head), in the same order) and results up to float rounding as the engine's
+ * lp_attention_* ops; the softmax and dropout passes run on 4-wide vectors
+ * and the scratch comes from the block's activations (no malloc per call). */
+
+/* e^x for x <= 0 (softmax arguments; x > 0 is taken as 0), Cephes
+ * polynomial, ~2 ulp; x < -87 gives 0. */
+static inline v4f v4_exp_neg(v4f x) {
+  const v4f lo = v4_splat(-87.0f), zero = v4_splat(0.0f);
+  const v4i under = x < lo;
+  x = v4_select(under, lo, x);
+  x = v4_select(x > zero, zero, x); /* masked keys may score above the max */
+  const v4f magic = v4_splat(12582912.0f); /* 1.5 * 2^23: round to nearest */
+  v4f n = (x * 1.44269504088896341f + magic) - magic;
+  v4f f = x - n * 0.693359375f + n * 2.12194440e-4f;
+  v4f p = v4_splat(1.9875691500e-4f);
+  p = p * f + 1.3981999507e-3f;
+  p = p * f + 8.3334519073e-3f;
+  p = p * f + 4.1665795894e-2f;
+  p = p * f + 1.6666665459e-1f;
+  p = p * f + 5.0000001201e-1f;
+  v4f y = p * f * f + f + 1.0f;
+  v4i e = (__builtin_convertvector(n, v4i) + 127) << 23;
+  y = y * (v4f)e;
+  return v4_select(under, v4_splat(0.0f), y);
+}
+
+/* Softmax of row s[0..L) restricted to keys j with kmf[j] = 1 (kmf NULL:
+ * all); s[L..Tk) = 0. A row with no visible key becomes all zeros. */
+static void softmax_row_v(float *s, int L, int Tk, const float *kmf) {
+  float mx = -INFINITY;
+  for (int j = 0; j < L; j++)
+    if ((!kmf || kmf[j] != 0.0f) && s[j] > mx) mx = s[j];
+  if (mx == -INFINITY) {
+    memset(s, 0, sizeof(float) * (size_t)Tk);
+    return;
+  }
+  const v4f mv = v4_splat(mx);
+  v4f acc = v4_splat(0.0f);
+  int j = 0;
+  for (; j + 4 <= L; j += 4) {
+    v4f e = v4_exp_neg(v4_load(s + j) - mv);
+    if (kmf) e *= v4_load(kmf + j);
+    v4_store(s + j, e);
+    acc += e;
+  }
+  float sum = v4_sum(acc);
+  for (; j < L; j++) {
+    float e = (!kmf || kmf[j] != 0.0f) ? v4_exp_neg(v4_splat(s[j] - mx))[0] : 0.0f;
+    s[j] = e;
+    sum += e;
+  }
+  if (L < Tk) memset(s + L, 0, sizeof(float) * (size_t)(Tk - L));
+  const v4f inv = v4_splat(1.0f / sum);
+  j = 0;
+  for (; j + 4 <= L; j += 4) v4_store(s + j, v4_load(s + j) * inv);
+  for (; j < L; j++) s[j] *= inv[0];
+}
+
+/* out = P * keep * scale over n elements */
+static void apply_keep(float *out, const float *P, const uint8_t *keep, float scale, size_t n) {
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) v4_store(out + i, v4_load(P + i) * v4_keep(keep + i, scale));
+  for (; i < n; i++) out[i] = keep[i] ? P[i] * scale : 0.0f;
+}
+
+/* a->ctx[B,Tq,H*dh] = softmax(q k^T / sqrt(dh) + masks) (dropped) v; a->att saved. */
+static void attn_forward(mha_acts *a, const uint8_t *key_mask, int B, int Tq, int Tk, int H,
+                         int dh, int causal, float p_drop, lp_rng *rng) {
+  const int Dq = H * dh, dropping = rng != NULL && p_drop > 0.0f;
+  const float scale = 1.0f / sqrtf((float)dh), keep_scale = dropping ? 1.0f / (1.0f - p_drop) : 1.0f;
+  const size_t TT = (size_t)Tq * Tk;
+  for (int b = 0; b < B; b++) {
+    const uint8_t *km = key_mask ? key_mask + (size_t)b * Tk : NULL;
+    if (km)
+      for (int j = 0; j < Tk; j++) a->kmf[j] = km[j] ? 1.0f : 0.0f;
+    for (int h = 0; h < H; h++) {
+      const float *qb = a->q + (size_t)b * Tq * Dq + (size_t)h * dh;
+      const float *kb = a->k + (size_t)b * Tk * Dq + (size_t)h * dh;
+      const float *vb = a->v + (size_t)b * Tk * Dq + (size_t)h * dh;
+      float *ob = a->ctx + (size_t)b * Tq * Dq + (size_t)h * dh;
+      float *P = a->att + ((size_t)b * H + h) * TT;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, dh, scale, qb, Dq, kb, Dq,
+                  0.0f, P, Tk);
+      for (int i = 0; i < Tq; i++)
+        softmax_row_v(P + (size_t)i * Tk, causal ? i + (Tk - Tq) + 1 : Tk, Tk,
+                      km ? a->kmf : NULL);
+      const float *A = P;
+      if (dropping) {
+        uint8_t *dm = a->dmask + ((size_t)b * H + h) * TT;
+        lp_keep_mask(dm, TT, p_drop, rng);
+        apply_keep(a->pd, P, dm, keep_scale, TT);
+        A = a->pd;
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, dh, Tk, 1.0f, A, Tk, vb, Dq,
+                  0.0f, ob, Dq);
+    }
+  }
+}
+
+/* s->dq, dk, dv += gradients for dout = s->dctx (p_drop: the effective rate of
+ * the forward, 0 when it did not drop). */
+static void attn_backward(const mha_acts *a, const mha_scratch *s, int B, int Tq, int Tk,
+                          int H, int dh, float p_drop) {
+  const int Dq = H * dh, dropping = p_drop > 0.0f;
+  const float scale = 1.0f / sqrtf((float)dh), keep_scale = dropping ? 1.0f / (1.0f - p_drop) : 1.0f;
+  const size_t TT = (size_t)Tq * Tk;
+  float *dP = s->dp;
+  for (int b = 0; b < B; b++) {
+    for (int h = 0; h < H; h++) {
+      const size_t qoff = (size_t)b * Tq * Dq + (size_t)h * dh;
+      const size_t koff = (size_t)b * Tk * Dq + (size_t)h * dh;
+      const float *P = a->att + ((size_t)b * H + h) * TT;
+      const float *dob = s->dctx + qoff;
+      const uint8_t *dm = dropping ? a->dmask + ((size_t)b * H + h) * TT : NULL;
+      const float *A = P;
+      if (dropping) {
+        apply_keep(s->pd, P, dm, keep_scale, TT);
+        A = s->pd;
+      }
+      /* dV += A^T dO;  dA = dO V^T */
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, dh, Tq, 1.0f, A, Tk, dob, Dq,
+                  1.0f, s->dv + koff, Dq);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, dh, 1.0f, dob, Dq,
+                  a->v + koff, Dq, 0.0f, dP, Tk);
+      if (dropping) apply_keep(dP, dP, dm, keep_scale, TT);
+      /* dS = P * (dP - rowsum(dP * P)) */
+      for (int i = 0; i < Tq; i++) {
+        const float *pr = P + (size_t)i * Tk;
+        float *dr = dP + (size_t)i * Tk;
+        const float dot = dot_f(pr, dr, Tk);
+        const v4f dv4 = v4_splat(dot);
+        int j = 0;
+        for (; j + 4 <= Tk; j += 4) v4_store(dr + j, v4_load(pr + j) * (v4_load(dr + j) - dv4));
+        for (; j < Tk; j++) dr[j] = pr[j] * (dr[j] - dot);
+      }
+      /* dQ += scale dS K;  dK += scale dS^T Q */
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, dh, Tk, scale, dP, Tk,
+                  a->k + koff, Dq, 1.0f, s->dq + qoff, Dq);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, dh, Tq, scale, dP, Tk,
+                  a->q + qoff, Dq, 1.0f, s->dk + koff, Dq);
+    }
+  }
 }
 
 /* The attention op runs one small sgemm per (sequence, head) (T x T x dh,
@@ -177,10 +446,8 @@ static int mha_forward(const lp_block_cfg *c, const lp_mha_off *o, const float *
   LP_TRY(lp_linear_forward(a->k, zkv, P + o->wk, PTR(P, o->bk), Nk, D, Dq));
   LP_TRY(lp_linear_forward(a->v, zkv, P + o->wv, PTR(P, o->bv), Nk, D, Dq));
   const int nt = attn_threads_begin();
-  int rc = lp_attention_forward(a->ctx, a->att, a->dmask, a->q, a->k, a->v, kmask, B, Tq, Tk,
-                                H, Dq / H, causal, c->attn_dropout, rng);
+  attn_forward(a, kmask, B, Tq, Tk, H, Dq / H, causal, c->attn_dropout, rng);
   attn_threads_end(nt);
-  LP_TRY(rc);
   return lp_linear_forward(out, a->ctx, P + o->wo, PTR(P, o->bo), Nq, Dq, D);
 }
 
@@ -199,11 +466,9 @@ static int mha_backward(const lp_block_cfg *c, const lp_mha_off *o, const float 
   memset(s->dk, 0, sizeof(float) * (size_t)Nk * Dq);
   memset(s->dv, 0, sizeof(float) * (size_t)Nk * Dq);
   const int nt = attn_threads_begin();
-  int rc = lp_attention_backward(s->dq, s->dk, s->dv, s->dctx, a->att,
-                                 dropped ? a->dmask : NULL, a->q, a->k, a->v, B, Tq, Tk, H,
-                                 Dq / H, dropped ? c->attn_dropout : 0.0f);
+  attn_backward(a, s, B, Tq, Tk, H, Dq / H,
+                dropped && c->attn_dropout > 0.0f ? c->attn_dropout : 0.0f);
   attn_threads_end(nt);
-  LP_TRY(rc);
   LP_TRY(lp_linear_backward(dzq, G + o->wq, PTR(G, o->bq), s->dq, zq, P + o->wq, Nq, D, Dq));
   LP_TRY(lp_linear_backward(dzkv, G + o->wk, PTR(G, o->bk), s->dk, zkv, P + o->wk, Nk, D, Dq));
   return lp_linear_backward(dzkv, G + o->wv, PTR(G, o->bv), s->dv, zkv, P + o->wv, Nk, D, Dq);
@@ -227,91 +492,12 @@ static void carve_ffn(lp_carve *c, ffn_acts *a, const lp_block_cfg *cfg, size_t 
                                                                                   : cfg->d_model));
 }
 
-/* ---- fused element-wise kernels (FFN) -------------------------------------- */
-/* Loops run in chunks of VB elements (a trip count the vectorizer handles at
- * -O2 without an epilogue), then a scalar tail. */
-#define VB 16
-
-/* tanh by a rational approximation, |error| < 1e-6 relative (the classic
- * [13/6] minimax fit of Eigen/XLA), exact limits at |x| >= 7.9. Branch-free,
- * so it vectorizes (expf does not). */
-static inline float tanh_fast(float x) {
-  const float c = 7.90531110763549805f;
-  x = x > c ? c : x;
-  x = x < -c ? -c : x;
-  const float x2 = x * x;
-  float p = -2.76076847742355e-16f;
-  p = p * x2 + 2.00018790482477e-13f;
-  p = p * x2 + -8.60467152213735e-11f;
-  p = p * x2 + 5.12229709037114e-08f;
-  p = p * x2 + 1.48572235717979e-05f;
-  p = p * x2 + 6.37261928875436e-04f;
-  p = p * x2 + 4.89352455891786e-03f;
-  p = p * x;
-  float q = 1.19825839466702e-06f;
-  q = q * x2 + 1.18534705686654e-04f;
-  q = q * x2 + 2.26843463243900e-03f;
-  q = q * x2 + 4.89352518554385e-03f;
-  return p / q;
-}
-
-#define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
-#define GELU_C 0.044715f
-
-/* gd = GELU(h) * keep * scale (keep NULL: no dropout). */
-static inline void gelu_drop_fwd1(float *gd, const float *h, const uint8_t *keep, float scale,
-                                  size_t i) {
-  const float v = h[i];
-  const float t = tanh_fast(GELU_K * (v + GELU_C * v * v * v));
-  const float g = 0.5f * v * (1.0f + t);
-  gd[i] = keep ? g * ((float)keep[i] * scale) : g;
-}
-
-static void gelu_drop_fwd(float *gd, const float *h, const uint8_t *keep, float scale,
-                          size_t n) {
-  size_t i = 0;
-  if (keep) {
-    for (; i + VB <= n; i += VB)
-      for (size_t j = i; j < i + VB; j++) gelu_drop_fwd1(gd, h, keep, scale, j);
-  } else {
-    for (; i + VB <= n; i += VB)
-      for (size_t j = i; j < i + VB; j++) gelu_drop_fwd1(gd, h, NULL, scale, j);
-  }
-  for (; i < n; i++) gelu_drop_fwd1(gd, h, keep, scale, i);
-}
-
-/* g = g * keep * scale * GELU'(h), in place (keep NULL: no dropout). */
-static inline void gelu_drop_bwd1(float *g, const float *h, const uint8_t *keep, float scale,
-                                  size_t i) {
-  const float v = h[i];
-  const float t = tanh_fast(GELU_K * (v + GELU_C * v * v * v));
-  const float du = GELU_K * (1.0f + 3.0f * GELU_C * v * v);
-  const float d = 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du;
-  g[i] = keep ? g[i] * ((float)keep[i] * scale) * d : g[i] * d;
-}
-
-static void gelu_drop_bwd(float *g, const float *h, const uint8_t *keep, float scale,
-                          size_t n) {
-  size_t i = 0;
-  if (keep) {
-    for (; i + VB <= n; i += VB)
-      for (size_t j = i; j < i + VB; j++) gelu_drop_bwd1(g, h, keep, scale, j);
-  } else {
-    for (; i + VB <= n; i += VB)
-      for (size_t j = i; j < i + VB; j++) gelu_drop_bwd1(g, h, NULL, scale, j);
-  }
-  for (; i < n; i++) gelu_drop_bwd1(g, h, keep, scale, i);
-}
-
 /* db[OC] += sum_n dy[n,:], accumulated in double row by row (contiguous). */
 static void bias_grad(float *db, const float *dy, int N, int OC, double *acc) {
   for (int o = 0; o < OC; o++) acc[o] = 0.0;
   for (int n = 0; n < N; n++) {
     const float *r = dy + (size_t)n * OC;
-    int o = 0;
-    for (; o + VB <= OC; o += VB)
-      for (int j = o; j < o + VB; j++) acc[j] += r[j];
-    for (; o < OC; o++) acc[o] += r[o];
+    for (int o = 0; o < OC; o++) acc[o] += r[o];
   }
   for (int o = 0; o < OC; o++) db[o] += (float)acc[o];
 }
@@ -677,12 +863,12 @@ struct lp_dec_block_cache {
   int len;    /* cached positions */
   void *mem;
   float *kc, *vc;          /* [max_M,max_S,Dq] cross-attention keys / values */
-  uint8_t *mmask;          /* [max_M,max_S] */
+  float *mmask;            /* [max_M,max_S] key mask as 0/1 floats */
   float *k, *v, *k2, *v2;  /* [max_N,max_T,Dq] self-attention cache (+ gather target) */
   float *ln, *o, *r1, *r2; /* [max_N,D] */
   float *q, *ctx;          /* [max_N,Dq] */
   float *h;                /* [max_N,F] */
-  float *sc;               /* [max(max_T, max_N*max_S)] scores */
+  float *sc;               /* [max(H*max_T, max_N*max_S)] scores */
 };
 
 static void carve_cache(lp_carve *c, lp_dec_block_cache *a) {
@@ -691,7 +877,7 @@ static void carve_cache(lp_carve *c, lp_dec_block_cache *a) {
   const size_t kv = N * (size_t)a->max_T * Dq;
   a->kc = lp_carve_take(c, sizeof(float) * ms * Dq);
   a->vc = lp_carve_take(c, sizeof(float) * ms * Dq);
-  a->mmask = lp_carve_take(c, ms);
+  a->mmask = lp_carve_take(c, sizeof(float) * ms);
   a->k = lp_carve_take(c, sizeof(float) * kv);
   a->v = lp_carve_take(c, sizeof(float) * kv);
   a->k2 = lp_carve_take(c, sizeof(float) * kv);
@@ -704,7 +890,7 @@ static void carve_cache(lp_carve *c, lp_dec_block_cache *a) {
   a->ctx = lp_carve_take(c, sizeof(float) * N * Dq);
   a->h = lp_carve_take(c, sizeof(float) * N * F);
   size_t nsc = N * (size_t)a->max_S;
-  if ((size_t)a->max_T > nsc) nsc = (size_t)a->max_T;
+  if ((size_t)a->max_T * a->cfg.n_heads > nsc) nsc = (size_t)a->max_T * a->cfg.n_heads;
   a->sc = lp_carve_take(c, sizeof(float) * nsc);
 }
 
@@ -770,10 +956,7 @@ int lp_dec_block_cache_set_mem(const lp_dec_block *blk, const float *params,
   const lp_mha_off *o = &blk->cross_attn;
   LP_TRY(lp_linear_forward(c->kc, mem, P + o->wk, PTR(P, o->bk), M * S, D, Dq));
   LP_TRY(lp_linear_forward(c->vc, mem, P + o->wv, PTR(P, o->bv), M * S, D, Dq));
-  if (mmask)
-    memcpy(c->mmask, mmask, (size_t)M * S);
-  else
-    memset(c->mmask, 1, (size_t)M * S);
+  for (size_t i = 0; i < (size_t)M * S; i++) c->mmask[i] = !mmask || mmask[i] ? 1.0f : 0.0f;
   c->M = M;
   c->S = S;
   c->len = 0;
@@ -783,14 +966,27 @@ int lp_dec_block_cache_set_mem(const lp_dec_block *blk, const float *params,
 
 int lp_dec_block_cache_reorder(lp_dec_block_cache *c, const int32_t *src, int N) {
   LP_REQUIRE(c && src && N >= 1 && N <= c->max_N && c->M >= 1 && N % c->M == 0);
-  int identity = N == c->N;
+  /* In place when every source row keeps its place (src[s] == s for every
+   * s = src[i]): then no row that is read is written. Beam search arranges
+   * that (each parent's first child stays in the parent's row), so only the
+   * extra children are copied. Otherwise gather into the spare buffers. */
+  int in_place = 1, identity = N == c->N;
   for (int i = 0; i < N; i++) {
     LP_REQUIRE(src[i] >= 0 && src[i] < c->N);
     identity = identity && src[i] == i;
+    if (src[i] != i && !(src[i] < N && src[src[i]] == src[i])) in_place = 0;
   }
-  if (!identity) {
-    const size_t row = (size_t)c->max_T * c->cfg.d_qkv;
-    const size_t used = sizeof(float) * (size_t)c->len * c->cfg.d_qkv;
+  const size_t row = (size_t)c->max_T * c->cfg.d_qkv;
+  const size_t used = sizeof(float) * (size_t)c->len * c->cfg.d_qkv;
+  if (identity) {
+    /* nothing moves */
+  } else if (in_place) {
+    for (int i = 0; i < N; i++)
+      if (src[i] != i) {
+        memcpy(c->k + (size_t)i * row, c->k + (size_t)src[i] * row, used);
+        memcpy(c->v + (size_t)i * row, c->v + (size_t)src[i] * row, used);
+      }
+  } else {
     for (int i = 0; i < N; i++) {
       memcpy(c->k2 + (size_t)i * row, c->k + (size_t)src[i] * row, used);
       memcpy(c->v2 + (size_t)i * row, c->v + (size_t)src[i] * row, used);
@@ -804,29 +1000,6 @@ int lp_dec_block_cache_reorder(lp_dec_block_cache *c, const int32_t *src, int N)
   }
   c->N = N;
   return LP_OK;
-}
-
-/* Masked softmax of s[0..L) in place (as lp_attention_forward's rows). */
-static void softmax_masked(float *s, int L, const uint8_t *mask) {
-  float mx = -INFINITY;
-  for (int j = 0; j < L; j++)
-    if (!mask || mask[j]) mx = s[j] > mx ? s[j] : mx;
-  if (mx == -INFINITY) {
-    memset(s, 0, sizeof(float) * (size_t)L);
-    return;
-  }
-  double sum = 0.0;
-  for (int j = 0; j < L; j++) {
-    if (!mask || mask[j]) {
-      float e = expf(s[j] - mx);
-      s[j] = e;
-      sum += e;
-    } else {
-      s[j] = 0.0f;
-    }
-  }
-  float inv = (float)(1.0 / sum);
-  for (int j = 0; j < L; j++) s[j] *= inv;
 }
 
 int lp_dec_block_step(const lp_dec_block *blk, const float *params, lp_dec_block_cache *c,
@@ -848,24 +1021,31 @@ int lp_dec_block_step(const lp_dec_block *blk, const float *params, lp_dec_block
   LP_TRY(lp_linear_forward(c->q, c->ln, P + sa->wq, PTR(P, sa->bq), N, D, Dq));
   linear_ld(c->k + (size_t)t * Dq, (int)row, c->ln, P + sa->wk, PTR(P, sa->bk), N, D, Dq);
   linear_ld(c->v + (size_t)t * Dq, (int)row, c->ln, P + sa->wv, PTR(P, sa->bv), N, D, Dq);
-  float *sc = c->sc;
+  float *sc = c->sc; /* [H, L] scores of one row */
   for (int n = 0; n < N; n++) {
     const float *Kn = c->k + (size_t)n * row, *Vn = c->v + (size_t)n * row;
+    const float *qn = c->q + (size_t)n * Dq;
+    float *out = c->ctx + (size_t)n * Dq;
+    if (getenv("GEMV")) {
     for (int h = 0; h < H; h++) {
-      const float *qh = c->q + (size_t)n * Dq + (size_t)h * dh;
-      for (int j = 0; j < L; j++) {
-        const float *kj = Kn + (size_t)j * Dq + (size_t)h * dh;
-        float d = 0.0f;
-        for (int i = 0; i < dh; i++) d += qh[i] * kj[i];
-        sc[j] = d * scale;
-      }
-      softmax_masked(sc, L, NULL);
-      float *out = c->ctx + (size_t)n * Dq + (size_t)h * dh;
-      memset(out, 0, sizeof(float) * (size_t)dh);
-      for (int j = 0; j < L; j++) {
-        const float pj = sc[j], *vj = Vn + (size_t)j * Dq + (size_t)h * dh;
-        for (int i = 0; i < dh; i++) out[i] += pj * vj[i];
-      }
+      float *sh = sc + (size_t)h * L;
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, L, dh, scale, Kn + h * dh, Dq, qn + h * dh, 1,
+                  0.0f, sh, 1);
+      softmax_row_v(sh, L, L, NULL);
+      cblas_sgemv(CblasRowMajor, CblasTrans, L, dh, 1.0f, Vn + h * dh, Dq, sh, 1, 0.0f,
+                  out + h * dh, 1);
+    }
+    } else {
+    for (int j = 0; j < L; j++) {
+      const float *kj = Kn + (size_t)j * Dq;
+      for (int h = 0; h < H; h++) sc[(size_t)h * L + j] = scale * dot_f(qn + h * dh, kj + h * dh, dh);
+    }
+    memset(out, 0, sizeof(float) * (size_t)Dq);
+    for (int h = 0; h < H; h++) {
+      float *sh = sc + (size_t)h * L;
+      softmax_row_v(sh, L, L, NULL);
+      for (int j = 0; j < L; j++) axpy_f(out + h * dh, sh[j], Vn + (size_t)j * Dq + h * dh, dh);
+    }
     }
   }
   LP_TRY(lp_linear_forward(c->o, c->ctx, P + sa->wo, PTR(P, sa->bo), N, Dq, D));
@@ -876,7 +1056,7 @@ int lp_dec_block_step(const lp_dec_block *blk, const float *params, lp_dec_block
   const lp_mha_off *ca = &blk->cross_attn;
   LP_TRY(lp_linear_forward(c->q, c->ln, P + ca->wq, PTR(P, ca->bq), N, D, Dq));
   for (int m = 0; m < M; m++) {
-    const uint8_t *km = c->mmask + (size_t)m * S;
+    const float *km = c->mmask + (size_t)m * S;
     for (int h = 0; h < H; h++) {
       const float *Q = c->q + (size_t)m * Dq + (size_t)h * dh; /* R rows, ld M*Dq */
       const float *K = c->kc + (size_t)m * S * Dq + (size_t)h * dh;
@@ -884,7 +1064,7 @@ int lp_dec_block_step(const lp_dec_block *blk, const float *params, lp_dec_block
       float *O = c->ctx + (size_t)m * Dq + (size_t)h * dh;
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, S, dh, scale, Q, M * Dq, K, Dq,
                   0.0f, sc, S);
-      for (int r = 0; r < R; r++) softmax_masked(sc + (size_t)r * S, S, km);
+      for (int r = 0; r < R; r++) softmax_row_v(sc + (size_t)r * S, S, S, km);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, dh, S, 1.0f, sc, S, V, Dq,
                   0.0f, O, M * Dq);
     }
@@ -895,7 +1075,7 @@ int lp_dec_block_step(const lp_dec_block *blk, const float *params, lp_dec_block
   LP_TRY(lp_layernorm_forward(c->ln, NULL, NULL, c->r2, P + blk->ln3.g, P + blk->ln3.b, N, D,
                               cf->ln_eps));
   LP_TRY(lp_linear_forward(c->h, c->ln, P + blk->ffn.w1, P + blk->ffn.b1, N, D, F));
-  LP_TRY(lp_gelu_forward(c->h, c->h, (size_t)N * F));
+  gelu_drop_fwd(c->h, c->h, NULL, 1.0f, (size_t)N * F);
   LP_TRY(lp_linear_forward(c->o, c->h, P + blk->ffn.w2, P + blk->ffn.b2, N, F, D));
   LP_TRY(lp_residual_forward(y, c->r2, c->o, (size_t)N * D));
   c->N = N;

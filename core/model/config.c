@@ -139,8 +139,10 @@ static int in_range(const key_desc *k, double v) {
 }
 
 /* Checks of one config. *bad_key gets the index of the key to blame (for
- * the line number in parse messages); message without a location. */
-static int check_cfg(const lp_model_cfg *c, size_t *bad_key, lp_err *err) {
+ * the line number in parse messages; *alt_key: the other key of a relation,
+ * or N_KEYS); message without a location. */
+static int check_cfg(const lp_model_cfg *c, size_t *bad_key, size_t *alt_key, lp_err *err) {
+  *alt_key = N_KEYS;
   for (size_t i = 0; i < N_KEYS; i++) {
     const key_desc *k = &keys[i];
     double v = get_val(c, k);
@@ -161,6 +163,8 @@ static int check_cfg(const lp_model_cfg *c, size_t *bad_key, lp_err *err) {
   if (c->d_model % c->n_heads != 0) {
     for (size_t i = 0; i < N_KEYS; i++)
       if (!strcmp(keys[i].key, "d_model")) *bad_key = i;
+    for (size_t i = 0; i < N_KEYS; i++)
+      if (!strcmp(keys[i].key, "n_heads")) *alt_key = i;
     return lp_err_set(err, LP_EINVAL,
                       "d_model must be a positive multiple of n_heads (d_model %d, n_heads %d)",
                       c->d_model, c->n_heads);
@@ -170,8 +174,8 @@ static int check_cfg(const lp_model_cfg *c, size_t *bad_key, lp_err *err) {
 
 int lp_model_cfg_check(const lp_model_cfg *c, lp_err *err) {
   if (!c) return lp_err_set(err, LP_EINVAL, "model config: NULL");
-  size_t bad = 0;
-  return check_cfg(c, &bad, err);
+  size_t bad = 0, alt = 0;
+  return check_cfg(c, &bad, &alt, err);
 }
 
 /* ---- parsing ---- */
@@ -366,9 +370,10 @@ int lp_model_cfg_parse(lp_model_cfg *c, const char *text, size_t len, const char
     set_val(&tmp, k, v);
   }
   /* relations (and anything a float conversion pushed out of range) */
-  size_t bad = 0;
+  size_t bad = 0, alt = 0;
   lp_err e2 = {0};
-  if (check_cfg(&tmp, &bad, &e2)) {
+  if (check_cfg(&tmp, &bad, &alt, &e2)) {
+    if (!key_line[bad] && alt < N_KEYS) bad = alt;
     if (key_line[bad])
       rc = lp_err_set(err, e2.code, "%s:%zu: %s", origin, key_line[bad], e2.msg);
     else

@@ -212,12 +212,16 @@ int lp_model_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o,
   int32_t *pre2 = malloc(sizeof(int32_t) * (size_t)K * max_len);
   double *score = malloc(sizeof(double) * (size_t)K), *score2 = malloc(sizeof(double) * (size_t)K);
   int32_t *tok = malloc(sizeof(int32_t) * (size_t)K), *parent = malloc(sizeof(int32_t) * (size_t)K);
+  int32_t *cpar = malloc(sizeof(int32_t) * (size_t)K), *ctok = malloc(sizeof(int32_t) * (size_t)K);
+  int32_t *slot = malloc(sizeof(int32_t) * (size_t)K);
+  uint8_t *taken = malloc((size_t)K);
+  double *cscore = malloc(sizeof(double) * (size_t)K);
   cand *heap = malloc(sizeof(cand) * (size_t)C);
   fin *fins = calloc((size_t)K, sizeof(fin));
   int n_fin = 0;
   uint64_t order = 0;
   if (!logits || !logp || !pre || !pre2 || !score || !score2 || !tok || !parent || !heap ||
-      !fins) {
+      !fins || !cpar || !ctok || !slot || !taken || !cscore) {
     rc = lp_err_set(err, LP_ENOMEM, "lp_model_search: out of memory");
     goto done;
   }
@@ -272,13 +276,30 @@ int lp_model_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o,
         fins[slot] = (fin){key, p, len, order++};
         if (slot == n_fin) n_fin++;
       } else {
-        parent[nnew] = i;
-        score2[nnew] = heap[r].s;
-        memcpy(pre2 + (size_t)nnew * max_len, pre + (size_t)i * max_len,
-               sizeof(int32_t) * (size_t)t);
-        pre2[(size_t)nnew * max_len + t] = v;
+        cpar[nnew] = i;
+        ctok[nnew] = v;
+        cscore[nnew] = heap[r].s;
         nnew++;
       }
+    }
+    /* Slots: each parent's first (best) child stays in the parent's slot, so
+     * its cached keys/values do not move; the other children take the free
+     * slots (copies of their parent's cache rows). */
+    for (int j = 0; j < nnew; j++) slot[j] = -1, taken[j] = 0;
+    for (int j = 0; j < nnew; j++)
+      if (cpar[j] < nnew && !taken[cpar[j]]) slot[j] = cpar[j], taken[cpar[j]] = 1;
+    for (int j = 0, f = 0; j < nnew; j++)
+      if (slot[j] < 0) {
+        while (taken[f]) f++;
+        slot[j] = f, taken[f] = 1;
+      }
+    for (int j = 0; j < nnew; j++) {
+      const int d = slot[j];
+      parent[d] = cpar[j];
+      score2[d] = cscore[j];
+      memcpy(pre2 + (size_t)d * max_len, pre + (size_t)cpar[j] * max_len,
+             sizeof(int32_t) * (size_t)t);
+      pre2[(size_t)d * max_len + t] = ctok[j];
     }
     /* swap in the new live set */
     int32_t *tp = pre;
@@ -293,7 +314,8 @@ int lp_model_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o,
       double worst = fins[0].key;
       for (int f = 1; f < n_fin; f++)
         if (fins[f].key < worst) worst = fins[f].key;
-      double bound = score[0]; /* live scores are sorted, best first */
+      double bound = score[0];
+      for (int j = 1; j < nlive; j++) bound = score[j] > bound ? score[j] : bound;
       if (alpha > 0.0) bound /= pow((double)max_len, alpha);
       if (bound < worst) break;
     }
@@ -318,6 +340,11 @@ done:
     for (int f = 0; f < n_fin; f++) free(fins[f].prog);
   free(fins);
   free(heap);
+  free(cpar);
+  free(ctok);
+  free(slot);
+  free(taken);
+  free(cscore);
   free(parent);
   free(tok);
   free(score);

@@ -503,7 +503,21 @@ static FILE *log_open(const char *path, int resume, int64_t step, lp_err *err) {
 typedef struct window {
   int64_t n;
   double loss, acc, gnorm, lprog, llat, lcom, le2e, ppl, t0;
+  double lr;  /* of the last step */
+  int dead;   /* of the last step */
 } window;
+
+/* One CSV row of the steps in *w (ending at `step`, time t); resets *w. */
+static int log_row(FILE *f, int64_t step, double seconds, window *w, int bs, double t) {
+  double dt = t - w->t0, k = (double)w->n;
+  fprintf(f, "%lld,%.3f,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%d\n", (long long)step,
+          seconds, w->loss / k, w->acc / k, w->lr, w->gnorm / k, dt > 0 ? k * bs / dt : 0.0,
+          w->lprog / k, w->llat / k, w->lcom / k, w->le2e / k, w->ppl / k, w->dead);
+  int bad = fflush(f) != 0 || ferror(f);
+  memset(w, 0, sizeof *w);
+  w->t0 = t;
+  return bad ? -1 : 0;
+}
 
 /* ====================================================================== */
 /* The loop.                                                              */
@@ -778,18 +792,13 @@ int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err) {
     w.lcom += st.loss_commit;
     w.le2e += st.loss_e2e;
     w.ppl += st.codebook_perplexity;
+    w.lr = lr;
+    w.dead = st.dead_codes;
     if (logf && (step % log_every == 0 || step == o->steps)) {
-      double dt = t - w.t0, k = (double)w.n;
-      fprintf(logf, "%lld,%.3f,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%d\n",
-              (long long)step, pos.seconds, w.loss / k, w.acc / k, (double)lr, w.gnorm / k,
-              dt > 0 ? k * bs / dt : 0.0, w.lprog / k, w.llat / k, w.lcom / k, w.le2e / k,
-              w.ppl / k, st.dead_codes);
-      if (fflush(logf) != 0 || ferror(logf)) {
+      if (log_row(logf, step, pos.seconds, &w, bs, t)) {
         rc = lp_err_set(err, LP_EIO, "%s: write failed: %s", o->log_path, strerror(errno));
         goto save_and_out;
       }
-      memset(&w, 0, sizeof w);
-      w.t0 = t;
     }
     int wrote = 0;
     if (o->out_path && ck_every > 0 && step % ck_every == 0 && step < o->steps) {
@@ -827,8 +836,17 @@ int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err) {
       if (o->progress(&pr, o->user)) stopping = 1;
     }
     if (o->stop && *o->stop) stopping = 1;
+    if (o->max_seconds > 0 && now_s() - t_start >= o->max_seconds && pos.step < o->steps) {
+      stopping = 1;
+      res->time_limited = 1;
+    }
   }
   res->stopped = stopping;
+  /* stopped between rows: one more row, so the log reaches the checkpoint's step */
+  if (logf && w.n > 0 && log_row(logf, pos.step, pos.seconds, &w, bs, now_s())) {
+    rc = lp_err_set(err, LP_EIO, "%s: write failed: %s", o->log_path, strerror(errno));
+    goto save_and_out;
+  }
 
 save_and_out:
   if (o->out_path && pos.step != last_saved) {

@@ -7,7 +7,8 @@
  *
  * DETERMINISM: batch k holds tasks k*bs .. k*bs+bs-1 of the stream whatever
  * the timing (generated task i has seed lp_task_seed(data_seed, i); file
- * record i is the i-th good line, cycled). With the same options and one
+ * record i is the i-th non-empty line, cycled; a bad line stops training
+ * with a FILE:LINE message). With the same options and one
  * OpenBLAS thread, training N steps, saving, and resuming to 2N gives the
  * same bytes as training 2N steps straight (parameters, Adam, RNG).
  *
@@ -71,6 +72,8 @@ typedef struct lp_train_opts {
   int64_t checkpoint_every;   /* < 0: the config's checkpoint_every; 0: only at the end */
   const char *metadata;       /* stored in checkpoints (e.g. JSON of the command line) */
   volatile sig_atomic_t *stop;/* set (e.g. from a signal handler) to stop after the step */
+  double max_seconds;         /* > 0: stop (as by the flag) once this run has trained this
+                                 long; the checkpoint is written as usual */
   lp_train_progress_fn progress; /* called after every step (may be NULL) */
   void *user;
   int queue_depth;            /* batches prepared ahead (0: 4) */
@@ -80,7 +83,8 @@ void lp_train_opts_default(lp_train_opts *o);
 
 typedef struct lp_train_result {
   int64_t start_step, end_step; /* steps completed before and after this run */
-  int stopped;                  /* 1: stopped early by the flag or the callback */
+  int stopped;                  /* 1: stopped early by the flag, the callback or the time limit */
+  int time_limited;             /* 1: stopped by max_seconds */
   int resumed;                  /* 1: started from a checkpoint */
   double seconds;               /* wall seconds of this run */
   double tasks_per_s;

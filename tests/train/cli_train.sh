@@ -112,6 +112,7 @@ expect_rc 0 "train 20 steps"
 expect_has "$T/out" "trained steps 0..20 of 20" "summary"
 expect_has "$T/out" "checkpoint: $T/a.ckpt (step 20" "summary names the checkpoint"
 expect_has "$T/err" "lpsynth train: robustfill, d_model 32" "start line"
+expect_has "$T/err" "lpsynth train: step 10/20  loss" "a plain line per checkpoint when not a terminal"
 expect_true "CSV: header, rows at 5/10/15/20, finite numbers" python3 - "$T/a.csv" <<'PY'
 import csv, math, sys
 rows = list(csv.reader(open(sys.argv[1])))
@@ -223,6 +224,19 @@ assert o["step"] >= 2 and o["step"] == last, (o["step"], last)
 PY
   expect_true "SIG$sig: no temp files" no_temp_files
 done
+
+# ---- --time-limit: a clean stop with a checkpoint once the time is up
+runcmd train --steps 1000000 --out "$T/tl.ckpt" --time-limit 1s --checkpoint-every 0 --json
+expect_rc 0 "--time-limit 1s"
+expect_true "--time-limit summary" python3 - "$T/out" <<'PY'
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["stopped"] and o["time_limited"] and o["end_step"] >= 1 and o["seconds"] < 30, o
+PY
+expect_true "--time-limit checkpoint" test -s "$T/tl.ckpt"
+runcmd train --steps 10 --out "$T/x.ckpt" --time-limit 5x
+expect_rc 2 "bad --time-limit"
+expect_has "$T/err" "--time-limit expects a positive duration" "bad --time-limit message"
 
 # ---- bad checkpoints through the CLI
 python3 - "$T" <<'PY'

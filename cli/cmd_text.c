@@ -1,0 +1,1027 @@
+/* Verbs for text domains (natural-language specifications, real code):
+ *   corpus     (docstring, code) pairs from source trees, split by file
+ *   tokenizer  train a domain's subword tokenizer on a corpus
+ *   score      BLEU of hypotheses against references
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "lpsynth/metrics.h"
+
+enum { OPT_T_DOMAIN = 2000, OPT_T_DOMAIN_OPTIONS, OPT_T_HELP };
+
+static lp_domain *open_text_domain(const char *verb, const char *name, const char *options,
+                                   uint32_t cap, const char *what) {
+  lp_err e = {0};
+  lp_domain *d = lp_domain_open(name, options, &e);
+  if (!d) {
+    cli_error(verb, "%s", e.msg);
+    return NULL;
+  }
+  if (!lp_domain_has(d, cap)) {
+    cli_error(verb, "domain %s (%s) cannot %s", lp_domain_name(d), lp_domain_path(d), what);
+    lp_domain_free(d);
+    return NULL;
+  }
+  return d;
+}
+
+static int read_file(const char *path, size_t max, char **data, size_t *len, int *too_big) {
+  *data = NULL;
+  *len = 0;
+  if (too_big) *too_big = 0;
+  FILE *f = fopen(path, "rb");
+  if (!f) return -1;
+  struct stat st;
+  size_t cap = 4096, n = 0;
+  if (fstat(fileno(f), &st) == 0) {
+    if (st.st_size > 0 && (size_t)st.st_size > max) {
+      fclose(f);
+      if (too_big) *too_big = 1;
+      return -1;
+    }
+    if (st.st_size > 0) cap = (size_t)st.st_size + 1;
+  }
+  char *buf = malloc(cap);
+  while (buf) {
+    if (n + 1 >= cap) {
+      char *p = realloc(buf, cap * 2);
+      if (!p) {
+        free(buf);
+        buf = NULL;
+        break;
+      }
+      buf = p;
+      cap *= 2;
+    }
+    size_t r = fread(buf + n, 1, cap - n - 1, f);
+    n += r;
+    if (r == 0) break;
+    if (n > max) {
+      free(buf);
+      fclose(f);
+      if (too_big) *too_big = 1;
+      return -1;
+    }
+  }
+  int bad = !buf || ferror(f);
+  fclose(f);
+  if (bad) {
+    free(buf);
+    return -1;
+  }
+  buf[n] = 0;
+  *data = buf;
+  *len = n;
+  return 0;
+}
+
+/* ======================================================================== */
+/* corpus                                                                    */
+
+typedef struct src_file {
+  char *path; /* as opened (ROOT/REL) */
+  char *rel;  /* relative to its root: what the split is decided on */
+} src_file;
+
+typedef struct file_list {
+  src_file *v;
+  size_t n, cap;
+} file_list;
+
+static int add_file(file_list *l, const char *path, const char *rel) {
+  if (l->n == l->cap) {
+    size_t nc = l->cap ? l->cap * 2 : 256;
+    src_file *p = realloc(l->v, nc * sizeof *p);
+    if (!p) return -1;
+    l->v = p;
+    l->cap = nc;
+  }
+  l->v[l->n].path = strdup(path);
+  l->v[l->n].rel = strdup(rel);
+  if (!l->v[l->n].path || !l->v[l->n].rel) return -1;
+  l->n++;
+  return 0;
+}
+
+static int cmp_cstr(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int ends_with(const char *s, const char *suf) {
+  size_t a = strlen(s), b = strlen(suf);
+  return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+/* Depth first, the entries of each folder in byte order; hidden entries and
+ * __pycache__ skipped; symbolic links to files followed, to folders not. */
+static int walk_dir(const char *root, const char *sub, const char *ext, file_list *out,
+                    const char *verb) {
+  char *dir = NULL;
+  if (asprintf(&dir, "%s%s%s", root, *sub ? "/" : "", sub) < 0) {
+    cli_error(verb, "out of memory");
+    return -1;
+  }
+  DIR *dp = opendir(dir);
+  if (!dp) {
+    cli_error(verb, "%s: cannot open folder: %s", dir, strerror(errno));
+    free(dir);
+    return -1;
+  }
+  char **names = NULL;
+  size_t n = 0, cap = 0;
+  struct dirent *de;
+  int rc = 0;
+  while ((de = readdir(dp))) {
+    if (de->d_name[0] == '.' || strcmp(de->d_name, "__pycache__") == 0) continue;
+    if (n == cap) {
+      size_t nc = cap ? cap * 2 : 64;
+      char **p = realloc(names, nc * sizeof *p);
+      if (!p) {
+        rc = -1;
+        break;
+      }
+      names = p;
+      cap = nc;
+    }
+    if (!(names[n] = strdup(de->d_name))) {
+      rc = -1;
+      break;
+    }
+    n++;
+  }
+  closedir(dp);
+  if (rc) cli_error(verb, "out of memory");
+  qsort(names, n, sizeof *names, cmp_cstr);
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    char *path = NULL, *rel = NULL;
+    if (asprintf(&path, "%s/%s", dir, names[i]) < 0) path = NULL;
+    if (asprintf(&rel, "%s%s%s", sub, *sub ? "/" : "", names[i]) < 0) rel = NULL;
+    struct stat st;
+    if (!path || !rel) {
+      cli_error(verb, "out of memory");
+      rc = -1;
+    } else if (lstat(path, &st) != 0) {
+      /* vanished: ignore */
+    } else if (S_ISDIR(st.st_mode)) {
+      rc = walk_dir(root, rel, ext, out, verb);
+    } else if ((S_ISREG(st.st_mode) || (S_ISLNK(st.st_mode) && stat(path, &st) == 0 &&
+                                        S_ISREG(st.st_mode))) &&
+               ends_with(names[i], ext)) {
+      if (add_file(out, path, rel)) {
+        cli_error(verb, "out of memory");
+        rc = -1;
+      }
+    }
+    free(path);
+    free(rel);
+  }
+  for (size_t i = 0; i < n; i++) free(names[i]);
+  free(names);
+  free(dir);
+  return rc;
+}
+
+static uint64_t fnv1a64(const char *s, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+  return h;
+}
+
+static uint64_t mix64(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  return x ^ (x >> 33);
+}
+
+/* A second, independent 64-bit hash (8 bytes at a time through mix64). */
+static uint64_t hash2(const char *s, size_t n) {
+  uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, s + i, 8);
+    h = mix64(h ^ w) + 0x9E3779B97F4A7C15ull;
+  }
+  uint64_t w = 0;
+  memcpy(&w, s + i, n - i);
+  return mix64(h ^ w ^ ((uint64_t)(n - i) << 56));
+}
+
+/* Set of 128-bit hashes (the code of the pairs kept so far). */
+typedef struct hset {
+  uint64_t *k; /* pairs of words; (0, 0) = empty */
+  size_t cap, n;
+} hset;
+
+static int hset_add(hset *s, uint64_t a, uint64_t b) { /* 1 added, 0 present, -1 oom */
+  if (a == 0 && b == 0) b = 1;
+  if (2 * (s->n + 1) > s->cap) {
+    size_t nc = s->cap ? s->cap * 2 : 1024;
+    uint64_t *nk = calloc(nc * 2, sizeof *nk);
+    if (!nk) return -1;
+    for (size_t i = 0; i < s->cap; i++) {
+      uint64_t x = s->k[2 * i], y = s->k[2 * i + 1];
+      if (!x && !y) continue;
+      size_t j = (size_t)(x ^ y) & (nc - 1);
+      while (nk[2 * j] || nk[2 * j + 1]) j = (j + 1) & (nc - 1);
+      nk[2 * j] = x;
+      nk[2 * j + 1] = y;
+    }
+    free(s->k);
+    s->k = nk;
+    s->cap = nc;
+  }
+  size_t j = (size_t)(a ^ b) & (s->cap - 1);
+  while (s->k[2 * j] || s->k[2 * j + 1]) {
+    if (s->k[2 * j] == a && s->k[2 * j + 1] == b) return 0;
+    j = (j + 1) & (s->cap - 1);
+  }
+  s->k[2 * j] = a;
+  s->k[2 * j + 1] = b;
+  s->n++;
+  return 1;
+}
+
+typedef struct ivec {
+  int32_t *v;
+  size_t n, cap;
+} ivec;
+static int ivec_push(ivec *a, int32_t x) {
+  if (a->n == a->cap) {
+    size_t nc = a->cap ? a->cap * 2 : 1024;
+    int32_t *p = realloc(a->v, nc * sizeof *p);
+    if (!p) return -1;
+    a->v = p;
+    a->cap = nc;
+  }
+  a->v[a->n++] = x;
+  return 0;
+}
+
+enum { SPLIT_TRAIN, SPLIT_VALID, SPLIT_TEST };
+static const char *const split_names[3] = {"train", "valid", "test"};
+
+typedef struct corpus_ctx {
+  lp_domain *d;
+  FILE *out;
+  const char *path; /* the file being read */
+  int split;
+  int tokenize;
+  int64_t max_tokens;
+  hset seen;
+  lp_ids ids, anon;
+  ivec code_tok, doc_tok;
+  /* counts */
+  uint64_t pairs_found, duplicates, too_long, written, anon_changed;
+  uint64_t per_split[3], files_per_split[3];
+  int file_had_pair;
+  char error[LP_ERR_MSG_MAX + 256];
+} corpus_ctx;
+
+static int on_pair(void *vctx, const lp_pair *p) {
+  corpus_ctx *c = vctx;
+  c->pairs_found++;
+  if (hset_add(&c->seen, fnv1a64(p->program, p->program_len), hash2(p->program, p->program_len)) ==
+      0) {
+    c->duplicates++;
+    return 0;
+  }
+  lp_err e = {0};
+  int32_t ntok = -1, ndoc = -1;
+  if (c->tokenize) {
+    c->ids.len = 0;
+    if (lp_domain_program_encode(c->d, p->program, p->program_len, &c->ids, &e)) {
+      snprintf(c->error, sizeof c->error, "%s:%u: code: %s", c->path, p->line, e.msg);
+      return -1;
+    }
+    ntok = (int32_t)c->ids.len - 1; /* without EOS */
+    if (ntok > c->max_tokens) {
+      c->too_long++;
+      return 0;
+    }
+    c->anon.len = 0;
+    if (lp_domain_anonymise(c->d, c->ids.data, c->ids.len, &c->anon, &e)) {
+      snprintf(c->error, sizeof c->error, "%s:%u: anonymise: %s", c->path, p->line, e.msg);
+      return -1;
+    }
+    if (c->anon.len != c->ids.len ||
+        memcmp(c->anon.data, c->ids.data, c->ids.len * sizeof *c->ids.data) != 0)
+      c->anon_changed++;
+    lp_ids spec = {0};
+    size_t unk = 0;
+    int r = lp_domain_spec_encode(c->d, 0, p->spec, p->spec_len, &spec, &unk, &e);
+    ndoc = (int32_t)spec.len;
+    lp_ids_free(&spec);
+    if (r) {
+      snprintf(c->error, sizeof c->error, "%s:%u: docstring: %s", c->path, p->line, e.msg);
+      return -1;
+    }
+    if (ivec_push(&c->code_tok, ntok) || ivec_push(&c->doc_tok, ndoc)) {
+      snprintf(c->error, sizeof c->error, "out of memory");
+      return -1;
+    }
+  }
+  json_t *o = json_object();
+  json_t *ds = json_stringn(p->spec, p->spec_len), *cs = json_stringn(p->program, p->program_len);
+  if (!o || !ds || !cs) {
+    json_decref(o), json_decref(ds), json_decref(cs);
+    snprintf(c->error, sizeof c->error, "%s:%u: the pair is not valid UTF-8", c->path, p->line);
+    return -1;
+  }
+  json_object_set_new(o, "docstring", ds);
+  json_object_set_new(o, "code", cs);
+  json_object_set_new(o, "path", json_string(c->path));
+  json_object_set_new(o, "line", json_integer(p->line));
+  if (p->name) json_object_set_new(o, "name", json_stringn(p->name, p->name_len));
+  json_object_set_new(o, "split", json_string(split_names[c->split]));
+  if (c->tokenize) {
+    json_object_set_new(o, "code_tokens", json_integer(ntok));
+    json_object_set_new(o, "docstring_tokens", json_integer(ndoc));
+  }
+  int bad = json_dumpf(o, c->out, JSON_COMPACT) != 0 || fputc('\n', c->out) == EOF;
+  json_decref(o);
+  if (bad) {
+    snprintf(c->error, sizeof c->error, "writing the output failed: %s", strerror(errno));
+    return -1;
+  }
+  c->written++;
+  c->per_split[c->split]++;
+  c->file_had_pair = 1;
+  return 0;
+}
+
+static int cmp_i32(const void *a, const void *b) {
+  int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static json_t *len_stats(ivec *v) {
+  if (v->n == 0) return json_null();
+  qsort(v->v, v->n, sizeof *v->v, cmp_i32);
+  double sum = 0;
+  for (size_t i = 0; i < v->n; i++) sum += v->v[i];
+  return json_pack("{s:f, s:i, s:i, s:i, s:i, s:i}", "mean", sum / (double)v->n, "min",
+                   (json_int_t)v->v[0], "median", (json_int_t)v->v[v->n / 2], "p90",
+                   (json_int_t)v->v[(v->n * 9) / 10], "p99", (json_int_t)v->v[(v->n * 99) / 100],
+                   "max", (json_int_t)v->v[v->n - 1]);
+}
+
+int cmd_corpus(int argc, char **argv) {
+  static const struct option lo[] = {{"domain", required_argument, 0, OPT_T_DOMAIN},
+                                     {"domain-options", required_argument, 0, OPT_T_DOMAIN_OPTIONS},
+                                     {"help", no_argument, 0, OPT_T_HELP},
+                                     {"out", required_argument, 0, 'o'},
+                                     {"tokenizer", required_argument, 0, 't'},
+                                     {"max-tokens", required_argument, 0, 'm'},
+                                     {"valid-percent", required_argument, 0, 'v'},
+                                     {"test-percent", required_argument, 0, 'e'},
+                                     {"ext", required_argument, 0, 'x'},
+                                     {"stats", required_argument, 0, 's'},
+                                     {0, 0, 0, 0}};
+  const char *domain = NULL, *dopts = NULL, *outpath = NULL, *tok = NULL, *ext = ".py",
+             *statspath = NULL;
+  int64_t max_tokens = -1, valid_pct = 5, test_pct = 5;
+  int c;
+  while ((c = getopt_long(argc, argv, "o:", lo, NULL)) != -1) {
+    switch (c) {
+      case OPT_T_DOMAIN: domain = optarg; break;
+      case OPT_T_DOMAIN_OPTIONS: dopts = optarg; break;
+      case 'o': outpath = optarg; break;
+      case 't': tok = optarg; break;
+      case 'x': ext = optarg; break;
+      case 's': statspath = optarg; break;
+      case 'm':
+        if (cli_parse_i64("corpus", "--max-tokens", optarg, 1, 1000000, &max_tokens))
+          return EXIT_USAGE;
+        break;
+      case 'v':
+        if (cli_parse_i64("corpus", "--valid-percent", optarg, 0, 50, &valid_pct)) return EXIT_USAGE;
+        break;
+      case 'e':
+        if (cli_parse_i64("corpus", "--test-percent", optarg, 0, 50, &test_pct)) return EXIT_USAGE;
+        break;
+      case OPT_T_HELP:
+        printf(
+            "usage: lpsynth corpus --domain D --out FILE [--tokenizer MODEL [--max-tokens N]]\n"
+            "                      [--valid-percent P] [--test-percent P] [--ext .py]\n"
+            "                      [--stats FILE] DIR|FILE...\n\n"
+            "Walks the folders (depth first, each folder's entries in byte order; hidden\n"
+            "entries and __pycache__ skipped) for files ending in EXT, asks the domain for\n"
+            "the (specification, program) pairs of each file - for python: every function\n"
+            "with a docstring - and writes them as JSONL, one pair per line:\n"
+            "  {\"docstring\", \"code\", \"path\", \"line\", \"name\", \"split\"}\n"
+            "plus \"code_tokens\" and \"docstring_tokens\" with --tokenizer.\n\n"
+            "Splits are by file: a file goes wholly to \"test\" when FNV-1a-64(REL) mod 100 <\n"
+            "P_test, else to \"valid\" when below P_test + P_valid, else to \"train\", where REL\n"
+            "is the file's path relative to the DIR it was found under (its name for a FILE\n"
+            "argument); so a file never feeds two splits and the split does not depend on\n"
+            "where the tree lies. A pair whose code is byte-identical to an earlier pair's is\n"
+            "dropped (whatever its docstring), so no program occurs twice. Files that do\n"
+            "not parse, are not UTF-8 or are larger than 8 MiB are skipped, counted and\n"
+            "reported on stderr. Same inputs, same output bytes.\n\n"
+            "  --domain NAME|PATH.so   the domain plugin (needs the extract capability)\n"
+            "  --domain-options STR    options passed to the domain's create()\n"
+            "  -o, --out FILE          write the JSONL to FILE atomically (required; - = stdout)\n"
+            "  --tokenizer MODEL       the domain's tokenizer model (same as --domain-options):\n"
+            "                          count tokens, drop long programs, measure anonymisation\n"
+            "  --max-tokens N          drop programs of more than N tokens, EOS not counted\n"
+            "                          (default 150, the paper's limit; needs --tokenizer)\n"
+            "  --valid-percent P       share of files for \"valid\" (default 5)\n"
+            "  --test-percent P        share of files for \"test\" (default 5)\n"
+            "  --ext EXT               file name ending to look for (default .py)\n"
+            "  --stats FILE            write the counts as one JSON object to FILE\n"
+            "  --help                  this text\n");
+        return EXIT_OK;
+      default:
+        return EXIT_USAGE;
+    }
+  }
+  if (optind >= argc) {
+    cli_error("corpus", "give at least one folder or file to read");
+    return EXIT_USAGE;
+  }
+  if (!outpath) {
+    cli_error("corpus", "--out FILE is required");
+    return EXIT_USAGE;
+  }
+  if (!domain) {
+    cli_error("corpus", "--domain NAME|PATH.so is required (see `lpsynth domains`)");
+    return EXIT_USAGE;
+  }
+  if (tok && dopts) {
+    cli_error("corpus", "--tokenizer and --domain-options both give the domain's options: use one");
+    return EXIT_USAGE;
+  }
+  if (max_tokens >= 0 && !tok) {
+    cli_error("corpus", "--max-tokens needs --tokenizer MODEL to count tokens");
+    return EXIT_USAGE;
+  }
+  if (valid_pct + test_pct > 90) {
+    cli_error("corpus", "--valid-percent + --test-percent must leave at least 10%% for training");
+    return EXIT_USAGE;
+  }
+  if (tok && max_tokens < 0) max_tokens = 150;
+  lp_domain *d = open_text_domain("corpus", domain, tok ? tok : dopts, LP_CAP_EXTRACT,
+                                  "extract (specification, program) pairs from source files");
+  if (!d) return EXIT_FAIL;
+  if (tok && !lp_domain_has(d, LP_CAP_ANONYMISE)) {
+    cli_error("corpus", "domain %s cannot anonymise programs", lp_domain_name(d));
+    lp_domain_free(d);
+    return EXIT_FAIL;
+  }
+
+  file_list files = {0};
+  int rc = EXIT_OK;
+  for (int i = optind; i < argc && rc == EXIT_OK; i++) {
+    struct stat st;
+    if (stat(argv[i], &st) != 0) {
+      cli_error("corpus", "%s: %s", argv[i], strerror(errno));
+      rc = EXIT_FAIL;
+    } else if (S_ISDIR(st.st_mode)) {
+      char *root = strdup(argv[i]);
+      size_t rl = root ? strlen(root) : 0;
+      while (rl > 1 && root[rl - 1] == '/') root[--rl] = 0;
+      if (!root || walk_dir(root, "", ext, &files, "corpus")) rc = EXIT_FAIL;
+      free(root);
+    } else {
+      const char *base = strrchr(argv[i], '/');
+      if (add_file(&files, argv[i], base ? base + 1 : argv[i])) rc = EXIT_FAIL;
+    }
+  }
+  cli_out out = {0};
+  if (rc == EXIT_OK && cli_out_open(&out, outpath, "corpus")) rc = EXIT_FAIL;
+
+  corpus_ctx cx;
+  memset(&cx, 0, sizeof cx);
+  cx.d = d;
+  cx.out = out.f;
+  cx.tokenize = tok != NULL;
+  cx.max_tokens = max_tokens;
+  uint64_t n_unparsable = 0, n_not_utf8 = 0, n_too_big = 0, n_unreadable = 0, n_parsed = 0;
+  json_t *unparsable = json_array();
+  cli_progress pg;
+  cli_progress_start(&pg, "corpus", files.n);
+  for (size_t i = 0; rc == EXIT_OK && i < files.n; i++) {
+    cli_progress_update(&pg, i);
+    const src_file *f = &files.v[i];
+    char *text;
+    size_t len;
+    int too_big;
+    if (read_file(f->path, (size_t)8 << 20, &text, &len, &too_big)) {
+      if (too_big) {
+        n_too_big++;
+        fprintf(stderr, "lpsynth corpus: %s: larger than 8 MiB (skipped)\n", f->path);
+      } else {
+        n_unreadable++;
+        fprintf(stderr, "lpsynth corpus: %s: cannot read: %s (skipped)\n", f->path,
+                strerror(errno));
+      }
+      continue;
+    }
+    const char *t = text;
+    size_t tl = len;
+    if (tl >= 3 && memcmp(t, "\xef\xbb\xbf", 3) == 0) t += 3, tl -= 3; /* BOM */
+    json_t *probe = json_stringn(t, tl); /* jansson checks UTF-8 (NUL allowed) */
+    if (!probe || memchr(t, 0, tl)) {
+      json_decref(probe);
+      n_not_utf8++;
+      fprintf(stderr, "lpsynth corpus: %s: not UTF-8 text (skipped)\n", f->path);
+      free(text);
+      continue;
+    }
+    json_decref(probe);
+    uint64_t h = fnv1a64(f->rel, strlen(f->rel)) % 100;
+    cx.split = h < (uint64_t)test_pct ? SPLIT_TEST
+               : h < (uint64_t)(test_pct + valid_pct) ? SPLIT_VALID
+                                                      : SPLIT_TRAIN;
+    cx.path = f->path;
+    cx.file_had_pair = 0;
+    cx.error[0] = 0;
+    lp_err e = {0};
+    int r = lp_domain_extract_pairs(d, f->path, t, tl, on_pair, &cx, &e);
+    free(text);
+    if (r == LP_OK) {
+      n_parsed++;
+      if (cx.file_had_pair) cx.files_per_split[cx.split]++;
+    } else if (cx.error[0]) {
+      cli_error("corpus", "%s", cx.error);
+      rc = EXIT_FAIL;
+    } else if (r == LP_EINVAL) {
+      n_unparsable++;
+      fprintf(stderr, "lpsynth corpus: %s (file skipped)\n", e.msg);
+      json_array_append_new(unparsable, json_string(f->path));
+    } else {
+      cli_error("corpus", "%s", e.msg);
+      rc = EXIT_FAIL;
+    }
+  }
+  cli_progress_end(&pg, files.n);
+  if (rc == EXIT_OK) {
+    if (cli_out_commit(&out, "corpus")) rc = EXIT_FAIL;
+  } else {
+    cli_out_abort(&out);
+  }
+  if (rc == EXIT_OK) {
+    char dropped[96] = "";
+    if (max_tokens >= 0)
+      snprintf(dropped, sizeof dropped, ", %llu longer than %lld tokens dropped",
+               (unsigned long long)cx.too_long, (long long)max_tokens);
+    fprintf(stderr,
+            "lpsynth corpus: %zu files: %llu parsed, %llu unparsable, %llu not UTF-8, %llu too "
+            "large, %llu unreadable\n"
+            "lpsynth corpus: %llu pairs found, %llu duplicates dropped%s; %llu written: train "
+            "%llu, valid %llu, test %llu\n",
+            files.n, (unsigned long long)n_parsed, (unsigned long long)n_unparsable,
+            (unsigned long long)n_not_utf8, (unsigned long long)n_too_big,
+            (unsigned long long)n_unreadable, (unsigned long long)cx.pairs_found,
+            (unsigned long long)cx.duplicates, dropped, (unsigned long long)cx.written,
+            (unsigned long long)cx.per_split[0], (unsigned long long)cx.per_split[1],
+            (unsigned long long)cx.per_split[2]);
+    if (tok && cx.written)
+      fprintf(stderr, "lpsynth corpus: anonymisation changed %llu of %llu programs (%.1f%%)\n",
+              (unsigned long long)cx.anon_changed, (unsigned long long)cx.written,
+              100.0 * (double)cx.anon_changed / (double)cx.written);
+  }
+  if (rc == EXIT_OK && statspath) {
+    json_t *s = json_object();
+    json_object_set_new(s, "domain", json_string(lp_domain_name(d)));
+    json_object_set_new(s, "files", json_integer((json_int_t)files.n));
+    json_object_set_new(s, "files_parsed", json_integer((json_int_t)n_parsed));
+    json_object_set_new(s, "files_unparsable", json_integer((json_int_t)n_unparsable));
+    json_object_set_new(s, "files_not_utf8", json_integer((json_int_t)n_not_utf8));
+    json_object_set_new(s, "files_too_large", json_integer((json_int_t)n_too_big));
+    json_object_set_new(s, "files_unreadable", json_integer((json_int_t)n_unreadable));
+    json_object_set_new(s, "pairs_found", json_integer((json_int_t)cx.pairs_found));
+    json_object_set_new(s, "duplicates", json_integer((json_int_t)cx.duplicates));
+    json_object_set_new(s, "max_tokens", max_tokens >= 0 ? json_integer(max_tokens) : json_null());
+    json_object_set_new(s, "too_long", json_integer((json_int_t)cx.too_long));
+    json_object_set_new(s, "pairs", json_integer((json_int_t)cx.written));
+    json_object_set_new(s, "splits",
+                        json_pack("{s:I, s:I, s:I}", "train", (json_int_t)cx.per_split[0],
+                                  "valid", (json_int_t)cx.per_split[1], "test",
+                                  (json_int_t)cx.per_split[2]));
+    json_object_set_new(s, "files_with_pairs_per_split",
+                        json_pack("{s:I, s:I, s:I}", "train", (json_int_t)cx.files_per_split[0],
+                                  "valid", (json_int_t)cx.files_per_split[1], "test",
+                                  (json_int_t)cx.files_per_split[2]));
+    json_object_set_new(s, "split_rule",
+                        json_pack("{s:s, s:I, s:I}", "hash", "FNV-1a-64(relative path) mod 100",
+                                  "test_below", (json_int_t)test_pct, "valid_below",
+                                  (json_int_t)(test_pct + valid_pct)));
+    if (tok) {
+      json_object_set_new(s, "code_tokens", len_stats(&cx.code_tok));
+      json_object_set_new(s, "docstring_tokens", len_stats(&cx.doc_tok));
+      json_object_set_new(s, "anonymised", json_integer((json_int_t)cx.anon_changed));
+      json_object_set_new(s, "anonymised_share",
+                          json_real(cx.written ? (double)cx.anon_changed / (double)cx.written : 0));
+    }
+    json_object_set_new(s, "unparsable", json_incref(unparsable));
+    char *txt = json_dumps(s, JSON_INDENT(2));
+    lp_err e = {0};
+    if (!txt || lp_write_file_atomic(statspath, txt, strlen(txt), &e)) {
+      cli_error("corpus", "%s", txt ? e.msg : "out of memory");
+      rc = EXIT_FAIL;
+    }
+    free(txt);
+    json_decref(s);
+  }
+  json_decref(unparsable);
+  for (size_t i = 0; i < files.n; i++) free(files.v[i].path), free(files.v[i].rel);
+  free(files.v);
+  free(cx.seen.k);
+  lp_ids_free(&cx.ids);
+  lp_ids_free(&cx.anon);
+  free(cx.code_tok.v);
+  free(cx.doc_tok.v);
+  lp_domain_free(d);
+  return rc;
+}
+
+/* ======================================================================== */
+/* tokenizer                                                                 */
+
+static int tokenizer_train(int argc, char **argv) {
+  static const struct option lo[] = {{"domain", required_argument, 0, OPT_T_DOMAIN},
+                                     {"domain-options", required_argument, 0, OPT_T_DOMAIN_OPTIONS},
+                                     {"help", no_argument, 0, OPT_T_HELP},
+                                     {"corpus", required_argument, 0, 'c'},
+                                     {"vocab", required_argument, 0, 'v'},
+                                     {"out", required_argument, 0, 'o'},
+                                     {"split", required_argument, 0, 's'},
+                                     {"fields", required_argument, 0, 'f'},
+                                     {0, 0, 0, 0}};
+  const char *domain = NULL, *dopts = NULL, *corpus = NULL, *outpath = NULL, *split = "train",
+             *fields = "docstring,code";
+  int64_t vocab = 0;
+  int c;
+  while ((c = getopt_long(argc, argv, "o:", lo, NULL)) != -1) {
+    switch (c) {
+      case OPT_T_DOMAIN: domain = optarg; break;
+      case OPT_T_DOMAIN_OPTIONS: dopts = optarg; break;
+      case 'c': corpus = optarg; break;
+      case 'o': outpath = optarg; break;
+      case 's': split = optarg; break;
+      case 'f': fields = optarg; break;
+      case 'v':
+        if (cli_parse_i64("tokenizer train", "--vocab", optarg, 1, 10000000, &vocab))
+          return EXIT_USAGE;
+        break;
+      case OPT_T_HELP:
+        printf(
+            "usage: lpsynth tokenizer train --domain D --corpus FILE --vocab N --out MODEL\n"
+            "                               [--split NAME|all] [--fields F1,F2]\n\n"
+            "Trains the domain's subword tokenizer (python: one joint SentencePiece model\n"
+            "over docstrings and code) on the texts of a corpus JSONL (as written by\n"
+            "`lpsynth corpus`) and writes the model to MODEL, which is then the domain's\n"
+            "--domain-options. Lines with a \"split\" field other than NAME are skipped.\n\n"
+            "  --domain NAME|PATH.so   the domain plugin (needs the tokenizer capability)\n"
+            "  --domain-options STR    options passed to the domain's create()\n"
+            "  --corpus FILE           JSONL corpus (- = stdin)\n"
+            "  --vocab N               number of pieces, specials and bytes included\n"
+            "  -o, --out MODEL         where to write the model (atomically)\n"
+            "  --split NAME|all        train on this split only (default train)\n"
+            "  --fields F1,F2          string fields taken as texts (default docstring,code)\n"
+            "  --help                  this text\n");
+        return EXIT_OK;
+      default:
+        return EXIT_USAGE;
+    }
+  }
+  if (optind < argc) {
+    cli_error("tokenizer train", "unexpected argument \"%s\"", argv[optind]);
+    return EXIT_USAGE;
+  }
+  if (!domain || !corpus || !vocab || !outpath) {
+    cli_error("tokenizer train", "%s is required",
+              !domain ? "--domain NAME|PATH.so" : !corpus ? "--corpus FILE"
+                                                : !vocab ? "--vocab N" : "--out MODEL");
+    return EXIT_USAGE;
+  }
+  if (vocab > INT32_MAX) vocab = INT32_MAX;
+  char *flist = strdup(fields);
+  const char *fv[16];
+  size_t nf = 0;
+  char *save = NULL;
+  for (char *t = strtok_r(flist, ",", &save); t && nf < 16; t = strtok_r(NULL, ",", &save))
+    fv[nf++] = t;
+  if (nf == 0) {
+    cli_error("tokenizer train", "--fields names no field");
+    free(flist);
+    return EXIT_USAGE;
+  }
+  lp_domain *d = open_text_domain("tokenizer train", domain, dopts, LP_CAP_TOKENIZER,
+                                  "train a tokenizer");
+  if (!d) {
+    free(flist);
+    return EXIT_FAIL;
+  }
+  lp_err e = {0};
+  lp_jsonl *r = lp_jsonl_open(corpus, LP_JSONL_DEFAULT_MAX_LINE, &e);
+  if (!r) {
+    cli_error("tokenizer train", "%s", e.msg);
+    lp_domain_free(d);
+    free(flist);
+    return EXIT_FAIL;
+  }
+  lp_strs texts = {0};
+  size_t lineno = 0, len, n_lines = 0, n_used = 0, bytes = 0;
+  const char *line;
+  int st, rc = EXIT_OK;
+  int all = strcmp(split, "all") == 0;
+  while ((st = lp_jsonl_next(r, &line, &len, &lineno, &e)) != 0) {
+    if (st < 0) {
+      cli_error("tokenizer train", "%s:%zu: %s", corpus, lineno, e.msg);
+      rc = EXIT_FAIL;
+      break;
+    }
+    n_lines++;
+    json_error_t je;
+    json_t *o = json_loadb(line, len, JSON_ALLOW_NUL, &je);
+    if (!o || !json_is_object(o)) {
+      cli_error("tokenizer train", "%s:%zu: not a JSON object%s%s", corpus, lineno,
+                o ? "" : ": ", o ? "" : je.text);
+      json_decref(o);
+      rc = EXIT_FAIL;
+      break;
+    }
+    json_t *sp = json_object_get(o, "split");
+    if (!all && sp && json_is_string(sp) && strcmp(json_string_value(sp), split) != 0) {
+      json_decref(o);
+      continue;
+    }
+    n_used++;
+    for (size_t k = 0; k < nf && rc == EXIT_OK; k++) {
+      json_t *v = json_object_get(o, fv[k]);
+      if (!v || !json_is_string(v)) {
+        cli_error("tokenizer train", "%s:%zu: field \"%s\" is missing or not a string", corpus,
+                  lineno, fv[k]);
+        rc = EXIT_FAIL;
+      } else if (lp_strs_push(&texts, json_string_value(v), json_string_length(v))) {
+        cli_error("tokenizer train", "out of memory");
+        rc = EXIT_FAIL;
+      } else {
+        bytes += json_string_length(v);
+      }
+    }
+    json_decref(o);
+    if (rc) break;
+  }
+  lp_jsonl_free(r);
+  if (rc == EXIT_OK && texts.len == 0) {
+    cli_error("tokenizer train", "%s: no line of split \"%s\" (%zu lines read)", corpus, split,
+              n_lines);
+    rc = EXIT_FAIL;
+  }
+  if (rc == EXIT_OK) {
+    double t0 = cli_now();
+    if (lp_domain_tokenizer_train(d, &texts, (int32_t)vocab, outpath, &e)) {
+      cli_error("tokenizer train", "%s", e.msg);
+      rc = EXIT_FAIL;
+    } else {
+      fprintf(stderr,
+              "lpsynth tokenizer train: wrote %s: %lld pieces, trained on %zu texts (%zu records, "
+              "%.1f MB) in %.1f s\n",
+              outpath, (long long)vocab, texts.len, n_used, (double)bytes / 1e6, cli_now() - t0);
+    }
+  }
+  lp_strs_free(&texts);
+  lp_domain_free(d);
+  free(flist);
+  return rc;
+}
+
+int cmd_tokenizer(int argc, char **argv) {
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    FILE *f = argc < 2 ? stderr : stdout;
+    fprintf(f,
+            "usage: lpsynth tokenizer train --domain D --corpus FILE --vocab N --out MODEL\n\n"
+            "Subcommands:\n"
+            "  train   train the domain's subword tokenizer on a corpus (see `lpsynth tokenizer "
+            "train --help`)\n");
+    return argc < 2 ? EXIT_USAGE : EXIT_OK;
+  }
+  if (!strcmp(argv[1], "train")) return tokenizer_train(argc - 1, argv + 1);
+  cli_error("tokenizer", "unknown subcommand \"%s\" (the one subcommand is train)", argv[1]);
+  return EXIT_USAGE;
+}
+
+/* ======================================================================== */
+/* score                                                                     */
+
+typedef struct lines {
+  char **v;
+  size_t *len;
+  size_t n, cap;
+} lines;
+
+static void lines_free(lines *l) {
+  for (size_t i = 0; i < l->n; i++) free(l->v[i]);
+  free(l->v);
+  free(l->len);
+}
+
+/* Every line of path ('\n' and a '\r' before it removed); -1 on error. */
+static int read_lines(const char *verb, const char *path, lines *out) {
+  FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+  if (!f) {
+    cli_error(verb, "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  char *buf = NULL;
+  size_t cap = 0;
+  ssize_t r;
+  int rc = 0;
+  while ((r = getline(&buf, &cap, f)) >= 0) {
+    size_t n = (size_t)r;
+    if (n && buf[n - 1] == '\n') n--;
+    if (n && buf[n - 1] == '\r') n--;
+    if (out->n == out->cap) {
+      size_t nc = out->cap ? out->cap * 2 : 256;
+      char **v = realloc(out->v, nc * sizeof *v);
+      size_t *l = v ? realloc(out->len, nc * sizeof *l) : NULL;
+      if (v) out->v = v;
+      if (!v || !l) {
+        rc = -1;
+        break;
+      }
+      out->len = l;
+      out->cap = nc;
+    }
+    if (!(out->v[out->n] = malloc(n + 1))) {
+      rc = -1;
+      break;
+    }
+    memcpy(out->v[out->n], buf, n);
+    out->v[out->n][n] = 0;
+    out->len[out->n++] = n;
+  }
+  if (rc) cli_error(verb, "out of memory");
+  else if (ferror(f)) {
+    cli_error(verb, "%s: read error: %s", path, strerror(errno));
+    rc = -1;
+  }
+  free(buf);
+  if (f != stdin) fclose(f);
+  return rc;
+}
+
+int cmd_score(int argc, char **argv) {
+  static const struct option lo[] = {{"help", no_argument, 0, OPT_T_HELP},
+                                     {"metric", required_argument, 0, 'm'},
+                                     {"refs", required_argument, 0, 'r'},
+                                     {"hyps", required_argument, 0, 'y'},
+                                     {"smoothing", required_argument, 0, 's'},
+                                     {"tokenize", required_argument, 0, 't'},
+                                     {"sentences", no_argument, 0, 'S'},
+                                     {"json", no_argument, 0, 'j'},
+                                     {0, 0, 0, 0}};
+  const char *metric = "bleu", *hyps = NULL, *refp[16];
+  size_t n_refp = 0;
+  lp_bleu_smoothing sm = LP_BLEU_SMOOTH_METHOD1;
+  lp_bleu_tokenizer how = LP_BLEU_TOK_CODE;
+  int json = 0, sentences = 0, c;
+  while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    switch (c) {
+      case 'm': metric = optarg; break;
+      case 'y': hyps = optarg; break;
+      case 'j': json = 1; break;
+      case 'S': sentences = 1; break;
+      case 'r':
+        if (n_refp == 16) {
+          cli_error("score", "at most 16 --refs files");
+          return EXIT_USAGE;
+        }
+        refp[n_refp++] = optarg;
+        break;
+      case 's':
+        if (lp_bleu_smoothing_parse(optarg, &sm)) {
+          cli_error("score", "--smoothing is method1 or none, not \"%s\"", optarg);
+          return EXIT_USAGE;
+        }
+        break;
+      case 't':
+        if (!strcmp(optarg, "code")) how = LP_BLEU_TOK_CODE;
+        else if (!strcmp(optarg, "whitespace")) how = LP_BLEU_TOK_WHITESPACE;
+        else {
+          cli_error("score", "--tokenize is code or whitespace, not \"%s\"", optarg);
+          return EXIT_USAGE;
+        }
+        break;
+      case OPT_T_HELP:
+        printf(
+            "usage: lpsynth score --metric bleu --refs FILE [--refs FILE ...] --hyps FILE\n"
+            "                     [--smoothing method1|none] [--tokenize code|whitespace]\n"
+            "                     [--sentences] [--json]\n\n"
+            "Corpus BLEU-4 of the hypotheses (one per line) against the references (line i\n"
+            "of every --refs file is a reference of hypothesis i), as NLTK's corpus_bleu\n"
+            "computes it: geometric mean of the clipped 1..4-gram precisions, brevity\n"
+            "penalty against the closest reference length. Text output is in percent, JSON\n"
+            "in 0..1.\n\n"
+            "  --metric bleu           the metric (only bleu)\n"
+            "  --refs FILE             references, one per line (repeatable)\n"
+            "  --hyps FILE             hypotheses, one per line (- = stdin)\n"
+            "  --smoothing NAME        method1 (default: NLTK's SmoothingFunction().method1,\n"
+            "                          epsilon 0.1 for n-gram orders without a match) or none\n"
+            "  --tokenize HOW          code (default: runs of [A-Za-z0-9_] and non-ASCII bytes,\n"
+            "                          every other non-space character alone) or whitespace\n"
+            "  --sentences             also the sentence BLEU of every line\n"
+            "  --json                  one JSON object (sentence scores under \"sentences_bleu\")\n"
+            "  --help                  this text\n");
+        return EXIT_OK;
+      default:
+        return EXIT_USAGE;
+    }
+  }
+  if (optind < argc) {
+    cli_error("score", "unexpected argument \"%s\"", argv[optind]);
+    return EXIT_USAGE;
+  }
+  if (strcmp(metric, "bleu") != 0) {
+    cli_error("score", "unknown metric \"%s\" (the one metric is bleu)", metric);
+    return EXIT_USAGE;
+  }
+  if (!hyps || n_refp == 0) {
+    cli_error("score", "%s is required", !hyps ? "--hyps FILE" : "--refs FILE");
+    return EXIT_USAGE;
+  }
+  lines h = {0}, r[16];
+  memset(r, 0, sizeof r);
+  int rc = read_lines("score", hyps, &h) ? EXIT_FAIL : EXIT_OK;
+  for (size_t k = 0; rc == EXIT_OK && k < n_refp; k++) {
+    if (read_lines("score", refp[k], &r[k])) rc = EXIT_FAIL;
+    else if (r[k].n != h.n) {
+      cli_error("score", "%s has %zu lines but %s has %zu", refp[k], r[k].n, hyps, h.n);
+      rc = EXIT_FAIL;
+    }
+  }
+  lp_bleu_stats st;
+  memset(&st, 0, sizeof st);
+  json_t *sj = sentences && json ? json_array() : NULL;
+  for (size_t i = 0; rc == EXIT_OK && i < h.n; i++) {
+    const char *rs[16];
+    size_t rl[16];
+    for (size_t k = 0; k < n_refp; k++) rs[k] = r[k].v[i], rl[k] = r[k].len[i];
+    lp_err e = {0};
+    lp_bleu_stats one;
+    memset(&one, 0, sizeof one);
+    if (lp_bleu_add(&one, h.v[i], h.len[i], rs, rl, n_refp, how, &e)) {
+      cli_error("score", "line %zu: %s", i + 1, e.msg);
+      rc = EXIT_FAIL;
+      break;
+    }
+    for (int n = 0; n < LP_BLEU_MAX_N; n++) {
+      st.match[n] += one.match[n];
+      st.total[n] += one.total[n];
+    }
+    st.hyp_len += one.hyp_len;
+    st.ref_len += one.ref_len;
+    st.n_sentences++;
+    if (sentences) {
+      double b = lp_bleu_score(&one, sm, NULL);
+      if (sj) json_array_append_new(sj, json_real(b));
+      else if (!json) printf("%zu\t%.4f\n", i + 1, 100.0 * b);
+    }
+  }
+  if (rc == EXIT_OK) {
+    lp_bleu_result res;
+    double b = lp_bleu_score(&st, sm, &res);
+    if (json) {
+      json_t *o = json_pack("{s:s, s:f, s:[f,f,f,f], s:f, s:I, s:I, s:I, s:s, s:s, s:I}",
+                            "metric", "bleu-4", "bleu", b, "precisions", res.precision[0],
+                            res.precision[1], res.precision[2], res.precision[3], "bp", res.bp,
+                            "hyp_len", (json_int_t)res.hyp_len, "ref_len",
+                            (json_int_t)res.ref_len, "sentences", (json_int_t)res.n_sentences,
+                            "smoothing", lp_bleu_smoothing_name(sm), "tokenize",
+                            how == LP_BLEU_TOK_CODE ? "code" : "whitespace", "references",
+                            (json_int_t)n_refp);
+      if (sj) json_object_set_new(o, "sentences_bleu", sj), sj = NULL;
+      json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(17));
+      fputc('\n', stdout);
+      json_decref(o);
+    } else {
+      printf("BLEU-4 = %.2f  (%.1f/%.1f/%.1f/%.1f, BP %.3f, hyp_len %llu, ref_len %llu, %llu "
+             "sentences, smoothing %s, tokenize %s)\n",
+             100.0 * b, 100.0 * res.precision[0], 100.0 * res.precision[1],
+             100.0 * res.precision[2], 100.0 * res.precision[3], res.bp,
+             (unsigned long long)res.hyp_len, (unsigned long long)res.ref_len,
+             (unsigned long long)res.n_sentences, lp_bleu_smoothing_name(sm),
+             how == LP_BLEU_TOK_CODE ? "code" : "whitespace");
+    }
+    if (fflush(stdout) != 0) rc = EXIT_FAIL;
+  }
+  json_decref(sj);
+  lines_free(&h);
+  for (size_t k = 0; k < n_refp; k++) lines_free(&r[k]);
+  return rc;
+}
