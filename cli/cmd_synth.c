@@ -119,7 +119,7 @@ static void unload(loaded *L) {
 }
 
 /* Search one task; fills res. */
-static int search_task(loaded *L, const enc_task *t, int beam, int latent_beam,
+static int search_task(loaded *L, const enc_task *t, int beam, int latent_beam, int max_len,
                        lp_beam_result *res, lp_err *e) {
   lp_task_ids ti = {0};
   ti.n_examples = t->n_ex;
@@ -129,7 +129,7 @@ static int search_task(loaded *L, const enc_task *t, int beam, int latent_beam,
   int rc = lp_batch_fill(&b, &ti, 1, (int)L->dom.n_parts, L->dom.spec.pad, L->dom.prog.pad,
                          lp_model_config(L->m), e);
   if (rc == LP_OK) {
-    lp_beam_opts o = {beam, latent_beam, 0, 0.0f};
+    lp_beam_opts o = {beam, latent_beam, max_len, 0.0f};
     rc = lp_model_search(L->m, &b, &o, res, e);
   }
   lp_batch_free(&b);
@@ -175,11 +175,12 @@ int cmd_synth(int argc, char **argv) {
                                      {"beam", required_argument, 0, 'b'},
                                      {"latent-beam", required_argument, 0, 'L'},
                                      {"threads", required_argument, 0, 't'},
+                                     {"max-len", required_argument, 0, 'M'},
                                      {"json", no_argument, 0, 'j'},
                                      {"help", no_argument, 0, 'h'},
                                      {0, 0, 0, 0}};
   const char *domain = NULL, *dopts = NULL, *ckpt = NULL, *exfile = NULL;
-  int64_t beam = 10, lbeam = 0, threads = 0;
+  int64_t beam = 10, lbeam = 0, threads = 0, maxlen = 0;
   int json = 0, c, rc = EXIT_USAGE;
   lp_strs in = {0}, out = {0};
   while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -205,13 +206,17 @@ int cmd_synth(int argc, char **argv) {
       case 'L':
         if (cli_parse_i64("synth", "--latent-beam", optarg, 1, 100000, &lbeam)) goto done;
         break;
+      case 'M':
+        if (cli_parse_i64("synth", "--max-len", optarg, 1, 100000, &maxlen)) goto done;
+        break;
       case 't':
         if (cli_parse_i64("synth", "--threads", optarg, 1, 256, &threads)) goto done;
         break;
       case 'j': json = 1; break;
       case 'h':
         printf("usage: lpsynth synth --domain D --model CKPT (--examples FILE.json | --io 'IN => OUT' ...\n"
-               "                     | --spec TEXT) [--beam B] [--latent-beam L] [--threads T] [--json]\n\n"
+               "                     | --spec TEXT) [--beam B] [--latent-beam L] [--max-len N] [--threads T]\n"
+               "                     [--json]\n\n"
                "Searches the model for programs consistent with the examples and prints the B\n"
                "best, ranked by log-probability; the first consistent one is marked with '*'\n"
                "and its outputs on the inputs are shown. LP models print each program's latent\n"
@@ -220,6 +225,8 @@ int cmd_synth(int argc, char **argv) {
                "specification (docstring domains).\n\n"
                "  --beam B          programs returned (default 10)\n"
                "  --latent-beam L   LP: latent beams (default floor(sqrt(B)))\n"
+               "  --max-len N       longest program searched, in tokens incl. EOS\n"
+               "                    (default: the model's max_program_len)\n"
                "  --threads T       OpenBLAS threads\n"
                "  --json            one JSON object with every program\n");
         rc = EXIT_OK;
@@ -258,7 +265,7 @@ int cmd_synth(int argc, char **argv) {
   if (unk) fprintf(stderr, "lpsynth synth: warning: %zu characters outside the domain's alphabet (encoded as UNK)\n", unk);
   lp_beam_result res = {0};
   double t0 = cli_now();
-  if (search_task(&L, &t, (int)beam, (int)lbeam, &res, &e)) {
+  if (search_task(&L, &t, (int)beam, (int)lbeam, (int)maxlen, &res, &e)) {
     cli_error("synth", "%s", e.msg);
     enc_task_free(&t);
     unload(&L);
@@ -349,13 +356,14 @@ int cmd_eval(int argc, char **argv) {
                                      {"latent-beam", required_argument, 0, 'L'},
                                      {"limit", required_argument, 0, 'n'},
                                      {"threads", required_argument, 0, 't'},
+                                     {"max-len", required_argument, 0, 'M'},
                                      {"details", required_argument, 0, 'D'},
                                      {"json", no_argument, 0, 'j'},
                                      {"help", no_argument, 0, 'h'},
                                      {0, 0, 0, 0}};
   const char *domain = NULL, *dopts = NULL, *ckpt = NULL, *tasks = NULL, *details = NULL;
   int beams[MAX_BEAMS] = {1, 10, 100}, n_beams = 3, lbeams[MAX_BEAMS] = {0}, n_lbeams = 1;
-  int64_t limit = 0, threads = 0;
+  int64_t limit = 0, threads = 0, maxlen = 0;
   int json = 0, c;
   while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
     switch (c) {
@@ -373,13 +381,16 @@ int cmd_eval(int argc, char **argv) {
       case 'n':
         if (cli_parse_i64("eval", "--limit", optarg, 1, INT64_MAX, &limit)) return EXIT_USAGE;
         break;
+      case 'M':
+        if (cli_parse_i64("eval", "--max-len", optarg, 1, 100000, &maxlen)) return EXIT_USAGE;
+        break;
       case 't':
         if (cli_parse_i64("eval", "--threads", optarg, 1, 256, &threads)) return EXIT_USAGE;
         break;
       case 'j': json = 1; break;
       case 'h':
         printf("usage: lpsynth eval --domain D --model CKPT --tasks FILE.jsonl [--beam 1,10,100]\n"
-               "                    [--latent-beam L,...] [--limit N] [--details FILE.jsonl]\n"
+               "                    [--latent-beam L,...] [--limit N] [--max-len N] [--details FILE.jsonl]\n"
                "                    [--threads T] [--json]\n\n"
                "Exact accuracy: a task (a JSONL line with \"program\", \"inputs\", \"outputs\") is\n"
                "solved at beam B when any of the B programs found is consistent with all of\n"
@@ -389,6 +400,8 @@ int cmd_eval(int argc, char **argv) {
                "  --beam LIST         beam sizes (default 1,10,100)\n"
                "  --latent-beam LIST  LP: latent beam sizes to sweep (default floor(sqrt(B)))\n"
                "  --limit N           only the first N tasks\n"
+               "  --max-len N         longest program searched, tokens incl. EOS (default:\n"
+               "                      the model's max_program_len)\n"
                "  --details FILE      one JSON line per task and beam (written atomically)\n"
                "  --json              the summary as one JSON object\n");
         return EXIT_OK;
@@ -462,7 +475,7 @@ int cmd_eval(int argc, char **argv) {
         int k = bi * n_lbeams + li;
         lp_beam_result res = {0};
         double t0 = cli_now();
-        if (search_task(&L, &t, beams[bi], lbeams[li], &res, &e)) {
+        if (search_task(&L, &t, beams[bi], lbeams[li], (int)maxlen, &res, &e)) {
           cli_error("eval", "%s:%zu: search: %s", tasks, lineno, e.msg);
           rc = EXIT_FAIL;
           break;
