@@ -160,7 +160,7 @@ static int walk_dir(const char *root, const char *sub, const char *ext, file_lis
   }
   closedir(dp);
   if (rc) cli_error(verb, "out of memory");
-  qsort(names, n, sizeof *names, cmp_cstr);
+  if (n > 1) qsort(names, n, sizeof *names, cmp_cstr);
   for (size_t i = 0; rc == 0 && i < n; i++) {
     char *path = NULL, *rel = NULL;
     if (asprintf(&path, "%s/%s", dir, names[i]) < 0) path = NULL;
@@ -533,10 +533,14 @@ int cmd_corpus(int argc, char **argv) {
     size_t tl = len;
     if (tl >= 3 && memcmp(t, "\xef\xbb\xbf", 3) == 0) t += 3, tl -= 3; /* BOM */
     json_t *probe = json_stringn(t, tl); /* jansson checks UTF-8 (NUL allowed) */
-    if (!probe || memchr(t, 0, tl)) {
+    json_t *pname = json_string(f->path);
+    int name_ok = pname != NULL;
+    json_decref(pname);
+    if (!probe || !name_ok || memchr(t, 0, tl)) {
       json_decref(probe);
       n_not_utf8++;
-      fprintf(stderr, "lpsynth corpus: %s: not UTF-8 text (skipped)\n", f->path);
+      fprintf(stderr, "lpsynth corpus: %s: %s (skipped)\n", f->path,
+              name_ok ? "not UTF-8 text" : "file name not UTF-8");
       free(text);
       continue;
     }

@@ -3,6 +3,12 @@
 # Usage: bash scripts/setup.sh            (as root, or with sudo available)
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config python3 libopenblas-dev libjansson-dev clang libclang-rt-14-dev)
+# The python domain: tree-sitter (the Python grammar itself is fetched with npm
+# at configure time), SentencePiece, and NLTK for the BLEU tests.
+PKGS+=(libtree-sitter-dev libsentencepiece-dev sentencepiece python3-nltk)
+# npm: Debian's package, unless Node.js already brings one (NodeSource's nodejs
+# ships npm and conflicts with Debian's npm package).
+command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -17,12 +17,10 @@ typedef struct rf_acts {
   lp_dec_block_acts **enc_out; /* [n_enc] (noncausal decoder blocks), n_parts == 2 */
   lp_dec_block_acts **dec;     /* [n_dec] */
   void *mem;                   /* one block for every array below */
-  /* spec input encoder: [BE,Ti,*] */
-  int32_t *ids_in;
+  /* spec input encoder: [BE,Ti,*] (ids: the batch's spec[0]) */
   uint8_t *kin, *drop_in;
   float *h_in, *e_in, *mean_in, *rstd_in;
-  /* spec output encoder: [BE,To,*] */
-  int32_t *ids_out;
+  /* spec output encoder: [BE,To,*] (ids: the batch's spec[1]) */
   uint8_t *kout, *drop_out;
   float *h_out, *e_out, *mean_out, *rstd_out;
   /* program decoder: [BE,T,*], pooled [B,T,*] */

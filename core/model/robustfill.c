@@ -374,6 +374,7 @@ int rf_encode(lp_model *m, const lp_batch *b, lp_rng *rng, lp_err *err) {
   if (acts_ensure(m, b->B, b->E, Ti, To, b->T_prog > 0 ? b->T_prog : 1, err) != LP_OK)
     return err ? err->code : LP_ENOMEM;
   m->B = b->B, m->E = b->E, m->Ti = Ti, m->To = To;
+  m->fwd_ok = 0;
   TRYE(embed_seq(m, a->h_in, a->drop_in, a->kin, b->spec[0], m->emb_in, Vs, pad, BE, Ti, rng),
        "input embedding");
   for (int l = 0; l < m->cfg.n_enc_layers; l++)

@@ -135,7 +135,9 @@ typedef struct cand {
 } cand;
 
 /* a ranks before b: higher score, then lower index (deterministic). */
-static int better(const cand *a, const cand *b) { return a->s > b->s || (a->s == b->s && a->i < b->i); }
+static int better(const cand *a, const cand *b) {
+  return a->s > b->s || (a->s == b->s && a->i < b->i);
+}
 
 /* Min-heap (worst at the root) of the best K candidates. */
 static void heap_push(cand *h, int *n, int K, cand c) {

@@ -401,6 +401,14 @@ int lp_dec_block_backward(const lp_dec_block *blk, const float *params, float *g
                           lp_dec_block_acts *a, float *dx, float *dmem,
                           const float *dy);
 
+/* Notes on the blocks (v1.1): the FFN's GELU (+ dropout) and the attention's
+ * softmax (+ dropout) inside the blocks run as fused 4-wide SIMD loops with
+ * the same definitions, masks and random streams as the primitive ops (GELU
+ * and exp by polynomial approximations, errors < 4e-7); and the attention
+ * inside a block runs its per-(sequence, head) products with ONE OpenBLAS
+ * thread (lp_engine_set_threads(1) around them, restored after), since
+ * OpenBLAS threading costs more than it gains on products of that size. */
+
 /* Incremental decoding with a key/value cache (inference: no dropout, no
  * backward). One cache per decoder block (causal blocks only). It holds
  *  - the cross-attention keys/values of M memory sequences mem[M,S,D],

@@ -6,7 +6,8 @@
  * nested classes), or in a module-level if/try/with/for/while block, whose
  * body starts with a str docstring and has another statement, gives a pair:
  *
- *   docstring: the literal's value (escapes decoded), each line stripped,
+ *   docstring: the literal's value (escapes decoded, except those of U+0000,
+ *              which stay as written), each line stripped,
  *              blank lines dropped, joined by '\n';
  *   code:      the function from its first decorator (or "def") on, dedented
  *              to column 0, without the docstring statement, without
@@ -95,7 +96,7 @@ int py_string_value(const char *s, size_t n, py_buf *out) {
         uint32_t cp = 0;
         for (j = 0; j < want && k + 2 + j < b && hexval(s[k + 2 + j]) >= 0; j++)
           cp = cp * 16 + (uint32_t)hexval(s[k + 2 + j]);
-        if (j == want && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF)) {
+        if (j == want && cp > 0 && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF)) {
           rc = put_cp(out, cp);
           used = 2 + want;
         } else {
@@ -109,8 +110,9 @@ int py_string_value(const char *s, size_t n, py_buf *out) {
           size_t j = 0;
           while (j < 3 && k + 1 + j < b && s[k + 1 + j] >= '0' && s[k + 1 + j] <= '7')
             cp = cp * 8 + (uint32_t)(s[k + 1 + j] - '0'), j++;
-          rc = put_cp(out, cp);
           used = 1 + j;
+          /* U+0000 stays written as an escape: no NUL ever reaches a pair */
+          rc = cp ? put_cp(out, cp) : py_buf_put(out, s + k, used);
         } else {
           rc = py_buf_put(out, s + k, 2); /* unknown escape (or \N{...}): kept */
         }

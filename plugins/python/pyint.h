@@ -78,8 +78,9 @@ int py_extract(const char *src, size_t len, py_pair_cb cb, void *ctx, py_extract
  * stripped of surrounding whitespace, blank lines dropped, joined by '\n'. */
 int py_clean_docstring(const char *s, size_t n, py_buf *out);
 /* The value of a Python str literal's source text (prefix, quotes, escapes),
- * e.g. "'a\\tb'" -> "a<TAB>b". Returns PY_OK, PY_EPARSE (not a str literal:
- * bytes or f-string) or PY_ENOMEM. */
+ * e.g. "'a\\tb'" -> "a<TAB>b"; escapes of U+0000 (and \N{...}, unknown
+ * escapes) stay as written, so the value has no NUL byte. Returns PY_OK,
+ * PY_EPARSE (not a str literal: bytes or f-string) or PY_ENOMEM. */
 int py_string_value(const char *lit, size_t n, py_buf *out);
 
 /* ---- anonymisation (anon.c) ---- */

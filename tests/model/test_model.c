@@ -19,6 +19,19 @@
 
 static int g_failures;
 
+/* Sanitizer and unoptimised builds run the finite-difference checks on a
+ * sample of every tensor (the full check is the optimised build's). */
+#if defined(__SANITIZE_ADDRESS__) || !defined(__OPTIMIZE__)
+#define LP_SLOW_BUILD 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
+#define LP_SLOW_BUILD 1
+#endif
+#endif
+#ifndef LP_SLOW_BUILD
+#define LP_SLOW_BUILD 0
+#endif
+
 #define EXPECT(cond)                                                           \
   do {                                                                         \
     if (!(cond)) {                                                             \
@@ -59,7 +72,9 @@ typedef struct toy_task {
   const int32_t *sp[TOY_MAX_E * 2];
 } toy_task;
 
-static int rnd(lp_rng *r, int lo, int hi) { return lo + (int)(lp_rng_next(r) % (uint64_t)(hi - lo + 1)); }
+static int rnd(lp_rng *r, int lo, int hi) {
+  return lo + (int)(lp_rng_next(r) % (uint64_t)(hi - lo + 1));
+}
 
 static void toy_make(toy_task *t, lp_rng *r, int ne, int n_parts, int smin, int smax, int pmin,
                      int pmax) {
@@ -187,6 +202,7 @@ static void run_gradcheck(int n_parts, int train) {
   o.eps = 5e-2f;
   o.order = 4;
   o.tol = 2e-2;
+  o.max_checks = LP_SLOW_BUILD ? 48 : 0; /* per tensor */
   lp_gc_result all;
   lp_gc_result_init(&all);
   const lp_layout *L = lp_model_layout(m);
@@ -211,7 +227,7 @@ static void run_gradcheck(int n_parts, int train) {
   snprintf(name, sizeof name, "robustfill (%d part%s%s)", n_parts, n_parts > 1 ? "s" : "",
            train ? ", dropout" : "");
   print_gc(name, &all);
-  EXPECT(all.ok && all.n_checked == np);
+  EXPECT(all.ok && (LP_SLOW_BUILD || all.n_checked == np));
   m->freeze_argmax = NULL;
   free(frozen);
   free(g);
@@ -697,19 +713,27 @@ static const lp_vocab_info k_str_prog = {SD_VOCAB_SIZE, 0, 1, 2, -1};
 
 #define OF_TASKS 64
 
+/* Acceptance: a small model overfits 64 generated string tasks (programs of
+ * 1..3 expressions) until greedy decoding returns >= 95% of their programs
+ * exactly. Sanitizer/unoptimised builds (CI's ASan+UBSan run) are ~15x slower
+ * per step, so they run the same code on a quarter of the problem: 16 tasks
+ * of 1..2 expressions and a narrower model. */
 static void test_overfit(void) {
   const double t0 = now_s();
   lp_err err = {0};
   lp_engine_set_threads(2);
   lp_model_cfg c;
   lp_model_cfg_default(&c, LP_MODEL_ROBUSTFILL);
-  c.d_model = 64, c.d_ff = 256, c.n_heads = 4, c.n_enc_layers = 2, c.n_dec_layers = 2;
+  const int slow = LP_SLOW_BUILD || getenv("LP_OVERFIT_SMALL") != NULL;
+  c.d_model = slow ? 32 : 64, c.d_ff = slow ? 64 : 256, c.n_heads = 4;
+  c.n_enc_layers = c.n_dec_layers = slow ? 1 : 2;
   c.dropout = c.attn_dropout = 0.0f;
   c.max_spec_len = 128, c.max_program_len = 128;
-  const int min_e = 1, max_e = 3, max_str = 0, bs = 16;
+  const int n_tasks = slow ? 16 : OF_TASKS, min_e = 1, max_e = slow ? 2 : 3, max_str = 0;
+  const int bs = 16;
   str_task tasks[OF_TASKS];
   uint64_t seed = 1000;
-  for (int i = 0; i < OF_TASKS; i++) {
+  for (int i = 0; i < n_tasks; i++) {
     int rc;
     while ((rc = str_task_make(&tasks[i], seed++, min_e, max_e, max_str)) != 0) {
       EXPECT(rc >= 0);
@@ -725,22 +749,22 @@ static void test_overfit(void) {
   lp_adam_cfg_default(&ac);
   ac.weight_decay = 0.0f;
   lp_adam *opt = lp_adam_new(np, &ac);
-  lp_lr_schedule sched = {3e-3f, 40};
+  lp_lr_schedule sched = {slow ? 1e-2f : 5e-3f, slow ? 20 : 40};
   lp_batch b = {0}, one = {0};
   lp_task_ids ids[OF_TASKS];
   int order[OF_TASKS];
-  for (int i = 0; i < OF_TASKS; i++) order[i] = i;
+  for (int i = 0; i < n_tasks; i++) order[i] = i;
   lp_rng r;
   lp_rng_seed(&r, 77);
   double acc = 0.0, last_loss = 0.0;
   int step = 0, epoch = 0;
-  const double budget = 110.0;
+  const double budget = 250.0; /* ctest TIMEOUT 300; ~30-80 s on 2 shared cores */
   for (; now_s() - t0 < budget; epoch++) {
-    for (int i = OF_TASKS - 1; i > 0; i--) {
+    for (int i = n_tasks - 1; i > 0; i--) {
       int j = (int)(lp_rng_next(&r) % (uint64_t)(i + 1)), tmp = order[i];
       order[i] = order[j], order[j] = tmp;
     }
-    for (int s = 0; s + bs <= OF_TASKS; s += bs) {
+    for (int s = 0; s + bs <= n_tasks; s += bs) {
       for (int k = 0; k < bs; k++) str_ids(&ids[k], &tasks[order[s + k]], 1);
       EXPECT_OK(lp_batch_fill(&b, ids, bs, 2, 0, 0, &c, &err));
       lp_step_stats st;
@@ -755,7 +779,7 @@ static void test_overfit(void) {
     if ((epoch % 5 == 4 && last_loss < 0.3) || epoch % 20 == 19) {
       /* greedy decoding of every task */
       int exact = 0;
-      for (int i = 0; i < OF_TASKS; i++) {
+      for (int i = 0; i < n_tasks; i++) {
         str_ids(&ids[0], &tasks[i], 0);
         EXPECT_OK(lp_batch_fill(&one, ids, 1, 2, 0, 0, &c, &err));
         lp_beam_opts o = {1, 0, 0, 0.0f};
@@ -765,7 +789,7 @@ static void test_overfit(void) {
                  memcmp(res.hyps[0].prog, tasks[i].prog, sizeof(int32_t) * tasks[i].plen) == 0;
         lp_beam_free(&res);
       }
-      acc = (double)exact / OF_TASKS;
+      acc = (double)exact / n_tasks;
       printf("epoch %d step %d loss %.4f greedy exact %.1f%% (%.1f s)\n", epoch + 1, step,
              last_loss, 100.0 * acc, now_s() - t0);
       fflush(stdout);
@@ -774,13 +798,13 @@ static void test_overfit(void) {
   }
   printf("overfit: %d tasks (%d..%d expressions), greedy exact accuracy %.1f%% after %d steps "
          "in %.1f s\n",
-         OF_TASKS, min_e, max_e, 100.0 * acc, step, now_s() - t0);
+         n_tasks, min_e, max_e, 100.0 * acc, step, now_s() - t0);
   EXPECT(acc >= 0.95);
   lp_adam_free(opt);
   lp_batch_free(&b);
   lp_batch_free(&one);
   lp_model_free(m);
-  for (int i = 0; i < OF_TASKS; i++) str_task_free(&tasks[i]);
+  for (int i = 0; i < n_tasks; i++) str_task_free(&tasks[i]);
 }
 
 /* ---- bench: the paper config ----------------------------------------------------- */

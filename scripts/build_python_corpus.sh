@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Builds the python domain's corpus: (docstring, function) pairs from the
+# Python 3.11 standard library and a fixed list of Debian python3-* packages,
+# a SentencePiece tokenizer trained on its train split, and the final corpus
+# with programs of at most 150 tokens (the paper's limit).
+#
+#   bash scripts/build_python_corpus.sh [OUT_DIR]       (default: build/python-corpus)
+#
+# Installs the packages with apt when some are missing (as root, or with sudo;
+# nothing is installed when they are all present) and builds lpsynth into
+# build/ when $LPSYNTH is not set and build/lpsynth does not exist.
+# Reproducible: the same package versions (recorded in OUT_DIR/sources.txt)
+# give the same files, byte for byte (OUT_DIR/SHA256SUMS).
+#
+# Outputs (nothing here is committed):
+#   pairs-all.jsonl, stats-all.json   every pair, before the length limit
+#   python.spm.model                  the tokenizer (vocabulary $VOCAB)
+#   pairs.jsonl, stats.json           the corpus: code of at most 150 tokens
+#   sources.txt, SHA256SUMS           package versions, checksums
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-build/python-corpus}
+VOCAB=${VOCAB:-16000}
+MAX_TOKENS=150
+MIN_PAIRS=40000
+
+# Debian package -> the folders under /usr/lib/python3/dist-packages it provides.
+PACKAGES=(
+  python3-sympy:sympy python3-numpy:numpy python3-scipy:scipy python3-django:django
+  python3-twisted:twisted python3-sqlalchemy:sqlalchemy python3-networkx:networkx
+  python3-docutils:docutils python3-sphinx:sphinx python3-pandas:pandas
+  python3-matplotlib:matplotlib python3-astropy:astropy python3-sklearn:sklearn
+  python3-statsmodels:statsmodels python3-biopython:Bio python3-tornado:tornado
+  python3-mpmath:mpmath python3-dask:dask python3-xarray:xarray python3-jedi:jedi
+  python3-pygments:pygments python3-babel:babel python3-reportlab:reportlab
+  python3-numba:numba python3-mne:mne python3-nltk:nltk
+)
+STDLIB=/usr/lib/python3.11
+SITE=/usr/lib/python3/dist-packages
+
+pkgs=(python3.11)
+for e in "${PACKAGES[@]}"; do pkgs+=("${e%%:*}"); done
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  echo "build_python_corpus: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+LPSYNTH=${LPSYNTH:-build/lpsynth}
+if [ ! -x "$LPSYNTH" ]; then
+  echo "build_python_corpus: building lpsynth into build/"
+  cmake -S . -B build >/dev/null
+  cmake --build build -j2 --target lpsynth lpsynth_python
+  LPSYNTH=build/lpsynth
+fi
+
+roots=("$STDLIB")
+for e in "${PACKAGES[@]}"; do
+  d="$SITE/${e#*:}"
+  [ -d "$d" ] || { echo "build_python_corpus: $d is missing (package ${e%%:*})" >&2; exit 1; }
+  roots+=("$d")
+done
+
+mkdir -p "$OUT"
+export LPSYNTH_PROGRESS=${LPSYNTH_PROGRESS:-0}
+echo "build_python_corpus: pass 1: every pair (${#roots[@]} folders)"
+"$LPSYNTH" corpus --domain python --out "$OUT/pairs-all.jsonl" --stats "$OUT/stats-all.json" \
+  "${roots[@]}" 2>"$OUT/corpus-all.log" || { tail -5 "$OUT/corpus-all.log" >&2; exit 1; }
+tail -2 "$OUT/corpus-all.log"
+echo "build_python_corpus: tokenizer: SentencePiece, vocabulary $VOCAB, train split"
+"$LPSYNTH" tokenizer train --domain python --corpus "$OUT/pairs-all.jsonl" --vocab "$VOCAB" \
+  --out "$OUT/python.spm.model"
+echo "build_python_corpus: pass 2: programs of at most $MAX_TOKENS tokens"
+"$LPSYNTH" corpus --domain python --tokenizer "$OUT/python.spm.model" --max-tokens "$MAX_TOKENS" \
+  --out "$OUT/pairs.jsonl" --stats "$OUT/stats.json" "${roots[@]}" 2>"$OUT/corpus.log" ||
+  { tail -5 "$OUT/corpus.log" >&2; exit 1; }
+tail -3 "$OUT/corpus.log"
+
+{
+  echo "# lpsynth python corpus sources ($(date -u +%Y-%m-%d))"
+  echo "vocab=$VOCAB max_tokens=$MAX_TOKENS"
+  for p in "${pkgs[@]}"; do dpkg-query -W -f='${Package} ${Version}\n' "$p"; done
+  echo "roots: ${roots[*]}"
+} >"$OUT/sources.txt"
+(cd "$OUT" && sha256sum pairs-all.jsonl python.spm.model pairs.jsonl >SHA256SUMS)
+
+pairs=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pairs"])' "$OUT/stats.json")
+echo "build_python_corpus: $pairs pairs in $OUT/pairs.jsonl (stats: $OUT/stats.json)"
+if [ "$pairs" -lt "$MIN_PAIRS" ]; then
+  echo "build_python_corpus: fewer than $MIN_PAIRS pairs" >&2
+  exit 1
+fi
