@@ -79,6 +79,8 @@ struct lp_model {
    * the decoder's max-pool selects these examples instead of the maxima, so
    * finite differences see no kinks where two examples tie. */
   const int32_t *freeze_argmax;
+  /* Latent Programmer parts (kind LP_MODEL_LP; NULL for RobustFill): see lp.c. */
+  struct lpm *lp;
 };
 
 /* Validates the ids and shapes of a batch against the model (message in err). */
@@ -103,5 +105,42 @@ int rf_inc_start(lp_model *m, const uint8_t *emask, int max_hyps, int max_len, l
 int rf_inc_step(lp_model *m, const int32_t *tokens, int n, float *logits, lp_err *err);
 int rf_inc_reorder(lp_model *m, const int32_t *parent, int n, lp_err *err);
 void rf_inc_release(lp_model *m);
+
+/* ---- Latent Programmer (core/model/lp.c) --------------------------------------------
+ * An LP model is a RobustFill model (spec encoder, program embedding "dec.embed",
+ * spec-attending decoder stack "dec.block<i>"/"dec.ln", output layer "out.w/b")
+ * plus the parts of struct lpm. lp_model_new / _free / _state / _train_step /
+ * _eval_loss / _search route here when cfg.kind == LP_MODEL_LP. */
+struct lpm;
+/* Adds the LP tensors to m->L and allocates m->lp (state initialised from seed). */
+int lpm_build(lp_model *m, uint64_t seed, lp_err *err);
+void lpm_free(lp_model *m);
+float *lpm_state(lp_model *m, size_t *n);
+int lpm_train_step(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, lp_step_stats *st,
+                   lp_err *err);
+int lpm_eval_loss(lp_model *m, const lp_batch *b, lp_step_stats *st, lp_err *err);
+int lpm_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o, lp_beam_result *out,
+               lp_err *err);
+/* Forward (and, when backward != 0, backward into the zeroed-by-caller grads)
+ * of the whole LP loss without touching the EMA state. step selects the phase
+ * (step <= pretrain_steps: pretraining). */
+int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int backward,
+             lp_step_stats *st, lp_err *err);
+/* Tests: freeze = 1 makes later forwards reuse the last forward's VQ codes and
+ * max-pool selections (finite differences see no kinks); 0 releases. */
+void lpm_set_freeze(lp_model *m, int freeze);
+/* The last forward's codes: [B,S] (-1 = padded latent); *B, *S get the shape. */
+const int32_t *lpm_last_codes(const lp_model *m, int *B, int *S);
+/* The codebook [K,D] (state, borrowed). */
+float *lpm_codebook(lp_model *m);
+/* One EMA step of the codebook (see lp.c): n vectors z[n,D] assigned to
+ * idx[n] (< 0: skipped). ema_n[K], ema_w[K,D] are the statistics. */
+void lpm_vq_ema(float *codebook, float *ema_w, float *ema_n, int K, int D, const float *z,
+                const int32_t *idx, int n, float decay, float eps);
+/* Program beam search of one task conditioned on the latent code
+ * code[0..len) (no latent search): what the two-level search runs per code.
+ * Scores are the program log-probabilities only. */
+int lpm_search_programs(lp_model *m, const lp_batch *b, const int32_t *code, int len, int beam,
+                        int max_len, float len_alpha, lp_beam_result *out, lp_err *err);
 
 #endif
