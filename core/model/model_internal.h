@@ -129,6 +129,12 @@ int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int back
 /* Tests: freeze = 1 makes later forwards reuse the last forward's VQ codes and
  * max-pool selections (finite differences see no kinks); 0 releases. */
 void lpm_set_freeze(lp_model *m, int freeze);
+/* Reference-style pretraining (spec/model.md) instead of the paper's: while
+ * step <= pretrain_steps the autoencoder pass's decoder gets the quantised
+ * latents (not averaged embeddings) and does not see the spec (the spec half
+ * of the concatenation is zero), and the codebook is frozen (no EMA). Off by
+ * default; no config key yet (set it after lp_model_new). */
+void lpm_set_hide_spec(lp_model *m, int hide);
 /* The last forward's codes: [B,S] (-1 = padded latent); *B, *S get the shape. */
 const int32_t *lpm_last_codes(const lp_model *m, int *B, int *S);
 /* The codebook [K,D] (state, borrowed). */
@@ -142,5 +148,16 @@ void lpm_vq_ema(float *codebook, float *ema_w, float *ema_n, int K, int D, const
  * Scores are the program log-probabilities only. */
 int lpm_search_programs(lp_model *m, const lp_batch *b, const int32_t *code, int len, int beam,
                         int max_len, float len_alpha, lp_beam_result *out, lp_err *err);
+
+/* The LP parts the search (lp_search.c) reads. */
+typedef struct lpm_view {
+  int K, l, W, Vl;
+  size_t lat_emb, lat_w, lat_b;
+  const lp_dec_block *lat, *zdec;
+  lp_ln_off lat_ln, zdec_ln;
+  size_t cat_w, cat_b;
+  const float *codebook;
+} lpm_view;
+void lpm_get_view(const lp_model *m, lpm_view *v);
 
 #endif

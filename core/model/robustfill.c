@@ -43,9 +43,8 @@ static void *take(carve *c, size_t bytes) {
 /* ---- construction ----------------------------------------------------------- */
 
 static int check_cfg(const lp_model_cfg *c, lp_err *err) {
-  if (c->kind != LP_MODEL_ROBUSTFILL)
-    return lp_err_set(err, LP_EUNSUP, "model kind %d is not implemented (robustfill only)",
-                      c->kind);
+  if (c->kind != LP_MODEL_ROBUSTFILL && c->kind != LP_MODEL_LP)
+    return lp_err_set(err, LP_EUNSUP, "model kind %d is not implemented", c->kind);
   if (c->d_model < 2 || c->n_heads < 1 || c->d_model % c->n_heads != 0)
     return lp_err_set(err, LP_EINVAL, "d_model (%d) must be a positive multiple of n_heads (%d)",
                       c->d_model, c->n_heads);
@@ -164,6 +163,11 @@ lp_model *lp_model_new(const lp_model_cfg *c, const lp_vocab_info *spec,
     lp_model_free(m);
     return NULL;
   }
+  /* LP dispatch: the Latent Programmer's own tensors and state (lp.c) */
+  if (c->kind == LP_MODEL_LP && lpm_build(m, seed, err) != LP_OK) {
+    lp_model_free(m);
+    return NULL;
+  }
   m->n_params = lp_layout_numel(m->L);
   m->params = malloc(sizeof(float) * m->n_params);
   m->grads = calloc(m->n_params, sizeof(float));
@@ -182,6 +186,7 @@ lp_model *lp_model_new(const lp_model_cfg *c, const lp_vocab_info *spec,
 
 void lp_model_free(lp_model *m) {
   if (!m) return;
+  lpm_free(m); /* LP dispatch (no-op for RobustFill) */
   acts_release(m);
   rf_inc_release(m);
   lp_layout_free(m->L);
@@ -199,7 +204,7 @@ size_t lp_model_num_params(const lp_model *m) { return m ? m->n_params : 0; }
 float *lp_model_params(lp_model *m) { return m ? m->params : NULL; }
 float *lp_model_grads(lp_model *m) { return m ? m->grads : NULL; }
 float *lp_model_state(lp_model *m, size_t *n) {
-  (void)m;
+  if (m && m->lp) return lpm_state(m, n); /* LP dispatch */
   if (n) *n = 0;
   return NULL;
 }
@@ -574,8 +579,8 @@ int rf_backward(lp_model *m, const lp_batch *b, lp_err *err) {
 
 int lp_model_train_step(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng,
                         lp_step_stats *st, lp_err *err) {
-  (void)step;
   if (!m || !b) return lp_err_set(err, LP_EINVAL, "lp_model_train_step: NULL argument");
+  if (m->cfg.kind == LP_MODEL_LP) return lpm_train_step(m, b, step, rng, st, err); /* LP */
   memset(m->grads, 0, sizeof(float) * m->n_params);
   lp_step_stats local;
   int rc = rf_forward(m, b, rng, st ? st : &local, err);
@@ -585,6 +590,7 @@ int lp_model_train_step(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rn
 
 int lp_model_eval_loss(lp_model *m, const lp_batch *b, lp_step_stats *st, lp_err *err) {
   if (!m || !b) return lp_err_set(err, LP_EINVAL, "lp_model_eval_loss: NULL argument");
+  if (m->cfg.kind == LP_MODEL_LP) return lpm_eval_loss(m, b, st, err); /* LP dispatch */
   lp_step_stats local;
   return rf_forward(m, b, NULL, st ? st : &local, err);
 }

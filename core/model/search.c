@@ -192,6 +192,7 @@ int lp_model_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o,
   if (!m || !b || !o || !out) return lp_err_set(err, LP_EINVAL, "lp_model_search: NULL argument");
   out->hyps = NULL;
   out->n = 0;
+  if (m->cfg.kind == LP_MODEL_LP) return lpm_search(m, b, o, out, err); /* LP: lp_search.c */
   const int K = o->beam;
   if (K < 1 || K > 4096)
     return lp_err_set(err, LP_EINVAL, "beam size %d outside [1, 4096]", K);

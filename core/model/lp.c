@@ -1,0 +1,1118 @@
+/* The Latent Programmer (paper sections 3.1-3.3, spec/model.md), built on the
+ * RobustFill parts of struct lp_model (spec encoder, program embedding
+ * "dec.embed", the spec-attending decoder stack "dec.block<i>" + "dec.ln",
+ * output layer "out.w/b").
+ *
+ * Program encoder ec(Y) (training only):
+ *   h0 = LN(EncBlocks^n(Drop(Embed_penc(Y_enc) + PE)))  [B,T,D], key mask = non-pad;
+ *   padded positions are zeroed, then l convolutions (kernel 2, stride 2,
+ *   "same"; no activation between them), each followed by zeroing the
+ *   positions whose window holds no program token: z = [B,S,D], S = ceil(T/2^l).
+ *   A latent is valid when its window holds a non-pad token.
+ * Vector quantiser: K codes [K,D] (the codebook lives in lp_model_state, not in
+ *   the parameters: no gradient, no Adam); idx = argmin_k ||z - c_k||^2;
+ *   forward value q = c_idx, backward straight-through (dz += dq);
+ *   commitment = beta * mean over valid latents of ||q - z||^2 (sum over D).
+ *   EMA (train steps only, after the backward): n_k = d n_k + (1-d) count_k,
+ *   w_k = d w_k + (1-d) sum_{z -> k} z, c_k = w_k / n~_k with the Laplace-
+ *   smoothed n~_k = (n_k + eps) / (N + K eps) * N, N = sum n. The codebook is
+ *   initialised from data: at the first train step, before quantising, codes
+ *   are set to K encoder outputs of the batch (random N(0,1) until then, for
+ *   forwards before any training); n_k = 1, w_k = c_k. Codes unused
+ *   for LPM_DEAD_AFTER steps are "dead" (lp_step_stats.dead_codes); with
+ *   dead_code_restart = 1 they are re-initialised from a (deterministically
+ *   chosen) valid encoder output of the current batch.
+ * State layout (lp_model_state, n = 2*K*D + 2*K floats):
+ *   codebook [K,D] | ema_w [K,D] | ema_n [K] | idle [K] (steps since last use).
+ * Latent predictor lp(X): latent vocabulary Vl = K+2: codes 0..K-1, EOS = K,
+ *   BOS = K+1 (BOS also pads the teacher-forced targets; it is never predicted).
+ *   x = Drop(Embed_lat(BOS z_1..z_S) + PE) per example slot, "lat.block<i>"
+ *   (n_dec_layers decoder blocks attending to that example's spec encoding),
+ *   "lat.ln", max-pool across examples, "lat.out" [D,Vl]; targets z_1..z_S EOS.
+ * Latent program decoder (eq. 4): over the program prefix BOS y_1..y_{T-1}
+ *   (embedding "dec.embed" + PE, shared by both stacks, own dropout masks):
+ *   stack A = "dec.block<i>"/"dec.ln" attending to the spec encoding of each
+ *   example [B*E,T,D]; stack Z = "zdec.block<i>"/"zdec.ln" attending to the latent
+ *   memory Zm = Z + PE [B,S,D] (key mask = valid latents) [B,T,D];
+ *   h = [hA_e, hZ] W_cat + b_cat ("dec.cat", [2D,D]) per example, max-pooled
+ *   across examples, logits = pooled out.w + out.b.
+ * Loss (eq. 5) = w_ae * (CE(Y | q, X) + commitment)
+ *             + w_latent * CE(codes + EOS | lp(X))
+ *             + w_e2e * CE(Y | Zsoft, X),
+ *   Zsoft[s] = softmax over the K code logits of the predictor's teacher-forced
+ *   position s, times the codebook (the gradient reaches the predictor; the
+ *   codebook gets none). Stack A runs once (same input, same memory: both
+ *   passes share its activations and dropout masks); stack Z runs twice.
+ *   Pretraining (step <= pretrain_steps): the autoencoder pass gets Z = the mean
+ *   of "penc.embed" rows of the window's non-pad program tokens instead of q;
+ *   the encoder, quantiser (commitment, EMA), predictor and e2e terms run as
+ *   after pretraining.
+ * Stats: loss_prog = AE cross-entropy, loss_commit = beta * mean ||q - z||^2,
+ *   loss_latent, loss_e2e; token_acc of the AE pass.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lpsynth/runtime.h"
+#include "model_internal.h"
+
+#define LPM_DEAD_AFTER 25 /* steps without use after which a code is dead */
+
+#define TRYE(expr, what)                                                      \
+  do {                                                                        \
+    int rc_ = (expr);                                                         \
+    if (rc_ != LP_OK)                                                         \
+      return lp_err_set(err, rc_, "%s failed (%s)", what,                     \
+                        rc_ == LP_ENOMEM ? "out of memory" : "bad arguments"); \
+  } while (0)
+
+typedef struct carve {
+  char *base;
+  size_t used;
+} carve;
+
+static void *take(carve *c, size_t bytes) {
+  void *p = c->base ? c->base + c->used : NULL;
+  c->used += (bytes + 63u) & ~(size_t)63u;
+  return p;
+}
+
+typedef struct lpm_acts {
+  int cB, cBE, cT, cS, cSL, cSm, cV; /* capacities */
+  lp_enc_block_acts **penc;          /* [n_enc] */
+  lp_dec_block_acts **zb[2];         /* [n_dec] stack Z, pass 0 = AE, 1 = e2e */
+  lp_dec_block_acts **lat;           /* [n_dec] */
+  void *mem;
+  /* program encoder */
+  uint8_t *kp, *drop_p, *cvm;         /* cvm: validity per conv level (layout of cv) */
+  float *hp, *mean_p, *rstd_p, *cv;   /* cv: levels 0..l, [B,T_j,D] each */
+  int32_t *idx;                       /* [B,S] */
+  uint8_t *zmask;                     /* [B,S] */
+  float *zm[2];                       /* [B,S,D] decoder memories (incl. PE) */
+  float *qd;                          /* [B,S,D] q - z of the last unfrozen forward */
+  float *psoft;                       /* [B,S,K] */
+  int *cnt;                           /* [B,S] tokens per window (pretraining) */
+  /* stack Z */
+  int32_t *ids_b;
+  uint8_t *drop_b;
+  float *xb, *hb[2], *hbn[2], *mean_b[2], *rstd_b[2];
+  /* combine */
+  float *cat[2], *yc[2], *pool[2], *logits[2], *probs[2];
+  int32_t *pam[2];
+  /* latent predictor */
+  int32_t *lin, *ltgt;
+  uint8_t *drop_l;
+  float *hl, *hln, *mean_l, *rstd_l, *lpool, *llog, *lprob;
+  int32_t *lam;
+  /* backward scratch */
+  float *g_log, *g_pool, *g_yc, *g_cat, *g_hn, *g_hb, *g_t1, *g_t2, *g_xb, *g_zm[2], *g_cv;
+  float *g_llog, *g_lpool, *g_l1, *g_l2;
+} lpm_acts;
+
+struct lpm {
+  int K, l, W, Vl;
+  size_t penc_emb;
+  lp_enc_block *penc;
+  lp_ln_off penc_ln;
+  size_t conv_w[8], conv_b[8];
+  lp_dec_block *zdec;
+  lp_ln_off zdec_ln;
+  size_t cat_w, cat_b;
+  size_t lat_emb;
+  lp_dec_block *lat;
+  lp_ln_off lat_ln;
+  size_t lat_w, lat_b;
+  /* state */
+  float *state;
+  size_t n_state;
+  float *codebook, *ema_w, *ema_n, *idle;
+  int freeze;
+  int hide_spec; /* reference-style pretraining instead of the paper's: while
+                    pretraining, the AE pass's decoder gets the quantised latents
+                    (not averaged embeddings) and no spec (the spec half of the
+                    concatenation is zero), and the codebook is frozen (no EMA) */
+  lpm_acts a;
+  /* last forward */
+  int B, E, T, S, SL, Sm, pretrain, dropped, fwd_ok, nvalid;
+  double commit_raw;
+};
+
+/* ---- construction --------------------------------------------------------------- */
+
+static int layout_ln(lp_layout *L, const char *prefix, int D, lp_ln_off *o) {
+  char name[LP_PARAM_NAME_MAX];
+  snprintf(name, sizeof name, "%s.scale", prefix);
+  int rc = lp_layout_add(L, name, 1, &D, LP_INIT_ONES, 0.0f, &o->g);
+  if (rc != LP_OK) return rc;
+  snprintf(name, sizeof name, "%s.bias", prefix);
+  return lp_layout_add(L, name, 1, &D, LP_INIT_ZEROS, 0.0f, &o->b);
+}
+
+int lpm_build(lp_model *m, uint64_t seed, lp_err *err) {
+  const lp_model_cfg *c = &m->cfg;
+  const int D = c->d_model, K = c->latent_K;
+  if (K < 1 || c->latent_l < 0 || c->latent_l > 8)
+    return lp_err_set(err, LP_EINVAL, "model kind lp: latent_k %d / latent_l %d out of range", K,
+                      c->latent_l);
+  if (!(c->ema_decay >= 0.0f && c->ema_decay < 1.0f) || !(c->ema_eps > 0.0f))
+    return lp_err_set(err, LP_EINVAL, "model kind lp: ema_decay must be in [0,1), ema_eps > 0");
+  struct lpm *p = calloc(1, sizeof *p);
+  if (!p) return lp_err_set(err, LP_ENOMEM, "lp_model_new: out of memory");
+  m->lp = p;
+  p->K = K, p->l = c->latent_l, p->W = 1 << c->latent_l, p->Vl = K + 2;
+  const int ne = c->n_enc_layers, nd = c->n_dec_layers;
+  p->penc = calloc((size_t)(ne ? ne : 1), sizeof *p->penc);
+  p->zdec = calloc((size_t)nd, sizeof *p->zdec);
+  p->lat = calloc((size_t)nd, sizeof *p->lat);
+  p->n_state = 2 * (size_t)K * D + 2 * (size_t)K;
+  p->state = malloc(sizeof(float) * p->n_state);
+  if (!p->penc || !p->zdec || !p->lat || !p->state)
+    return lp_err_set(err, LP_ENOMEM, "lp_model_new: out of memory");
+  lp_layout *L = m->L;
+  char name[LP_PARAM_NAME_MAX];
+  int sh[3];
+  sh[0] = m->prog_v.size, sh[1] = D;
+  TRYE(lp_layout_add(L, "penc.embed", 2, sh, LP_INIT_NORMAL, 1.0f, &p->penc_emb), "layout");
+  for (int i = 0; i < ne; i++) {
+    snprintf(name, sizeof name, "penc.block%d", i);
+    TRYE(lp_enc_block_init(&p->penc[i], &m->bcfg, L, name), "program encoder block");
+  }
+  TRYE(layout_ln(L, "penc.ln", D, &p->penc_ln), "layout");
+  for (int j = 0; j < p->l; j++) {
+    sh[0] = 2, sh[1] = D, sh[2] = D;
+    snprintf(name, sizeof name, "penc.conv%d.w", j);
+    TRYE(lp_layout_add(L, name, 3, sh, LP_INIT_XAVIER_UNIFORM, 1.0f, &p->conv_w[j]), "layout");
+    snprintf(name, sizeof name, "penc.conv%d.b", j);
+    TRYE(lp_layout_add(L, name, 1, &D, LP_INIT_ZEROS, 0.0f, &p->conv_b[j]), "layout");
+  }
+  for (int i = 0; i < nd; i++) {
+    snprintf(name, sizeof name, "zdec.block%d", i);
+    TRYE(lp_dec_block_init(&p->zdec[i], &m->bcfg, L, name), "latent decoder block");
+  }
+  TRYE(layout_ln(L, "zdec.ln", D, &p->zdec_ln), "layout");
+  sh[0] = 2 * D, sh[1] = D;
+  TRYE(lp_layout_add(L, "dec.cat.w", 2, sh, LP_INIT_XAVIER_UNIFORM, 1.0f, &p->cat_w), "layout");
+  TRYE(lp_layout_add(L, "dec.cat.b", 1, &D, LP_INIT_ZEROS, 0.0f, &p->cat_b), "layout");
+  sh[0] = p->Vl, sh[1] = D;
+  TRYE(lp_layout_add(L, "lat.embed", 2, sh, LP_INIT_NORMAL, 1.0f, &p->lat_emb), "layout");
+  for (int i = 0; i < nd; i++) {
+    snprintf(name, sizeof name, "lat.block%d", i);
+    TRYE(lp_dec_block_init(&p->lat[i], &m->bcfg, L, name), "latent predictor block");
+  }
+  TRYE(layout_ln(L, "lat.ln", D, &p->lat_ln), "layout");
+  sh[0] = D, sh[1] = p->Vl;
+  TRYE(lp_layout_add(L, "lat.out.w", 2, sh, LP_INIT_XAVIER_UNIFORM, 1.0f, &p->lat_w), "layout");
+  TRYE(lp_layout_add(L, "lat.out.b", 1, &sh[1], LP_INIT_NORMAL, 1e-6f, &p->lat_b), "layout");
+  /* state */
+  p->codebook = p->state;
+  p->ema_w = p->codebook + (size_t)K * D;
+  p->ema_n = p->ema_w + (size_t)K * D;
+  p->idle = p->ema_n + K;
+  lp_rng r;
+  lp_rng_seed(&r, seed ^ 0x6c70636f6465626bULL);
+  for (size_t i = 0; i < (size_t)K * D; i++) p->codebook[i] = lp_rng_normal(&r);
+  memcpy(p->ema_w, p->codebook, sizeof(float) * (size_t)K * D);
+  /* idle = -1: not yet initialised from data (first train step) */
+  for (int k = 0; k < K; k++) p->ema_n[k] = 1.0f, p->idle[k] = -1.0f;
+  return LP_OK;
+}
+
+static void acts_release(lp_model *m) {
+  struct lpm *p = m->lp;
+  lpm_acts *a = &p->a;
+  for (int i = 0; i < m->cfg.n_enc_layers; i++)
+    if (a->penc) lp_enc_block_acts_free(a->penc[i]);
+  for (int i = 0; i < m->cfg.n_dec_layers; i++) {
+    if (a->zb[0]) lp_dec_block_acts_free(a->zb[0][i]);
+    if (a->zb[1]) lp_dec_block_acts_free(a->zb[1][i]);
+    if (a->lat) lp_dec_block_acts_free(a->lat[i]);
+  }
+  free(a->penc);
+  free(a->zb[0]);
+  free(a->zb[1]);
+  free(a->lat);
+  free(a->mem);
+  memset(a, 0, sizeof *a);
+}
+
+void lpm_free(lp_model *m) {
+  if (!m || !m->lp) return;
+  acts_release(m);
+  free(m->lp->penc);
+  free(m->lp->zdec);
+  free(m->lp->lat);
+  free(m->lp->state);
+  free(m->lp);
+  m->lp = NULL;
+}
+
+float *lpm_state(lp_model *m, size_t *n) {
+  if (n) *n = m->lp->n_state;
+  return m->lp->state;
+}
+
+void lpm_set_hide_spec(lp_model *m, int hide) {
+  if (m && m->lp) m->lp->hide_spec = hide;
+}
+
+void lpm_set_freeze(lp_model *m, int freeze) {
+  if (m && m->lp) m->lp->freeze = freeze;
+}
+
+const int32_t *lpm_last_codes(const lp_model *m, int *B, int *S) {
+  if (B) *B = m->lp->B;
+  if (S) *S = m->lp->S;
+  return m->lp->a.idx;
+}
+
+float *lpm_codebook(lp_model *m) { return m->lp->codebook; }
+
+/* for lp_search.c */
+void lpm_get_view(const lp_model *m, lpm_view *v) {
+  const struct lpm *p = m->lp;
+  v->K = p->K, v->l = p->l, v->W = p->W, v->Vl = p->Vl;
+  v->lat_emb = p->lat_emb, v->lat_w = p->lat_w, v->lat_b = p->lat_b;
+  v->lat = p->lat, v->zdec = p->zdec;
+  v->lat_ln = p->lat_ln, v->zdec_ln = p->zdec_ln;
+  v->cat_w = p->cat_w, v->cat_b = p->cat_b;
+  v->codebook = p->codebook;
+}
+
+/* ---- activations ------------------------------------------------------------------ */
+
+/* total positions of conv levels 0..l for length T */
+static size_t levels_len(int T, int l) {
+  size_t n = 0;
+  for (int j = 0; j <= l; j++, T = lp_conv1d_s2_out_len(T)) n += (size_t)T;
+  return n;
+}
+
+static void carve_acts(carve *c, lpm_acts *a, int D, int V, int K, int Vl, int l) {
+  const size_t B = (size_t)a->cB, BE = (size_t)a->cBE, T = (size_t)a->cT, S = (size_t)a->cS,
+               SL = (size_t)a->cSL;
+  const size_t nlev = B * levels_len(a->cT, l);
+  const size_t F = sizeof(float);
+  a->kp = take(c, B * T);
+  a->drop_p = take(c, B * T * D);
+  a->cvm = take(c, nlev);
+  a->hp = take(c, F * B * T * D);
+  a->mean_p = take(c, F * B * T);
+  a->rstd_p = take(c, F * B * T);
+  a->cv = take(c, F * nlev * D);
+  a->idx = take(c, sizeof(int32_t) * B * S);
+  a->zmask = take(c, B * S);
+  a->psoft = take(c, F * B * S * K);
+  a->qd = take(c, F * B * S * D);
+  a->cnt = take(c, sizeof(int) * B * S);
+  a->ids_b = take(c, sizeof(int32_t) * B * T);
+  a->drop_b = take(c, B * T * D);
+  a->xb = take(c, F * B * T * D);
+  for (int p = 0; p < 2; p++) {
+    a->zm[p] = take(c, F * B * S * D);
+    a->hb[p] = take(c, F * B * T * D);
+    a->hbn[p] = take(c, F * B * T * D);
+    a->mean_b[p] = take(c, F * B * T);
+    a->rstd_b[p] = take(c, F * B * T);
+    a->cat[p] = take(c, F * BE * T * 2 * D);
+    a->yc[p] = take(c, F * BE * T * D);
+    a->pool[p] = take(c, F * B * T * D);
+    a->pam[p] = take(c, sizeof(int32_t) * B * T * D);
+    a->logits[p] = take(c, F * B * T * V);
+    a->probs[p] = take(c, F * B * T * V);
+    a->g_zm[p] = take(c, F * B * S * D);
+  }
+  a->lin = take(c, sizeof(int32_t) * BE * SL);
+  a->ltgt = take(c, sizeof(int32_t) * B * SL);
+  a->drop_l = take(c, BE * SL * D);
+  a->hl = take(c, F * BE * SL * D);
+  a->hln = take(c, F * BE * SL * D);
+  a->mean_l = take(c, F * BE * SL);
+  a->rstd_l = take(c, F * BE * SL);
+  a->lpool = take(c, F * B * SL * D);
+  a->lam = take(c, sizeof(int32_t) * B * SL * D);
+  a->llog = take(c, F * B * SL * Vl);
+  a->lprob = take(c, F * B * SL * Vl);
+  a->g_log = take(c, F * B * T * V);
+  a->g_pool = take(c, F * B * T * D);
+  a->g_yc = take(c, F * BE * T * D);
+  a->g_cat = take(c, F * BE * T * 2 * D);
+  a->g_hn = take(c, F * BE * T * D);
+  a->g_hb = take(c, F * B * T * D);
+  a->g_t1 = take(c, F * B * T * D);
+  a->g_t2 = take(c, F * B * T * D);
+  a->g_xb = take(c, F * B * T * D);
+  a->g_cv = take(c, F * nlev * D);
+  a->g_llog = take(c, F * B * SL * Vl);
+  a->g_lpool = take(c, F * B * SL * D);
+  a->g_l1 = take(c, F * BE * SL * D);
+  a->g_l2 = take(c, F * BE * SL * D);
+}
+
+static int imax(int a, int b) { return a > b ? a : b; }
+
+static int acts_ensure(lp_model *m, int B, int E, int T, int S, int SL, int Sm, lp_err *err) {
+  struct lpm *p = m->lp;
+  lpm_acts *a = &p->a;
+  const int BE = B * E;
+  if (a->mem && B <= a->cB && BE <= a->cBE && T <= a->cT && S <= a->cS && SL <= a->cSL &&
+      Sm <= a->cSm)
+    return LP_OK;
+  lpm_acts n = {0};
+  n.cB = imax(B, a->cB), n.cBE = imax(BE, a->cBE), n.cT = imax(T, a->cT);
+  n.cSm = imax(Sm, a->cSm);
+  /* keep S and SL consistent with T */
+  int Sx = n.cT;
+  for (int j = 0; j < p->l; j++) Sx = lp_conv1d_s2_out_len(Sx);
+  n.cS = imax(imax(S, a->cS), Sx), n.cSL = imax(imax(SL, a->cSL), n.cS + 1);
+  acts_release(m);
+  *a = n;
+  const int ne = m->cfg.n_enc_layers, nd = m->cfg.n_dec_layers;
+  a->penc = calloc((size_t)(ne ? ne : 1), sizeof *a->penc);
+  a->zb[0] = calloc((size_t)nd, sizeof *a->zb[0]);
+  a->zb[1] = calloc((size_t)nd, sizeof *a->zb[1]);
+  a->lat = calloc((size_t)nd, sizeof *a->lat);
+  int ok = a->penc && a->zb[0] && a->zb[1] && a->lat;
+  for (int i = 0; ok && i < ne; i++)
+    ok = (a->penc[i] = lp_enc_block_acts_new(&p->penc[i], a->cB, a->cT)) != NULL;
+  for (int i = 0; ok && i < nd; i++) {
+    ok = (a->zb[0][i] = lp_dec_block_acts_new(&p->zdec[i], a->cB, a->cT, a->cS)) != NULL &&
+         (a->zb[1][i] = lp_dec_block_acts_new(&p->zdec[i], a->cB, a->cT, a->cS)) != NULL &&
+         (a->lat[i] = lp_dec_block_acts_new(&p->lat[i], a->cBE, a->cSL, a->cSm)) != NULL;
+  }
+  if (ok) {
+    carve c = {NULL, 0};
+    carve_acts(&c, a, m->cfg.d_model, m->prog_v.size, p->K, p->Vl, p->l);
+    a->mem = aligned_alloc(64, c.used);
+    if (a->mem) {
+      c.base = a->mem;
+      c.used = 0;
+      carve_acts(&c, a, m->cfg.d_model, m->prog_v.size, p->K, p->Vl, p->l);
+    }
+    ok = a->mem != NULL;
+  }
+  if (!ok) {
+    acts_release(m);
+    return lp_err_set(err, LP_ENOMEM, "model kind lp: out of memory for activations");
+  }
+  return LP_OK;
+}
+
+/* ---- helpers ---------------------------------------------------------------------- */
+
+/* x[N*T,D] = Drop(Embed(ids) + PE) */
+static int embed_seq(const lp_model *m, float *x, uint8_t *drop, const int32_t *ids,
+                     size_t table, int V, int pad, int N, int T, lp_rng *rng) {
+  const int D = m->cfg.d_model;
+  int rc = lp_embedding_forward(x, ids, m->params + table, N * T, V, D, pad);
+  if (rc == LP_OK) rc = lp_posenc_forward(x, x, N, T, D, 0);
+  if (rc == LP_OK) rc = lp_dropout_forward(x, drop, x, (size_t)N * T * D, m->cfg.dropout, rng);
+  return rc;
+}
+
+static int embed_backward(lp_model *m, float *scratch, const float *dx, const uint8_t *drop,
+                          const int32_t *ids, size_t table, int V, int pad, int N, int dropped) {
+  const int D = m->cfg.d_model;
+  const size_t n = (size_t)N * D;
+  memset(scratch, 0, sizeof(float) * n);
+  int rc = lp_dropout_backward(scratch, dx, dropped ? drop : NULL, n,
+                               dropped ? m->cfg.dropout : 0.0f);
+  if (rc != LP_OK) return rc;
+  return lp_embedding_backward(m->grads + table, scratch, ids, N, V, D, pad);
+}
+
+/* Max-pool across examples, or (frozen) the stored selection. */
+static int pool_fwd(int freeze, float *y, int32_t *am, const float *x, const uint8_t *emask,
+                    int B, int E, int M) {
+  if (!freeze) return lp_maxpool_examples_forward(y, am, x, emask, B, E, M);
+  for (size_t i = 0; i < (size_t)B * M; i++) {
+    int32_t e = am[i];
+    y[i] = e < 0 ? 0.0f : x[((i / M) * E + (size_t)e) * M + i % M];
+  }
+  return LP_OK;
+}
+
+void lpm_vq_ema(float *codebook, float *ema_w, float *ema_n, int K, int D, const float *z,
+                const int32_t *idx, int n, float decay, float eps) {
+  double *cnt = calloc((size_t)K, sizeof(double));
+  double *sum = calloc((size_t)K * D, sizeof(double));
+  if (!cnt || !sum) { /* no update rather than a crash */
+    free(cnt);
+    free(sum);
+    return;
+  }
+  for (int i = 0; i < n; i++) {
+    int k = idx[i];
+    if (k < 0 || k >= K) continue;
+    cnt[k] += 1.0;
+    for (int d = 0; d < D; d++) sum[(size_t)k * D + d] += z[(size_t)i * D + d];
+  }
+  double tot = 0.0;
+  for (int k = 0; k < K; k++) {
+    ema_n[k] = (float)(decay * (double)ema_n[k] + (1.0 - decay) * cnt[k]);
+    for (int d = 0; d < D; d++) {
+      size_t j = (size_t)k * D + d;
+      ema_w[j] = (float)(decay * (double)ema_w[j] + (1.0 - decay) * sum[j]);
+    }
+    tot += ema_n[k];
+  }
+  for (int k = 0; k < K; k++) {
+    double nk = ((double)ema_n[k] + eps) / (tot + K * (double)eps) * tot;
+    for (int d = 0; d < D; d++)
+      codebook[(size_t)k * D + d] = (float)((double)ema_w[(size_t)k * D + d] / nk);
+  }
+  free(cnt);
+  free(sum);
+}
+
+/* ---- forward / backward ------------------------------------------------------------ */
+
+/* stack Z pass p: memory a->zm[p] -> a->hbn[p] */
+static int zstack_fwd(lp_model *m, int p, lp_rng *rng, lp_err *err) {
+  struct lpm *L = m->lp;
+  lpm_acts *a = &L->a;
+  const int B = L->B, T = L->T, S = L->S, D = m->cfg.d_model;
+  const float *P = m->params;
+  const float *x = a->xb;
+  for (int i = 0; i < m->cfg.n_dec_layers; i++) {
+    TRYE(lp_dec_block_forward(&L->zdec[i], P, a->zb[p][i], a->hb[p], x, NULL, a->zm[p],
+                              a->zmask, B, T, S, rng),
+         "latent decoder block");
+    x = a->hb[p];
+  }
+  TRYE(lp_layernorm_forward(a->hbn[p], a->mean_b[p], a->rstd_b[p], a->hb[p], P + L->zdec_ln.g,
+                            P + L->zdec_ln.b, B * T, D, m->bcfg.ln_eps),
+       "latent decoder layer norm");
+  return LP_OK;
+}
+
+/* combine pass p: [hn_dec, hbn[p]] -> cat linear -> pool -> logits -> CE */
+static int combine_fwd(lp_model *m, const lp_batch *b, int p, double *loss, int *nv,
+                       lp_err *err) {
+  struct lpm *L = m->lp;
+  lpm_acts *a = &L->a;
+  const int B = L->B, E = L->E, T = L->T, D = m->cfg.d_model, V = m->prog_v.size;
+  const float *P = m->params;
+  const float *hA = m->acts.hn_dec;
+  const int hide = p == 0 && L->pretrain && L->hide_spec;
+  for (int t = 0; t < B; t++)
+    for (int e = 0; e < E; e++)
+      for (int s = 0; s < T; s++) {
+        const size_t r = ((size_t)t * E + e) * T + s;
+        float *dst = a->cat[p] + r * 2 * D;
+        if (hide)
+          memset(dst, 0, sizeof(float) * D);
+        else
+          memcpy(dst, hA + r * D, sizeof(float) * D);
+        memcpy(dst + D, a->hbn[p] + ((size_t)t * T + s) * D, sizeof(float) * D);
+      }
+  TRYE(lp_linear_forward(a->yc[p], a->cat[p], P + L->cat_w, P + L->cat_b, B * E * T, 2 * D, D),
+       "concat layer");
+  TRYE(pool_fwd(L->freeze, a->pool[p], a->pam[p], a->yc[p], b->emask, B, E, T * D), "max-pool");
+  TRYE(lp_linear_forward(a->logits[p], a->pool[p], P + m->out_w, P + m->out_b, B * T, D, V),
+       "output layer");
+  TRYE(lp_cross_entropy_forward(loss, a->probs[p], NULL, nv, a->logits[p], b->prog, B * T, V,
+                                m->prog_v.pad),
+       "cross-entropy");
+  return LP_OK;
+}
+
+int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int backward,
+             lp_step_stats *st, lp_err *err);
+
+static int lpm_backward(lp_model *m, const lp_batch *b, lp_err *err);
+
+int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int backward,
+             lp_step_stats *st, lp_err *err) {
+  if (rf_check_batch(m, b, 1, err) != LP_OK) return err ? err->code : LP_EINVAL;
+  struct lpm *L = m->lp;
+  int rc = rf_encode(m, b, rng, err);
+  if (rc != LP_OK) return rc;
+  rf_acts *ra = &m->acts;
+  const int B = b->B, E = b->E, BE = B * E, T = b->T_prog, D = m->cfg.d_model;
+  const int V = m->prog_v.size, pad = m->prog_v.pad, K = L->K, Vl = L->Vl;
+  const float *P = m->params;
+  int S = T;
+  for (int j = 0; j < L->l; j++) S = lp_conv1d_s2_out_len(S);
+  const int SL = S + 1;
+  int Sm;
+  const uint8_t *mmask;
+  const float *mem = rf_memory(m, &Sm, &mmask);
+  if (L->freeze && !(L->fwd_ok && L->B == B && L->E == E && L->T == T))
+    return lp_err_set(err, LP_EINVAL, "frozen forward on another batch shape");
+  if ((rc = acts_ensure(m, B, E, T, S, SL, Sm, err)) != LP_OK) return rc;
+  lpm_acts *a = &L->a;
+  L->fwd_ok = 0;
+  m->fwd_ok = 0;
+  L->B = B, L->E = E, L->T = T, L->S = S, L->SL = SL, L->Sm = Sm;
+  L->dropped = rng != NULL;
+  L->pretrain = step <= m->cfg.pretrain_steps;
+  m->T = T;
+  const int32_t *penc_ids = b->prog_enc ? b->prog_enc : b->prog;
+
+  /* 1. stack A (spec-attending decoder), as RobustFill */
+  for (int t = 0; t < B; t++) {
+    const int32_t *y = b->prog + (size_t)t * T;
+    int32_t *d = a->ids_b + (size_t)t * T;
+    d[0] = m->prog_v.bos;
+    memcpy(d + 1, y, sizeof(int32_t) * (size_t)(T - 1));
+    for (int e = 0; e < E; e++) memcpy(ra->ids_dec + ((size_t)t * E + e) * T, d, sizeof(int32_t) * T);
+  }
+  TRYE(embed_seq(m, ra->h_dec, ra->drop_dec, ra->ids_dec, m->emb_prog, V, pad, BE, T, rng),
+       "program embedding");
+  for (int i = 0; i < m->cfg.n_dec_layers; i++)
+    TRYE(lp_dec_block_forward(&m->dec[i], P, ra->dec[i], ra->h_dec, ra->h_dec, NULL, mem, mmask,
+                              BE, T, Sm, rng),
+         "decoder block");
+  TRYE(lp_layernorm_forward(ra->hn_dec, ra->mean_dec, ra->rstd_dec, ra->h_dec, P + m->ln_dec.g,
+                            P + m->ln_dec.b, BE * T, D, m->bcfg.ln_eps),
+       "decoder layer norm");
+
+  /* 2. program encoder */
+  for (size_t i = 0; i < (size_t)B * T; i++) a->kp[i] = penc_ids[i] != pad;
+  TRYE(embed_seq(m, a->hp, a->drop_p, penc_ids, L->penc_emb, V, pad, B, T, rng),
+       "program encoder embedding");
+  for (int i = 0; i < m->cfg.n_enc_layers; i++)
+    TRYE(lp_enc_block_forward(&L->penc[i], P, a->penc[i], a->hp, a->hp, a->kp, B, T, rng),
+         "program encoder block");
+  TRYE(lp_layernorm_forward(a->cv, a->mean_p, a->rstd_p, a->hp, P + L->penc_ln.g,
+                            P + L->penc_ln.b, B * T, D, m->bcfg.ln_eps),
+       "program encoder layer norm");
+  memcpy(a->cvm, a->kp, (size_t)B * T);
+  {
+    size_t off = 0;
+    int Tj = T;
+    for (size_t i = 0; i < (size_t)B * T; i++)
+      if (!a->cvm[i]) memset(a->cv + i * D, 0, sizeof(float) * D);
+    for (int j = 0; j < L->l; j++) {
+      const int To = lp_conv1d_s2_out_len(Tj);
+      const size_t noff = off + (size_t)B * Tj;
+      float *x = a->cv + off * D, *y = a->cv + noff * D;
+      TRYE(lp_conv1d_s2_forward(y, x, P + L->conv_w[j], P + L->conv_b[j], B, Tj, D, D),
+           "convolution");
+      for (int t = 0; t < B; t++)
+        for (int s = 0; s < To; s++) {
+          const uint8_t *vm = a->cvm + off + (size_t)t * Tj;
+          uint8_t v = vm[2 * s] | (2 * s + 1 < Tj ? vm[2 * s + 1] : 0);
+          a->cvm[noff + (size_t)t * To + s] = v;
+          if (!v) memset(y + ((size_t)t * To + s) * D, 0, sizeof(float) * D);
+        }
+      off = noff, Tj = To;
+    }
+  }
+  size_t zoff = (size_t)B * (levels_len(T, L->l) - (size_t)S);
+  const float *z = a->cv + zoff * D;
+  memcpy(a->zmask, a->cvm + zoff, (size_t)B * S);
+
+  /* 3. quantiser */
+  int nvalid = 0;
+  double commit = 0.0;
+  const float *cb = L->codebook;
+  for (int i = 0; i < B * S; i++) {
+    if (!a->zmask[i]) {
+      a->idx[i] = -1;
+      continue;
+    }
+    nvalid++;
+    const float *zi = z + (size_t)i * D;
+    if (!L->freeze) {
+      int best = 0;
+      double bd = INFINITY;
+      for (int k = 0; k < K; k++) {
+        double d2 = 0.0;
+        for (int d = 0; d < D; d++) {
+          double u = (double)zi[d] - cb[(size_t)k * D + d];
+          d2 += u * u;
+        }
+        if (d2 < bd) bd = d2, best = k;
+      }
+      a->idx[i] = best;
+    }
+    const float *q = cb + (size_t)a->idx[i] * D;
+    for (int d = 0; d < D; d++) {
+      double u = (double)q[d] - zi[d];
+      commit += u * u;
+    }
+  }
+  L->nvalid = nvalid;
+  L->commit_raw = nvalid ? commit / nvalid : 0.0;
+  /* AE memory */
+  for (int i = 0; i < B * S; i++) {
+    float *dst = a->zm[0] + (size_t)i * D;
+    if (!a->zmask[i]) {
+      memset(dst, 0, sizeof(float) * D);
+      continue;
+    }
+    if (L->pretrain && !L->hide_spec) { /* paper: averaged embeddings */
+      const int t = i / S, s = i % S;
+      int n = 0;
+      memset(dst, 0, sizeof(float) * D);
+      for (int u = s * L->W; u < (s + 1) * L->W && u < T; u++) {
+        int32_t id = penc_ids[(size_t)t * T + u];
+        if (id == pad) continue;
+        n++;
+        const float *row = P + L->penc_emb + (size_t)id * D;
+        for (int d = 0; d < D; d++) dst[d] += row[d];
+      }
+      a->cnt[i] = n;
+      for (int d = 0; d < D; d++) dst[d] /= (float)(n ? n : 1);
+    } else if (L->freeze) {
+      /* tests: z + sg(q - z) with q - z frozen, so finite differences see the
+       * straight-through gradient (identity) */
+      const float *zi = z + (size_t)i * D, *qd = a->qd + (size_t)i * D;
+      for (int d = 0; d < D; d++) dst[d] = zi[d] + qd[d];
+    } else {
+      memcpy(dst, cb + (size_t)a->idx[i] * D, sizeof(float) * D);
+    }
+    if (!L->freeze) {
+      const float *zi = z + (size_t)i * D, *q = cb + (size_t)a->idx[i] * D;
+      for (int d = 0; d < D; d++) a->qd[(size_t)i * D + d] = q[d] - zi[d];
+    }
+  }
+  TRYE(lp_posenc_forward(a->zm[0], a->zm[0], B, S, D, 0), "latent positions");
+
+  /* 4. stack Z (AE) and the AE combine */
+  TRYE(embed_seq(m, a->xb, a->drop_b, a->ids_b, m->emb_prog, V, pad, B, T, rng),
+       "program embedding");
+  if ((rc = zstack_fwd(m, 0, rng, err)) != LP_OK) return rc;
+  double ce_ae = 0.0, ce_e2e = 0.0, ce_lat = 0.0;
+  int ntok = 0, nlat = 0;
+  if ((rc = combine_fwd(m, b, 0, &ce_ae, &ntok, err)) != LP_OK) return rc;
+
+  /* 5. latent predictor */
+  for (int t = 0; t < B; t++) {
+    int32_t *tg = a->ltgt + (size_t)t * SL;
+    int n = 0;
+    for (int s = 0; s < S; s++)
+      if (a->idx[t * S + s] >= 0) tg[n++] = a->idx[t * S + s];
+    tg[n++] = K; /* EOS */
+    for (; n < SL; n++) tg[n] = K + 1;
+    for (int e = 0; e < E; e++) {
+      int32_t *in = a->lin + ((size_t)t * E + e) * SL;
+      in[0] = K + 1;
+      memcpy(in + 1, tg, sizeof(int32_t) * (size_t)(SL - 1));
+      for (int s = 1; s < SL; s++)
+        if (in[s] == K) in[s] = K + 1; /* after the last code: filler (causal, never seen) */
+    }
+  }
+  TRYE(embed_seq(m, a->hl, a->drop_l, a->lin, L->lat_emb, Vl, -1, BE, SL, rng),
+       "latent embedding");
+  for (int i = 0; i < m->cfg.n_dec_layers; i++)
+    TRYE(lp_dec_block_forward(&L->lat[i], P, a->lat[i], a->hl, a->hl, NULL, mem, mmask, BE, SL,
+                              Sm, rng),
+         "latent predictor block");
+  TRYE(lp_layernorm_forward(a->hln, a->mean_l, a->rstd_l, a->hl, P + L->lat_ln.g,
+                            P + L->lat_ln.b, BE * SL, D, m->bcfg.ln_eps),
+       "latent predictor layer norm");
+  TRYE(pool_fwd(L->freeze, a->lpool, a->lam, a->hln, b->emask, B, E, SL * D), "max-pool");
+  TRYE(lp_linear_forward(a->llog, a->lpool, P + L->lat_w, P + L->lat_b, B * SL, D, Vl),
+       "latent output layer");
+  TRYE(lp_cross_entropy_forward(&ce_lat, a->lprob, NULL, &nlat, a->llog, a->ltgt, B * SL, Vl,
+                                K + 1),
+       "latent cross-entropy");
+
+  /* 6. end-to-end: soft latents */
+  for (int t = 0; t < B; t++)
+    for (int s = 0; s < S; s++) {
+      const int i = t * S + s;
+      float *ps = a->psoft + (size_t)i * K, *dst = a->zm[1] + (size_t)i * D;
+      memset(dst, 0, sizeof(float) * D);
+      if (!a->zmask[i]) {
+        memset(ps, 0, sizeof(float) * K);
+        continue;
+      }
+      TRYE(lp_softmax_forward(ps, a->llog + ((size_t)t * SL + s) * Vl, 1, K), "softmax");
+      for (int k = 0; k < K; k++) {
+        const float w = ps[k], *row = cb + (size_t)k * D;
+        for (int d = 0; d < D; d++) dst[d] += w * row[d];
+      }
+    }
+  TRYE(lp_posenc_forward(a->zm[1], a->zm[1], B, S, D, 0), "latent positions");
+  if ((rc = zstack_fwd(m, 1, rng, err)) != LP_OK) return rc;
+  int ntok2 = 0;
+  if ((rc = combine_fwd(m, b, 1, &ce_e2e, &ntok2, err)) != LP_OK) return rc;
+
+  const lp_model_cfg *c = &m->cfg;
+  const double commit_term = c->commit_beta * L->commit_raw;
+  L->fwd_ok = 1;
+  if (st) {
+    int correct = 0;
+    for (size_t r = 0; r < (size_t)B * T; r++) {
+      if (b->prog[r] == pad) continue;
+      const float *row = a->logits[0] + r * V;
+      int best = 0;
+      for (int v = 1; v < V; v++)
+        if (row[v] > row[best]) best = v;
+      correct += best == b->prog[r];
+    }
+    memset(st, 0, sizeof *st);
+    st->loss = c->w_ae * (ce_ae + commit_term) + c->w_latent * ce_lat + c->w_e2e * ce_e2e;
+    st->loss_prog = ce_ae;
+    st->loss_commit = commit_term;
+    st->loss_latent = ce_lat;
+    st->loss_e2e = ce_e2e;
+    st->n_tokens = ntok;
+    st->token_acc = ntok ? (double)correct / ntok : 0.0;
+    /* codebook usage of this batch */
+    double *cnt = calloc((size_t)K, sizeof(double));
+    if (cnt) {
+      for (int i = 0; i < B * S; i++)
+        if (a->idx[i] >= 0) cnt[a->idx[i]] += 1.0;
+      double h = 0.0;
+      for (int k = 0; k < K; k++)
+        if (cnt[k] > 0) {
+          double q = cnt[k] / nvalid;
+          h -= q * log(q);
+        }
+      st->codebook_perplexity = exp(h);
+      free(cnt);
+    }
+    int dead = 0;
+    for (int k = 0; k < K; k++) dead += L->idle[k] >= LPM_DEAD_AFTER;
+    st->dead_codes = dead;
+  }
+  if (backward) return lpm_backward(m, b, err);
+  return LP_OK;
+}
+
+/* backward of stack Z pass p from dhbn (a->g_hb): accumulates into g_xb and g_zm[p] */
+static int zstack_bwd(lp_model *m, int p, lp_err *err) {
+  struct lpm *L = m->lp;
+  lpm_acts *a = &L->a;
+  const int B = L->B, T = L->T, S = L->S, D = m->cfg.d_model;
+  const size_t n = (size_t)B * T * D;
+  const float *P = m->params;
+  float *G = m->grads;
+  float *dy = a->g_t1, *dx = a->g_t2, *t;
+  memset(dy, 0, sizeof(float) * n);
+  TRYE(lp_layernorm_backward(dy, G + L->zdec_ln.g, G + L->zdec_ln.b, a->g_hb, a->hb[p],
+                             a->mean_b[p], a->rstd_b[p], P + L->zdec_ln.g, B * T, D),
+       "latent decoder layer norm backward");
+  memset(a->g_zm[p], 0, sizeof(float) * (size_t)B * S * D);
+  for (int i = m->cfg.n_dec_layers - 1; i >= 0; i--) {
+    float *tgt = i == 0 ? a->g_xb : dx;
+    if (i != 0) memset(dx, 0, sizeof(float) * n);
+    TRYE(lp_dec_block_backward(&L->zdec[i], P, G, a->zb[p][i], tgt, a->g_zm[p], dy),
+         "latent decoder block backward");
+    t = dy, dy = dx, dx = t;
+  }
+  return LP_OK;
+}
+
+/* backward of combine pass p with weight w: accumulates into g_hn (stack A) and
+ * writes g_hb (stack Z output) */
+static int combine_bwd(lp_model *m, const lp_batch *b, int p, float w, lp_err *err) {
+  struct lpm *L = m->lp;
+  lpm_acts *a = &L->a;
+  const int B = L->B, E = L->E, T = L->T, D = m->cfg.d_model, V = m->prog_v.size;
+  const float *P = m->params;
+  float *G = m->grads;
+  memset(a->g_log, 0, sizeof(float) * (size_t)B * T * V);
+  TRYE(lp_cross_entropy_backward(a->g_log, a->probs[p], b->prog, B * T, V, m->prog_v.pad, w),
+       "cross-entropy backward");
+  memset(a->g_pool, 0, sizeof(float) * (size_t)B * T * D);
+  TRYE(lp_linear_backward(a->g_pool, G + m->out_w, G + m->out_b, a->g_log, a->pool[p],
+                          P + m->out_w, B * T, D, V),
+       "output layer backward");
+  memset(a->g_yc, 0, sizeof(float) * (size_t)B * E * T * D);
+  TRYE(lp_maxpool_examples_backward(a->g_yc, a->g_pool, a->pam[p], B, E, T * D),
+       "max-pool backward");
+  memset(a->g_cat, 0, sizeof(float) * (size_t)B * E * T * 2 * D);
+  TRYE(lp_linear_backward(a->g_cat, G + L->cat_w, G + L->cat_b, a->g_yc, a->cat[p],
+                          P + L->cat_w, B * E * T, 2 * D, D),
+       "concat layer backward");
+  memset(a->g_hb, 0, sizeof(float) * (size_t)B * T * D);
+  const int hide = p == 0 && L->pretrain && L->hide_spec;
+  for (int t = 0; t < B; t++)
+    for (int e = 0; e < E; e++)
+      for (int s = 0; s < T; s++) {
+        const size_t r = ((size_t)t * E + e) * T + s;
+        const float *g = a->g_cat + r * 2 * D;
+        float *ga = a->g_hn + r * D, *gb = a->g_hb + ((size_t)t * T + s) * D;
+        if (!hide)
+          for (int d = 0; d < D; d++) ga[d] += g[d];
+        for (int d = 0; d < D; d++) gb[d] += g[D + d];
+      }
+  return LP_OK;
+}
+
+static int lpm_backward(lp_model *m, const lp_batch *b, lp_err *err) {
+  struct lpm *L = m->lp;
+  lpm_acts *a = &L->a;
+  rf_acts *ra = &m->acts;
+  const lp_model_cfg *c = &m->cfg;
+  const int B = L->B, E = L->E, BE = B * E, T = L->T, S = L->S, SL = L->SL, Sm = L->Sm;
+  const int D = c->d_model, V = m->prog_v.size, pad = m->prog_v.pad, K = L->K, Vl = L->Vl;
+  const float *P = m->params;
+  float *G = m->grads;
+  const int dr = L->dropped;
+  if (!L->fwd_ok) return lp_err_set(err, LP_EINVAL, "backward without a matching forward");
+  const int32_t *penc_ids = b->prog_enc ? b->prog_enc : b->prog;
+  const float *cb = L->codebook;
+
+  memset(a->g_hn, 0, sizeof(float) * (size_t)BE * T * D);
+  memset(a->g_xb, 0, sizeof(float) * (size_t)B * T * D);
+  /* e2e pass */
+  int rc;
+  if ((rc = combine_bwd(m, b, 1, c->w_e2e, err)) != LP_OK) return rc;
+  if ((rc = zstack_bwd(m, 1, err)) != LP_OK) return rc;
+  /* AE pass */
+  if ((rc = combine_bwd(m, b, 0, c->w_ae, err)) != LP_OK) return rc;
+  if ((rc = zstack_bwd(m, 0, err)) != LP_OK) return rc;
+  /* stack Z input -> program embedding */
+  TRYE(embed_backward(m, a->g_t1, a->g_xb, a->drop_b, a->ids_b, m->emb_prog, V, pad, B * T, dr),
+       "program embedding backward");
+
+  /* latent predictor: CE + the soft latents' gradient */
+  memset(a->g_llog, 0, sizeof(float) * (size_t)B * SL * Vl);
+  TRYE(lp_cross_entropy_backward(a->g_llog, a->lprob, a->ltgt, B * SL, Vl, K + 1, c->w_latent),
+       "latent cross-entropy backward");
+  {
+    float *dp = malloc(sizeof(float) * (size_t)K);
+    if (!dp) return lp_err_set(err, LP_ENOMEM, "out of memory");
+    for (int t = 0; t < B; t++)
+      for (int s = 0; s < S; s++) {
+        const int i = t * S + s;
+        if (!a->zmask[i]) continue;
+        const float *gz = a->g_zm[1] + (size_t)i * D; /* PE: identity gradient */
+        for (int k = 0; k < K; k++) {
+          double acc = 0.0;
+          for (int d = 0; d < D; d++) acc += (double)gz[d] * cb[(size_t)k * D + d];
+          dp[k] = (float)acc;
+        }
+        lp_softmax_backward(a->g_llog + ((size_t)t * SL + s) * Vl, dp, a->psoft + (size_t)i * K,
+                            1, K);
+      }
+    free(dp);
+  }
+  memset(a->g_lpool, 0, sizeof(float) * (size_t)B * SL * D);
+  TRYE(lp_linear_backward(a->g_lpool, G + L->lat_w, G + L->lat_b, a->g_llog, a->lpool,
+                          P + L->lat_w, B * SL, D, Vl),
+       "latent output backward");
+  const size_t nl = (size_t)BE * SL * D;
+  float *dy = a->g_l1, *dx = a->g_l2, *tp;
+  memset(dx, 0, sizeof(float) * nl);
+  TRYE(lp_maxpool_examples_backward(dx, a->g_lpool, a->lam, B, E, SL * D), "max-pool backward");
+  memset(dy, 0, sizeof(float) * nl);
+  TRYE(lp_layernorm_backward(dy, G + L->lat_ln.g, G + L->lat_ln.b, dx, a->hl, a->mean_l,
+                             a->rstd_l, P + L->lat_ln.g, BE * SL, D),
+       "latent layer norm backward");
+  float *gmem = ra->g_mem;
+  memset(gmem, 0, sizeof(float) * (size_t)BE * Sm * D);
+  for (int i = c->n_dec_layers - 1; i >= 0; i--) {
+    memset(dx, 0, sizeof(float) * nl);
+    TRYE(lp_dec_block_backward(&L->lat[i], P, G, a->lat[i], dx, gmem, dy),
+         "latent predictor block backward");
+    tp = dy, dy = dx, dx = tp;
+  }
+  TRYE(embed_backward(m, dx, dy, a->drop_l, a->lin, L->lat_emb, Vl, -1, BE * SL, dr),
+       "latent embedding backward");
+
+  /* program encoder: straight-through AE gradient (after pretraining) + commitment */
+  const size_t nlev = (size_t)B * levels_len(T, L->l);
+  memset(a->g_cv, 0, sizeof(float) * nlev * D);
+  const size_t zoff = nlev - (size_t)B * S;
+  const float *z = a->cv + zoff * D;
+  float *gz = a->g_cv + zoff * D;
+  const double cscale =
+      L->nvalid ? 2.0 * c->w_ae * c->commit_beta / (double)L->nvalid : 0.0;
+  for (int i = 0; i < B * S; i++) {
+    if (!a->zmask[i]) continue;
+    const float *g0 = a->g_zm[0] + (size_t)i * D;
+    const float *zi = z + (size_t)i * D, *q = cb + (size_t)a->idx[i] * D;
+    float *gi = gz + (size_t)i * D;
+    if (L->pretrain && !L->hide_spec) { /* paper: averaged embeddings */
+      const int t = i / S, s = i % S;
+      const float inv = 1.0f / (float)(a->cnt[i] ? a->cnt[i] : 1);
+      for (int u = s * L->W; u < (s + 1) * L->W && u < T; u++) {
+        int32_t id = penc_ids[(size_t)t * T + u];
+        if (id == pad) continue;
+        float *row = G + L->penc_emb + (size_t)id * D;
+        for (int d = 0; d < D; d++) row[d] += g0[d] * inv;
+      }
+    } else {
+      for (int d = 0; d < D; d++) gi[d] += g0[d];
+    }
+    for (int d = 0; d < D; d++) gi[d] += (float)(cscale * ((double)zi[d] - q[d]));
+  }
+  {
+    /* conv levels backward, last to first */
+    size_t offs[10];
+    int lens[10];
+    offs[0] = 0, lens[0] = T;
+    for (int j = 1; j <= L->l; j++) {
+      offs[j] = offs[j - 1] + (size_t)B * lens[j - 1];
+      lens[j] = lp_conv1d_s2_out_len(lens[j - 1]);
+    }
+    for (int j = L->l; j >= 1; j--) {
+      float *gy = a->g_cv + offs[j] * D;
+      for (size_t i = 0; i < (size_t)B * lens[j]; i++)
+        if (!a->cvm[offs[j] + i]) memset(gy + i * D, 0, sizeof(float) * D);
+      TRYE(lp_conv1d_s2_backward(a->g_cv + offs[j - 1] * D, G + L->conv_w[j - 1],
+                                 G + L->conv_b[j - 1], gy, a->cv + offs[j - 1] * D,
+                                 P + L->conv_w[j - 1], B, lens[j - 1], D, D),
+           "convolution backward");
+    }
+    for (size_t i = 0; i < (size_t)B * T; i++)
+      if (!a->cvm[i]) memset(a->g_cv + i * D, 0, sizeof(float) * D);
+  }
+  {
+    const size_t n = (size_t)B * T * D;
+    float *pdy = a->g_t1, *pdx = a->g_t2;
+    memset(pdy, 0, sizeof(float) * n);
+    TRYE(lp_layernorm_backward(pdy, G + L->penc_ln.g, G + L->penc_ln.b, a->g_cv, a->hp,
+                               a->mean_p, a->rstd_p, P + L->penc_ln.g, B * T, D),
+         "program encoder layer norm backward");
+    for (int i = c->n_enc_layers - 1; i >= 0; i--) {
+      memset(pdx, 0, sizeof(float) * n);
+      TRYE(lp_enc_block_backward(&L->penc[i], P, G, a->penc[i], pdx, pdy),
+           "program encoder block backward");
+      tp = pdy, pdy = pdx, pdx = tp;
+    }
+    TRYE(embed_backward(m, pdx, pdy, a->drop_p, penc_ids, L->penc_emb, V, pad, B * T, dr),
+         "program encoder embedding backward");
+  }
+
+  /* stack A (spec decoder): g_hn -> blocks -> gmem (accumulates with the predictor's) */
+  {
+    const size_t ndec = (size_t)BE * T * D;
+    float *ady = ra->g_a, *adx = ra->g_b;
+    memset(ady, 0, sizeof(float) * ndec);
+    TRYE(lp_layernorm_backward(ady, G + m->ln_dec.g, G + m->ln_dec.b, a->g_hn, ra->h_dec,
+                               ra->mean_dec, ra->rstd_dec, P + m->ln_dec.g, BE * T, D),
+         "decoder layer norm backward");
+    for (int i = c->n_dec_layers - 1; i >= 0; i--) {
+      memset(adx, 0, sizeof(float) * ndec);
+      TRYE(lp_dec_block_backward(&m->dec[i], P, G, ra->dec[i], adx, gmem, ady),
+           "decoder block backward");
+      tp = ady, ady = adx, adx = tp;
+    }
+    TRYE(embed_backward(m, adx, ady, ra->drop_dec, ra->ids_dec, m->emb_prog, V, pad, BE * T, dr),
+         "program embedding backward");
+  }
+
+  /* spec encoder(s), from gmem (as rf_backward) */
+  {
+    const int Ti = m->Ti, To = m->To, Vs = m->spec_v.size, spad = m->spec_v.pad;
+    float *g_ein = gmem;
+    if (m->n_parts == 2) {
+      const size_t nout = (size_t)BE * To * D;
+      float *sdy = ra->g_a, *sdx = ra->g_b;
+      memset(sdy, 0, sizeof(float) * nout);
+      TRYE(lp_layernorm_backward(sdy, G + m->ln_out.g, G + m->ln_out.b, gmem, ra->h_out,
+                                 ra->mean_out, ra->rstd_out, P + m->ln_out.g, BE * To, D),
+           "output layer norm backward");
+      g_ein = ra->g_mem2;
+      memset(g_ein, 0, sizeof(float) * (size_t)BE * Ti * D);
+      for (int i = c->n_enc_layers - 1; i >= 0; i--) {
+        memset(sdx, 0, sizeof(float) * nout);
+        TRYE(lp_dec_block_backward(&m->enc_out[i], P, G, ra->enc_out[i], sdx, g_ein, sdy),
+             "output encoder block backward");
+        tp = sdy, sdy = sdx, sdx = tp;
+      }
+      TRYE(embed_backward(m, sdx, sdy, ra->drop_out, b->spec[1], m->emb_out, Vs, spad, BE * To,
+                          dr),
+           "output embedding backward");
+    }
+    const size_t nin = (size_t)BE * Ti * D;
+    float *sdy = ra->g_a, *sdx = ra->g_b;
+    memset(sdy, 0, sizeof(float) * nin);
+    TRYE(lp_layernorm_backward(sdy, G + m->ln_in.g, G + m->ln_in.b, g_ein, ra->h_in, ra->mean_in,
+                               ra->rstd_in, P + m->ln_in.g, BE * Ti, D),
+         "input layer norm backward");
+    for (int i = c->n_enc_layers - 1; i >= 0; i--) {
+      memset(sdx, 0, sizeof(float) * nin);
+      TRYE(lp_enc_block_backward(&m->enc_in[i], P, G, ra->enc_in[i], sdx, sdy),
+           "input encoder block backward");
+      tp = sdy, sdy = sdx, sdx = tp;
+    }
+    TRYE(embed_backward(m, sdx, sdy, ra->drop_in, b->spec[0], m->emb_in, Vs, spad, BE * Ti, dr),
+         "input embedding backward");
+  }
+  return LP_OK;
+}
+
+/* The codebook's data initialisation (first train step): K encoder outputs
+ * of the batch drawn without replacement (cycled, with a little noise, when
+ * the batch has fewer than K valid latents). */
+static void data_init(lp_model *m, const float *z, int64_t step) {
+  struct lpm *L = m->lp;
+  const int D = m->cfg.d_model, K = L->K, n = L->B * L->S;
+  int *valid = malloc(sizeof(int) * (size_t)(n ? n : 1));
+  if (!valid) return;
+  int nv = 0;
+  for (int i = 0; i < n; i++)
+    if (L->a.idx[i] >= 0) valid[nv++] = i;
+  if (nv == 0) {
+    free(valid);
+    return;
+  }
+  lp_rng r;
+  lp_rng_seed(&r, (uint64_t)step * 0x2545f4914f6cdd1dULL + 17);
+  for (int k = 0; k < K; k++) {
+    int j = k % nv;
+    if (k < nv) { /* partial Fisher-Yates */
+      int u = k + (int)(lp_rng_next(&r) % (uint64_t)(nv - k)), tmp = valid[k];
+      valid[k] = valid[u], valid[u] = tmp;
+      j = k;
+    }
+    float *c = L->codebook + (size_t)k * D;
+    const float *src = z + (size_t)valid[j] * D;
+    for (int d = 0; d < D; d++) c[d] = src[d] + (k >= nv ? 0.01f * lp_rng_normal(&r) : 0.0f);
+    memcpy(L->ema_w + (size_t)k * D, c, sizeof(float) * D);
+    L->ema_n[k] = 1.0f;
+    L->idle[k] = 0.0f;
+  }
+  free(valid);
+}
+
+int lpm_train_step(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, lp_step_stats *st,
+                   lp_err *err) {
+  struct lpm *L = m->lp;
+  lpm_acts *a = &L->a;
+  int rc;
+  if (L->idle[0] < 0.0f) { /* codebook not initialised from data yet */
+    lp_step_stats tmp;
+    if ((rc = lpm_loss(m, b, step, NULL, 0, &tmp, err)) != LP_OK) return rc;
+    const size_t zo = (size_t)L->B * (levels_len(L->T, L->l) - (size_t)L->S);
+    data_init(m, a->cv + zo * m->cfg.d_model, step);
+  }
+  memset(m->grads, 0, sizeof(float) * m->n_params);
+  lp_step_stats local;
+  rc = lpm_loss(m, b, step, rng, 1, st ? st : &local, err);
+  if (rc != LP_OK) return rc;
+  /* EMA codebook update with this batch's encoder outputs, then dead codes
+   * (reference-style pretraining freezes the codebook) */
+  if (L->pretrain && L->hide_spec) return LP_OK;
+  const int D = m->cfg.d_model, K = L->K, n = L->B * L->S;
+  const size_t zoff = (size_t)L->B * (levels_len(L->T, L->l) - (size_t)L->S);
+  const float *z = a->cv + zoff * D;
+  lpm_vq_ema(L->codebook, L->ema_w, L->ema_n, K, D, z, a->idx, n, m->cfg.ema_decay,
+             m->cfg.ema_eps);
+  for (int k = 0; k < K; k++) L->idle[k] = L->idle[k] < 0.0f ? 1.0f : L->idle[k] + 1.0f;
+  for (int i = 0; i < n; i++)
+    if (a->idx[i] >= 0) L->idle[a->idx[i]] = 0.0f;
+  if (m->cfg.dead_code_restart && L->nvalid > 0) {
+    uint64_t h = (uint64_t)step * 0x9e3779b97f4a7c15ULL;
+    for (int k = 0; k < K; k++) {
+      if (L->idle[k] < LPM_DEAD_AFTER) continue;
+      lp_rng r;
+      lp_rng_seed(&r, h ^ (uint64_t)k);
+      int pick = (int)(lp_rng_next(&r) % (uint64_t)L->nvalid), i = 0;
+      for (; i < n; i++)
+        if (a->idx[i] >= 0 && pick-- == 0) break;
+      memcpy(L->codebook + (size_t)k * D, z + (size_t)i * D, sizeof(float) * D);
+      memcpy(L->ema_w + (size_t)k * D, z + (size_t)i * D, sizeof(float) * D);
+      L->ema_n[k] = 1.0f;
+      L->idle[k] = 0.0f;
+    }
+  }
+  return LP_OK;
+}
+
+int lpm_eval_loss(lp_model *m, const lp_batch *b, lp_step_stats *st, lp_err *err) {
+  lp_step_stats local;
+  /* evaluation: the phase after pretraining */
+  return lpm_loss(m, b, INT64_MAX, NULL, 0, st ? st : &local, err);
+}

@@ -1,0 +1,555 @@
+/* Two-level beam search of the Latent Programmer (paper section 3.3).
+ *
+ * Beam B, latent beam L (0 = floor(sqrt(B)), clamped to [1, B]):
+ *  1. beam search with L beams over latent sequences with the latent predictor
+ *     (codes 0..K-1, EOS = K; BOS = K+1 is never generated; EOS is not allowed
+ *     as the first token, so a code has at least one latent; at most
+ *     ceil(max_len / 2^l) codes);
+ *  2. for each of the (at most L) latent sequences found, a beam search with
+ *     floor(B / L) beams over programs with the latent program decoder
+ *     conditioned on that sequence (its codebook vectors + positions);
+ *  3. the union, ranked by the TOTAL log-probability
+ *         score = latent log-probability + program score
+ *     (the program score is the program log-probability, divided by
+ *     len^len_alpha when len_alpha > 0; the latent part is never normalised),
+ *     ties broken by latent rank, then program rank. lp_hyp.score is that
+ *     total; lp_hyp.latent / latent_len / latent_score give the code used.
+ *     The same program found under two codes is listed twice.
+ * With L = 1 this is plain beam search of B programs conditioned on the
+ * predictor's greedy (best) code (test lp.search_l1).
+ * Both levels batch their hypotheses through the decoders with key/value
+ * caches (lp_dec_block_cache_*), as the RobustFill search does. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lpsynth/runtime.h"
+#include "model_internal.h"
+
+
+typedef struct lsx {
+  lp_model *m;
+  lpm_view v;
+  int E, D, cap_H, mode; /* mode 0: latent predictor, 1: program decoder */
+  lp_dec_block_cache **lc, **ac, **zc;
+  float *x, *xz, *cat, *yc, *pooled;
+  int32_t *am, *ids, *src;
+  uint8_t *em;
+} lsx;
+
+static void lsx_free(lsx *c) {
+  const int nd = c->m->cfg.n_dec_layers;
+  for (int i = 0; i < nd; i++) {
+    if (c->lc) lp_dec_block_cache_free(c->lc[i]);
+    if (c->ac) lp_dec_block_cache_free(c->ac[i]);
+    if (c->zc) lp_dec_block_cache_free(c->zc[i]);
+  }
+  free(c->lc), free(c->ac), free(c->zc);
+  free(c->x), free(c->xz), free(c->cat), free(c->yc), free(c->pooled);
+  free(c->am), free(c->ids), free(c->src), free(c->em);
+}
+
+/* caches for H hypotheses; latents of at most maxS, programs of at most maxT */
+static int lsx_init(lsx *c, lp_model *m, int H, int maxS, int maxT, lp_err *err) {
+  memset(c, 0, sizeof *c);
+  c->m = m;
+  lpm_get_view(m, &c->v);
+  c->E = m->E, c->D = m->cfg.d_model, c->cap_H = H;
+  const int nd = m->cfg.n_dec_layers, E = c->E, D = c->D;
+  int Sm;
+  const uint8_t *mmask;
+  const float *mem = rf_memory(m, &Sm, &mmask);
+  const size_t N = (size_t)H * E;
+  c->lc = calloc((size_t)nd, sizeof *c->lc);
+  c->ac = calloc((size_t)nd, sizeof *c->ac);
+  c->zc = calloc((size_t)nd, sizeof *c->zc);
+  c->x = malloc(sizeof(float) * N * D);
+  c->xz = malloc(sizeof(float) * (size_t)H * D);
+  c->cat = malloc(sizeof(float) * N * 2 * D);
+  c->yc = malloc(sizeof(float) * N * D);
+  c->pooled = malloc(sizeof(float) * (size_t)H * D);
+  c->am = malloc(sizeof(int32_t) * (size_t)H * D);
+  c->ids = malloc(sizeof(int32_t) * N);
+  c->src = malloc(sizeof(int32_t) * N);
+  c->em = malloc(N);
+  int ok = c->lc && c->ac && c->zc && c->x && c->xz && c->cat && c->yc && c->pooled && c->am &&
+           c->ids && c->src && c->em;
+  for (int i = 0; ok && i < nd; i++) {
+    ok = (c->lc[i] = lp_dec_block_cache_new(&c->v.lat[i], (int)N, maxS, E, Sm)) != NULL &&
+         (c->ac[i] = lp_dec_block_cache_new(&m->dec[i], (int)N, maxT, E, Sm)) != NULL &&
+         (c->zc[i] = lp_dec_block_cache_new(&c->v.zdec[i], H, maxT, 1, maxS)) != NULL;
+    if (ok)
+      ok = lp_dec_block_cache_set_mem(&c->v.lat[i], m->params, c->lc[i], mem, mmask, E, Sm) ==
+               LP_OK &&
+           lp_dec_block_cache_set_mem(&m->dec[i], m->params, c->ac[i], mem, mmask, E, Sm) ==
+               LP_OK;
+  }
+  if (!ok) {
+    lsx_free(c);
+    return lp_err_set(err, LP_ENOMEM, "lp search: out of memory for the decoder caches");
+  }
+  return LP_OK;
+}
+
+/* program mode for the code z[0..S): resets the caches, sets stack Z's memory */
+static int lsx_set_code(lsx *c, const int32_t *z, int S, lp_err *err) {
+  lp_model *m = c->m;
+  const int D = c->D, nd = m->cfg.n_dec_layers;
+  float *zm = malloc(sizeof(float) * (size_t)(S ? S : 1) * D);
+  if (!zm) return lp_err_set(err, LP_ENOMEM, "lp search: out of memory");
+  for (int s = 0; s < S; s++) {
+    if (z[s] < 0 || z[s] >= c->v.K) {
+      free(zm);
+      return lp_err_set(err, LP_EINVAL, "latent code %d outside [0, %d)", (int)z[s], c->v.K);
+    }
+    memcpy(zm + (size_t)s * D, c->v.codebook + (size_t)z[s] * D, sizeof(float) * D);
+  }
+  int rc = lp_posenc_forward(zm, zm, 1, S, D, 0);
+  for (int i = 0; rc == LP_OK && i < nd; i++) {
+    lp_dec_block_cache_reset(c->ac[i]);
+    rc = lp_dec_block_cache_set_mem(&c->v.zdec[i], m->params, c->zc[i], zm, NULL, 1, S);
+  }
+  free(zm);
+  if (rc != LP_OK) return lp_err_set(err, rc, "lp search: bad latent memory");
+  c->mode = 1;
+  return LP_OK;
+}
+
+static int lsx_step(void *ctx, const int32_t *tok, int n, float *logits, lp_err *err) {
+  lsx *c = ctx;
+  lp_model *m = c->m;
+  const float *P = m->params;
+  const int E = c->E, D = c->D, N = n * E, nd = m->cfg.n_dec_layers;
+  for (int h = 0; h < n; h++)
+    for (int e = 0; e < E; e++) c->ids[h * E + e] = tok[h];
+  int rc;
+  lp_dec_block_cache **cc = c->mode ? c->ac : c->lc;
+  const int pos = lp_dec_block_cache_len(cc[0]);
+  if (c->mode == 0) {
+    rc = lp_embedding_forward(c->x, c->ids, P + c->v.lat_emb, N, c->v.Vl, D, -1);
+    if (rc == LP_OK) rc = lp_posenc_forward(c->x, c->x, N, 1, D, pos);
+    for (int i = 0; rc == LP_OK && i < nd; i++)
+      rc = lp_dec_block_step(&c->v.lat[i], P, c->lc[i], c->x, c->x, N);
+    if (rc == LP_OK)
+      rc = lp_layernorm_forward(c->yc, NULL, NULL, c->x, P + c->v.lat_ln.g, P + c->v.lat_ln.b,
+                                N, D, m->bcfg.ln_eps);
+    if (rc == LP_OK)
+      rc = lp_maxpool_examples_forward(c->pooled, c->am, c->yc, c->em, n, E, D);
+    if (rc == LP_OK)
+      rc = lp_linear_forward(logits, c->pooled, P + c->v.lat_w, P + c->v.lat_b, n, D, c->v.Vl);
+  } else {
+    const int V = m->prog_v.size, pad = m->prog_v.pad;
+    rc = lp_embedding_forward(c->x, c->ids, P + m->emb_prog, N, V, D, pad);
+    if (rc == LP_OK) rc = lp_posenc_forward(c->x, c->x, N, 1, D, pos);
+    for (int i = 0; rc == LP_OK && i < nd; i++)
+      rc = lp_dec_block_step(&m->dec[i], P, c->ac[i], c->x, c->x, N);
+    if (rc == LP_OK)
+      rc = lp_layernorm_forward(c->yc, NULL, NULL, c->x, P + m->ln_dec.g, P + m->ln_dec.b, N, D,
+                                m->bcfg.ln_eps);
+    if (rc == LP_OK) rc = lp_embedding_forward(c->xz, tok, P + m->emb_prog, n, V, D, pad);
+    if (rc == LP_OK) rc = lp_posenc_forward(c->xz, c->xz, n, 1, D, pos);
+    for (int i = 0; rc == LP_OK && i < nd; i++)
+      rc = lp_dec_block_step(&c->v.zdec[i], P, c->zc[i], c->xz, c->xz, n);
+    if (rc == LP_OK)
+      rc = lp_layernorm_forward(c->pooled, NULL, NULL, c->xz, P + c->v.zdec_ln.g,
+                                P + c->v.zdec_ln.b, n, D, m->bcfg.ln_eps);
+    if (rc == LP_OK) {
+      for (int h = 0; h < n; h++)
+        for (int e = 0; e < E; e++) {
+          float *dst = c->cat + ((size_t)h * E + e) * 2 * D;
+          memcpy(dst, c->yc + ((size_t)h * E + e) * D, sizeof(float) * D);
+          memcpy(dst + D, c->pooled + (size_t)h * D, sizeof(float) * D);
+        }
+      rc = lp_linear_forward(c->yc, c->cat, P + c->v.cat_w, P + c->v.cat_b, N, 2 * D, D);
+    }
+    if (rc == LP_OK) rc = lp_maxpool_examples_forward(c->pooled, c->am, c->yc, c->em, n, E, D);
+    if (rc == LP_OK) rc = lp_linear_forward(logits, c->pooled, P + m->out_w, P + m->out_b, n, D, V);
+  }
+  if (rc != LP_OK)
+    return lp_err_set(err, rc, "lp search: decoding step failed (%s)",
+                      rc == LP_ENOMEM ? "out of memory" : "bad arguments");
+  return LP_OK;
+}
+
+static int lsx_reorder(void *ctx, const int32_t *parent, int n, lp_err *err) {
+  lsx *c = ctx;
+  const int E = c->E, nd = c->m->cfg.n_dec_layers;
+  for (int h = 0; h < n; h++)
+    for (int e = 0; e < E; e++) c->src[h * E + e] = parent[h] * E + e;
+  int rc = LP_OK;
+  for (int i = 0; rc == LP_OK && i < nd; i++) {
+    if (c->mode == 0) {
+      rc = lp_dec_block_cache_reorder(c->lc[i], c->src, n * E);
+    } else {
+      rc = lp_dec_block_cache_reorder(c->ac[i], c->src, n * E);
+      if (rc == LP_OK) rc = lp_dec_block_cache_reorder(c->zc[i], parent, n);
+    }
+  }
+  if (rc != LP_OK) return lp_err_set(err, LP_EINVAL, "lp search: reorder failed");
+  return LP_OK;
+}
+
+/* ---- a generic batched beam search (the algorithm of search.c) ------------------ */
+
+typedef struct cand {
+  double s;
+  int32_t i;
+} cand;
+
+static int better(const cand *a, const cand *b) {
+  return a->s > b->s || (a->s == b->s && a->i < b->i);
+}
+
+static void heap_push(cand *h, int *n, int K, cand c) {
+  if (*n < K) {
+    int i = (*n)++;
+    h[i] = c;
+    while (i > 0) {
+      int p = (i - 1) / 2;
+      if (!better(&h[p], &h[i])) break;
+      cand t = h[p];
+      h[p] = h[i];
+      h[i] = t;
+      i = p;
+    }
+    return;
+  }
+  if (!better(&c, &h[0])) return;
+  h[0] = c;
+  int i = 0;
+  for (;;) {
+    int l = 2 * i + 1, r = l + 1, w = i;
+    if (l < *n && better(&h[w], &h[l])) w = l;
+    if (r < *n && better(&h[w], &h[r])) w = r;
+    if (w == i) break;
+    cand t = h[w];
+    h[w] = h[i];
+    h[i] = t;
+    i = w;
+  }
+}
+
+static int cand_cmp(const void *pa, const void *pb) {
+  const cand *a = pa, *b = pb;
+  return better(a, b) ? -1 : better(b, a) ? 1 : 0;
+}
+
+typedef struct fin {
+  double key, raw;
+  int32_t *seq;
+  int len;
+  uint64_t order;
+} fin;
+
+static int fin_cmp(const void *pa, const void *pb) {
+  const fin *a = pa, *b = pb;
+  if (a->key != b->key) return a->key > b->key ? -1 : 1;
+  return a->order < b->order ? -1 : a->order > b->order ? 1 : 0;
+}
+
+typedef int (*step_fn)(void *, const int32_t *, int, float *, lp_err *);
+typedef int (*reorder_fn)(void *, const int32_t *, int, lp_err *);
+
+/* Beam K over tokens 0..V-1 from bos; ban1/ban2 never generated (-1: none);
+ * eos not before position min_len. *fins_out (n_out, best first) owned by the
+ * caller (free each seq). */
+static int beam_run(void *ctx, step_fn step, reorder_fn reorder, int V, int bos, int eos, int ban1,
+                    int ban2, int min_len, int K, int max_len, double alpha, fin **fins_out,
+                    int *n_out, lp_err *err) {
+  *fins_out = NULL;
+  *n_out = 0;
+  const int C = 2 * K;
+  int rc = LP_OK;
+  float *logits = malloc(sizeof(float) * (size_t)K * V);
+  float *logp = malloc(sizeof(float) * (size_t)K * V);
+  int32_t *pre = malloc(sizeof(int32_t) * (size_t)K * max_len);
+  int32_t *pre2 = malloc(sizeof(int32_t) * (size_t)K * max_len);
+  double *score = malloc(sizeof(double) * (size_t)K), *score2 = malloc(sizeof(double) * (size_t)K);
+  int32_t *tok = malloc(sizeof(int32_t) * (size_t)K), *parent = malloc(sizeof(int32_t) * (size_t)K);
+  int32_t *cpar = malloc(sizeof(int32_t) * (size_t)K), *ctok = malloc(sizeof(int32_t) * (size_t)K);
+  int32_t *slot = malloc(sizeof(int32_t) * (size_t)K);
+  uint8_t *taken = malloc((size_t)K);
+  double *cscore = malloc(sizeof(double) * (size_t)K);
+  cand *heap = malloc(sizeof(cand) * (size_t)C);
+  fin *fins = calloc((size_t)K, sizeof(fin));
+  int n_fin = 0;
+  uint64_t order = 0;
+  if (!logits || !logp || !pre || !pre2 || !score || !score2 || !tok || !parent || !heap ||
+      !fins || !cpar || !ctok || !slot || !taken || !cscore) {
+    rc = lp_err_set(err, LP_ENOMEM, "lp search: out of memory");
+    goto done;
+  }
+  int nlive = 1;
+  score[0] = 0.0;
+  tok[0] = bos;
+  for (int t = 0; t < max_len && nlive > 0; t++) {
+    if ((rc = step(ctx, tok, nlive, logits, err)) != LP_OK) goto done;
+    if (lp_log_softmax_forward(logp, logits, nlive, V) != LP_OK) {
+      rc = lp_err_set(err, LP_EINVAL, "log-softmax failed");
+      goto done;
+    }
+    const int last = t + 1 == max_len;
+    int nh = 0;
+    for (int i = 0; i < nlive; i++) {
+      const float *row = logp + (size_t)i * V;
+      if (last) {
+        heap_push(heap, &nh, C, (cand){score[i] + row[eos], i * V + eos});
+        continue;
+      }
+      for (int v = 0; v < V; v++) {
+        if (v == ban1 || v == ban2 || (v == eos && t < min_len)) continue;
+        cand c = {score[i] + row[v], i * V + v};
+        if (nh == C && !better(&c, &heap[0])) continue;
+        heap_push(heap, &nh, C, c);
+      }
+    }
+    qsort(heap, (size_t)nh, sizeof(cand), cand_cmp);
+    int nnew = 0;
+    for (int r = 0; r < nh && nnew < K; r++) {
+      const int i = heap[r].i / V, v = heap[r].i % V;
+      if (v == eos) {
+        if (r >= K) continue;
+        const int len = t + 1;
+        const double key = alpha > 0.0 ? heap[r].s / pow((double)len, alpha) : heap[r].s;
+        int sl = n_fin;
+        if (n_fin == K) {
+          sl = 0;
+          for (int f = 1; f < n_fin; f++)
+            if (fin_cmp(&fins[f], &fins[sl]) > 0) sl = f;
+          if (!(key > fins[sl].key)) continue;
+          free(fins[sl].seq);
+          fins[sl].seq = NULL;
+        }
+        int32_t *p = malloc(sizeof(int32_t) * (size_t)len);
+        if (!p) {
+          rc = lp_err_set(err, LP_ENOMEM, "lp search: out of memory");
+          goto done;
+        }
+        memcpy(p, pre + (size_t)i * max_len, sizeof(int32_t) * (size_t)t);
+        p[t] = eos;
+        fins[sl] = (fin){key, heap[r].s, p, len, order++};
+        if (sl == n_fin) n_fin++;
+      } else {
+        cpar[nnew] = i;
+        ctok[nnew] = v;
+        cscore[nnew] = heap[r].s;
+        nnew++;
+      }
+    }
+    for (int j = 0; j < nnew; j++) slot[j] = -1, taken[j] = 0;
+    for (int j = 0; j < nnew; j++)
+      if (cpar[j] < nnew && !taken[cpar[j]]) slot[j] = cpar[j], taken[cpar[j]] = 1;
+    for (int j = 0, f = 0; j < nnew; j++)
+      if (slot[j] < 0) {
+        while (taken[f]) f++;
+        slot[j] = f, taken[f] = 1;
+      }
+    for (int j = 0; j < nnew; j++) {
+      const int d = slot[j];
+      parent[d] = cpar[j];
+      score2[d] = cscore[j];
+      memcpy(pre2 + (size_t)d * max_len, pre + (size_t)cpar[j] * max_len,
+             sizeof(int32_t) * (size_t)t);
+      pre2[(size_t)d * max_len + t] = ctok[j];
+    }
+    int32_t *tp = pre;
+    pre = pre2, pre2 = tp;
+    double *ts = score;
+    score = score2, score2 = ts;
+    nlive = nnew;
+    if (nlive == 0) break;
+    for (int j = 0; j < nlive; j++) tok[j] = pre[(size_t)j * max_len + t];
+    if (n_fin == K) {
+      double worst = fins[0].key;
+      for (int f = 1; f < n_fin; f++)
+        if (fins[f].key < worst) worst = fins[f].key;
+      double bound = score[0];
+      for (int j = 1; j < nlive; j++) bound = score[j] > bound ? score[j] : bound;
+      if (alpha > 0.0) bound /= pow((double)max_len, alpha);
+      if (bound < worst) break;
+    }
+    if (t + 1 < max_len && (rc = reorder(ctx, parent, nlive, err)) != LP_OK) goto done;
+  }
+  qsort(fins, (size_t)n_fin, sizeof(fin), fin_cmp);
+  *fins_out = fins;
+  *n_out = n_fin;
+  fins = NULL;
+  rc = LP_OK;
+done:
+  if (fins)
+    for (int f = 0; f < n_fin; f++) free(fins[f].seq);
+  free(fins);
+  free(heap);
+  free(cpar);
+  free(ctok);
+  free(slot);
+  free(taken);
+  free(cscore);
+  free(parent);
+  free(tok);
+  free(score);
+  free(score2);
+  free(pre);
+  free(pre2);
+  free(logp);
+  free(logits);
+  return rc;
+}
+
+static void fins_free(fin *f, int n) {
+  if (!f) return;
+  for (int i = 0; i < n; i++) free(f[i].seq);
+  free(f);
+}
+
+/* ---- entry points ---------------------------------------------------------------- */
+
+static int prep(lp_model *m, const lp_batch *b, int beam, int *max_len, float alpha,
+                lp_err *err) {
+  if (beam < 1 || beam > 4096)
+    return lp_err_set(err, LP_EINVAL, "beam size %d outside [1, 4096]", beam);
+  if (b->B != 1) return lp_err_set(err, LP_EINVAL, "search takes one task (batch of %d)", b->B);
+  if (*max_len <= 0) *max_len = m->cfg.max_program_len;
+  if (*max_len > 65536) return lp_err_set(err, LP_EINVAL, "max_len %d too large", *max_len);
+  if (!(alpha >= 0.0f && alpha <= 10.0f))
+    return lp_err_set(err, LP_EINVAL, "len_alpha %g outside [0, 10]", (double)alpha);
+  int rc = rf_check_batch(m, b, 0, err);
+  if (rc != LP_OK) return rc;
+  return rf_encode(m, b, NULL, err);
+}
+
+static int max_codes(const lp_model *m, int max_len) {
+  int S = max_len;
+  for (int j = 0; j < m->cfg.latent_l; j++) S = lp_conv1d_s2_out_len(S);
+  return S;
+}
+
+typedef struct tot {
+  double key;
+  int lrank, prank;
+  int32_t *prog;
+  int plen;
+  float lscore;
+  const int32_t *code;
+  int clen;
+} tot;
+
+static int tot_cmp(const void *pa, const void *pb) {
+  const tot *a = pa, *b = pb;
+  if (a->key != b->key) return a->key > b->key ? -1 : 1;
+  if (a->lrank != b->lrank) return a->lrank < b->lrank ? -1 : 1;
+  return a->prank < b->prank ? -1 : a->prank > b->prank ? 1 : 0;
+}
+
+int lpm_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o, lp_beam_result *out,
+               lp_err *err) {
+  out->hyps = NULL;
+  out->n = 0;
+  const int B = o->beam;
+  int max_len = o->max_len;
+  int rc = prep(m, b, B, &max_len, o->len_alpha, err);
+  if (rc != LP_OK) return rc;
+  int L = o->latent_beam > 0 ? o->latent_beam : (int)floor(sqrt((double)B));
+  if (L < 1) L = 1;
+  if (L > B) L = B;
+  const int PB = B / L;
+  const int maxS = max_codes(m, max_len) + 1;
+  lsx c;
+  if ((rc = lsx_init(&c, m, L > PB ? L : PB, maxS, max_len, err)) != LP_OK) return rc;
+  for (int h = 0; h < c.cap_H; h++) memcpy(c.em + (size_t)h * c.E, b->emask, (size_t)c.E);
+  fin *lat = NULL, *pf = NULL;
+  int nlat = 0, npf = 0, ntot = 0;
+  tot *all = calloc((size_t)B, sizeof(tot));
+  if (!all) {
+    rc = lp_err_set(err, LP_ENOMEM, "lp search: out of memory");
+    goto done;
+  }
+  c.mode = 0;
+  rc = beam_run(&c, lsx_step, lsx_reorder, c.v.Vl, c.v.K + 1, c.v.K, c.v.K + 1, -1, 1, L, maxS,
+                0.0, &lat, &nlat, err);
+  if (rc != LP_OK) goto done;
+  for (int li = 0; li < nlat; li++) {
+    if ((rc = lsx_set_code(&c, lat[li].seq, lat[li].len - 1, err)) != LP_OK) goto done;
+    rc = beam_run(&c, lsx_step, lsx_reorder, m->prog_v.size, m->prog_v.bos, m->prog_v.eos,
+                  m->prog_v.pad, m->prog_v.bos, 0, PB, max_len, o->len_alpha, &pf, &npf, err);
+    if (rc != LP_OK) goto done;
+    for (int pi = 0; pi < npf && ntot < B; pi++) {
+      tot *t = &all[ntot++];
+      t->key = lat[li].raw + pf[pi].key;
+      t->lrank = li, t->prank = pi;
+      t->prog = pf[pi].seq, t->plen = pf[pi].len;
+      pf[pi].seq = NULL;
+      t->lscore = (float)lat[li].raw;
+      t->code = lat[li].seq, t->clen = lat[li].len - 1;
+    }
+    fins_free(pf, npf);
+    pf = NULL, npf = 0;
+  }
+  qsort(all, (size_t)ntot, sizeof(tot), tot_cmp);
+  out->hyps = calloc((size_t)(ntot ? ntot : 1), sizeof(lp_hyp));
+  if (!out->hyps) {
+    rc = lp_err_set(err, LP_ENOMEM, "lp search: out of memory");
+    goto done;
+  }
+  for (int i = 0; i < ntot; i++) {
+    lp_hyp *h = &out->hyps[i];
+    h->latent = malloc(sizeof(int32_t) * (size_t)(all[i].clen ? all[i].clen : 1));
+    if (!h->latent) {
+      out->n = i;
+      lp_beam_free(out);
+      rc = lp_err_set(err, LP_ENOMEM, "lp search: out of memory");
+      goto done;
+    }
+    memcpy(h->latent, all[i].code, sizeof(int32_t) * (size_t)all[i].clen);
+    h->latent_len = all[i].clen;
+    h->latent_score = all[i].lscore;
+    h->prog = all[i].prog;
+    h->prog_len = all[i].plen;
+    h->score = (float)all[i].key;
+    all[i].prog = NULL;
+  }
+  out->n = ntot;
+  rc = LP_OK;
+done:
+  if (all)
+    for (int i = 0; i < ntot; i++) free(all[i].prog);
+  free(all);
+  fins_free(pf, npf);
+  fins_free(lat, nlat);
+  lsx_free(&c);
+  return rc;
+}
+
+int lpm_search_programs(lp_model *m, const lp_batch *b, const int32_t *code, int len, int beam,
+                        int max_len, float len_alpha, lp_beam_result *out, lp_err *err) {
+  if (!m || !m->lp || !b || !code || len < 1 || !out)
+    return lp_err_set(err, LP_EINVAL, "lpm_search_programs: bad arguments");
+  out->hyps = NULL;
+  out->n = 0;
+  int rc = prep(m, b, beam, &max_len, len_alpha, err);
+  if (rc != LP_OK) return rc;
+  lsx c;
+  if ((rc = lsx_init(&c, m, beam, len, max_len, err)) != LP_OK) return rc;
+  for (int h = 0; h < c.cap_H; h++) memcpy(c.em + (size_t)h * c.E, b->emask, (size_t)c.E);
+  fin *pf = NULL;
+  int npf = 0;
+  if ((rc = lsx_set_code(&c, code, len, err)) == LP_OK)
+    rc = beam_run(&c, lsx_step, lsx_reorder, m->prog_v.size, m->prog_v.bos, m->prog_v.eos,
+                  m->prog_v.pad, m->prog_v.bos, 0, beam, max_len, len_alpha, &pf, &npf, err);
+  if (rc == LP_OK) {
+    out->hyps = calloc((size_t)(npf ? npf : 1), sizeof(lp_hyp));
+    if (!out->hyps) rc = lp_err_set(err, LP_ENOMEM, "lp search: out of memory");
+  }
+  if (rc == LP_OK) {
+    for (int i = 0; i < npf; i++) {
+      out->hyps[i].prog = pf[i].seq;
+      out->hyps[i].prog_len = pf[i].len;
+      out->hyps[i].score = (float)pf[i].key;
+      pf[i].seq = NULL;
+    }
+    out->n = npf;
+  }
+  fins_free(pf, npf);
+  lsx_free(&c);
+  return rc;
+}
