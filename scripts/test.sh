@@ -15,7 +15,7 @@ case "${1:-}" in
     ;;
   --sanitize)
     dir=build-asan
-    CC=clang cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DLP_WERROR=ON -DLP_SANITIZE=ON \
+    CC=clang CXX=clang++ cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DLP_WERROR=ON -DLP_SANITIZE=ON \
       -DLP_FUZZ=ON >/dev/null
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     # Time-budgeted learning tests (label "slow": the overfit tests) run in the
