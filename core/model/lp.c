@@ -60,24 +60,6 @@
 
 #define LPM_DEAD_AFTER 25 /* steps without use after which a code is dead */
 
-#define TRYE(expr, what)                                                      \
-  do {                                                                        \
-    int rc_ = (expr);                                                         \
-    if (rc_ != LP_OK)                                                         \
-      return lp_err_set(err, rc_, "%s failed (%s)", what,                     \
-                        rc_ == LP_ENOMEM ? "out of memory" : "bad arguments"); \
-  } while (0)
-
-typedef struct carve {
-  char *base;
-  size_t used;
-} carve;
-
-static void *take(carve *c, size_t bytes) {
-  void *p = c->base ? c->base + c->used : NULL;
-  c->used += (bytes + 63u) & ~(size_t)63u;
-  return p;
-}
 
 typedef struct lpm_acts {
   int cB, cBE, cT, cS, cSL, cSm, cV; /* capacities */

@@ -160,4 +160,27 @@ typedef struct lpm_view {
 } lpm_view;
 void lpm_get_view(const lp_model *m, lpm_view *v);
 
+/* Shared by the model sources. TRYE returns from a function that has an
+ * `lp_err *err` in scope, with a message naming the failed step. */
+#define TRYE(expr, what)                                                      \
+  do {                                                                        \
+    int rc_ = (expr);                                                         \
+    if (rc_ != LP_OK)                                                         \
+      return lp_err_set(err, rc_, "%s failed (%s)", what,                     \
+                        rc_ == LP_ENOMEM ? "out of memory" : "bad arguments"); \
+  } while (0)
+
+typedef struct carve {
+  char *base;
+  size_t used;
+} carve;
+
+/* Arena layout: take() hands out 64-byte-aligned pieces of c->base; with
+ * base == NULL it only adds up the size needed (first pass). */
+static inline void *take(carve *c, size_t bytes) {
+  void *p = c->base ? c->base + c->used : NULL;
+  c->used += (bytes + 63u) & ~(size_t)63u;
+  return p;
+}
+
 #endif
