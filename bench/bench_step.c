@@ -6,7 +6,11 @@
  *   -> cross-entropy; then global-norm clipping and one Adam step.
  * Blocks: attention without biases, FFN with biases, GELU (tanh), LN eps 1e-6,
  * dropout 0.1 on residual branches, FFN hidden and attention probabilities.
- * usage: bench_step [--steps N] [--warmup W] [--threads T] [--json]
+ * usage: bench_step [--steps N] [--warmup W] [--threads T] [--mode data|blas] [--json]
+ * --mode data (default): T data-parallel workers (lp_engine_parallel), each
+ * running forward/backward on B/T rows with one-thread OpenBLAS, gradients
+ * combined before the update - how `lpsynth train --threads T` trains
+ * RobustFill. --mode blas: one pass over the batch with T OpenBLAS threads.
  * Prints the median and mean milliseconds per step, and the loss of the last
  * step (the batch is fixed, so both implementations should drive it down alike). */
 #define _POSIX_C_SOURCE 200809L
@@ -18,6 +22,7 @@
 #include "lpsynth/engine.h"
 
 enum { B = 32, S = 64, T = 32, V = 100, D = 128, H = 4, F = 512, NENC = 3, NDEC = 3 };
+static size_t g_num_params; /* parameters (set once in main) */
 
 static double now(void) {
   struct timespec ts;
@@ -39,19 +44,130 @@ static int cmpd(const void *a, const void *b) {
     }                                                         \
   } while (0)
 
+/* A worker's share of the step: forward and backward of rows [b0, b0 + nb). */
+typedef struct rep {
+  int b0, nb, rc;
+  const float *P;
+  float *G;
+  const int32_t *src, *tin, *tout;
+  size_t o_src_emb, o_tgt_emb, o_enc_lng, o_enc_lnb, o_dec_lng, o_dec_lnb, o_out_w, o_out_b;
+  lp_enc_block *enc;
+  lp_dec_block *dec;
+  lp_enc_block_acts *ea[NENC];
+  lp_dec_block_acts *da[NDEC];
+  /* x[l] is the input of encoder block l, x[NENC] its output (same for dx_) */
+  float *ex[NENC + 1], *dx_[NDEC + 1];
+  float *mem, *emean, *erstd, *dh, *dmean, *drstd, *logits, *probs, *dlogits;
+  float *g_a, *g_b, *gm_a, *gm_b, *gmem;
+  lp_rng rng;
+  double loss;
+} rep;
+
+static int rep_init(rep *r, lp_enc_block *enc, lp_dec_block *dec, int b0, int nb, size_t np) {
+  memset(r, 0, sizeof *r);
+  r->b0 = b0, r->nb = nb, r->enc = enc, r->dec = dec;
+  for (int l = 0; l < NENC; l++)
+    if (!(r->ea[l] = lp_enc_block_acts_new(&enc[l], nb, S))) return LP_ENOMEM;
+  for (int l = 0; l < NDEC; l++)
+    if (!(r->da[l] = lp_dec_block_acts_new(&dec[l], nb, T, S))) return LP_ENOMEM;
+  size_t ns = (size_t)nb * S * D, nt = (size_t)nb * T * D, nv = (size_t)nb * T * V;
+  for (int l = 0; l <= NENC; l++) r->ex[l] = malloc(ns * sizeof(float));
+  for (int l = 0; l <= NDEC; l++) r->dx_[l] = malloc(nt * sizeof(float));
+  r->mem = malloc(ns * sizeof(float));
+  r->emean = malloc((size_t)nb * S * sizeof(float));
+  r->erstd = malloc((size_t)nb * S * sizeof(float));
+  r->dh = malloc(nt * sizeof(float));
+  r->dmean = malloc((size_t)nb * T * sizeof(float));
+  r->drstd = malloc((size_t)nb * T * sizeof(float));
+  r->logits = malloc(nv * sizeof(float));
+  r->probs = malloc(nv * sizeof(float));
+  r->dlogits = malloc(nv * sizeof(float));
+  r->g_a = malloc(nt * sizeof(float));
+  r->g_b = malloc(nt * sizeof(float));
+  r->gm_a = malloc(ns * sizeof(float));
+  r->gm_b = malloc(ns * sizeof(float));
+  r->gmem = malloc(ns * sizeof(float));
+  r->G = malloc(np * sizeof(float));
+  return r->G ? LP_OK : LP_ENOMEM;
+}
+
+#define TRY(x)                           \
+  do {                                   \
+    if ((r->rc = (x)) != LP_OK) return;  \
+  } while (0)
+
+static void rep_step(void *ctx, int w) {
+  rep *r = (rep *)ctx + w;
+  const int nb = r->nb;
+  const float *P = r->P;
+  float *G = r->G;
+  const int32_t *src = r->src + (size_t)r->b0 * S, *tin = r->tin + (size_t)r->b0 * T,
+                *tout = r->tout + (size_t)r->b0 * T;
+  const size_t ns = (size_t)nb * S * D, nt = (size_t)nb * T * D, nv = (size_t)nb * T * V;
+  float **ex = r->ex, **dx_ = r->dx_;
+  memset(G, 0, g_num_params * sizeof *G);
+  /* ---- forward ---- */
+  TRY(lp_embedding_forward(ex[0], src, P + r->o_src_emb, nb * S, V, D, -1));
+  TRY(lp_posenc_forward(ex[0], ex[0], nb, S, D, 0));
+  for (int l = 0; l < NENC; l++)
+    TRY(lp_enc_block_forward(&r->enc[l], P, r->ea[l], ex[l + 1], ex[l], NULL, nb, S, &r->rng));
+  TRY(lp_layernorm_forward(r->mem, r->emean, r->erstd, ex[NENC], P + r->o_enc_lng,
+                           P + r->o_enc_lnb, nb * S, D, 1e-6f));
+  TRY(lp_embedding_forward(dx_[0], tin, P + r->o_tgt_emb, nb * T, V, D, -1));
+  TRY(lp_posenc_forward(dx_[0], dx_[0], nb, T, D, 0));
+  for (int l = 0; l < NDEC; l++)
+    TRY(lp_dec_block_forward(&r->dec[l], P, r->da[l], dx_[l + 1], dx_[l], NULL, r->mem, NULL, nb,
+                             T, S, &r->rng));
+  TRY(lp_layernorm_forward(r->dh, r->dmean, r->drstd, dx_[NDEC], P + r->o_dec_lng,
+                           P + r->o_dec_lnb, nb * T, D, 1e-6f));
+  TRY(lp_linear_forward(r->logits, r->dh, P + r->o_out_w, P + r->o_out_b, nb * T, D, V));
+  TRY(lp_cross_entropy_forward(&r->loss, r->probs, NULL, NULL, r->logits, tout, nb * T, V, -1));
+  /* ---- backward ---- */
+  float *g_a = r->g_a, *g_b = r->g_b, *gm_a = r->gm_a, *gm_b = r->gm_b, *t;
+  memset(r->dlogits, 0, nv * sizeof(float));
+  TRY(lp_cross_entropy_backward(r->dlogits, r->probs, tout, nb * T, V, -1, 1.0f));
+  memset(g_a, 0, nt * sizeof(float));
+  TRY(lp_linear_backward(g_a, G + r->o_out_w, G + r->o_out_b, r->dlogits, r->dh, P + r->o_out_w,
+                         nb * T, D, V));
+  memset(g_b, 0, nt * sizeof(float));
+  TRY(lp_layernorm_backward(g_b, G + r->o_dec_lng, G + r->o_dec_lnb, g_a, dx_[NDEC], r->dmean,
+                            r->drstd, P + r->o_dec_lng, nb * T, D));
+  memset(r->gmem, 0, ns * sizeof(float));
+  for (int l = NDEC - 1; l >= 0; l--) {
+    memset(g_a, 0, nt * sizeof(float));
+    TRY(lp_dec_block_backward(&r->dec[l], P, G, r->da[l], g_a, r->gmem, g_b));
+    t = g_a, g_a = g_b, g_b = t;
+  }
+  TRY(lp_embedding_backward(G + r->o_tgt_emb, g_b, tin, nb * T, V, D, -1));
+  memset(gm_a, 0, ns * sizeof(float));
+  TRY(lp_layernorm_backward(gm_a, G + r->o_enc_lng, G + r->o_enc_lnb, r->gmem, ex[NENC],
+                            r->emean, r->erstd, P + r->o_enc_lng, nb * S, D));
+  for (int l = NENC - 1; l >= 0; l--) {
+    memset(gm_b, 0, ns * sizeof(float));
+    TRY(lp_enc_block_backward(&r->enc[l], P, G, r->ea[l], gm_b, gm_a));
+    t = gm_a, gm_a = gm_b, gm_b = t;
+  }
+  TRY(lp_embedding_backward(G + r->o_src_emb, gm_a, src, nb * S, V, D, -1));
+}
+
 int main(int argc, char **argv) {
-  int steps = 20, warmup = 3, threads = 2, json = 0;
+  int steps = 20, warmup = 3, threads = 2, json = 0, data_parallel = 1;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--json")) json = 1;
-    else {
-      fprintf(stderr, "usage: bench_step [--steps N] [--warmup W] [--threads T] [--json]\n");
+    else if (!strcmp(argv[i], "--mode") && i + 1 < argc) {
+      const char *m = argv[++i];
+      if (strcmp(m, "data") && strcmp(m, "blas")) return 2;
+      data_parallel = !strcmp(m, "data");
+    } else {
+      fprintf(stderr, "usage: bench_step [--steps N] [--warmup W] [--threads T] "
+                      "[--mode data|blas] [--json]\n");
       return 2;
     }
   }
-  if (steps < 1 || warmup < 0 || threads < 1) return 2;
+  if (steps < 1 || warmup < 0 || threads < 1 || threads > LP_ENGINE_MAX_WORKERS) return 2;
   CHECK(lp_engine_set_threads(threads));
 
   lp_layout *L = lp_layout_new();
@@ -79,16 +195,12 @@ int main(int argc, char **argv) {
   CHECK(lp_layout_add(L, "out.w", 2, sh_out, LP_INIT_XAVIER_UNIFORM, 1.0f, &o_out_w));
   CHECK(lp_layout_add(L, "out.b", 1, sh_v, LP_INIT_ZEROS, 1.0f, &o_out_b));
   size_t np = lp_layout_numel(L);
+  g_num_params = np;
   float *P = malloc(np * sizeof *P), *G = malloc(np * sizeof *G);
   uint8_t *decay = malloc(np);
   CHECK(lp_layout_init_params(L, P, 1));
   CHECK(lp_layout_decay_mask(L, decay));
   lp_adam *opt = lp_adam_new(np, NULL);
-
-  lp_enc_block_acts *ea[NENC];
-  lp_dec_block_acts *da[NDEC];
-  for (int l = 0; l < NENC; l++) ea[l] = lp_enc_block_acts_new(&enc[l], B, S);
-  for (int l = 0; l < NDEC; l++) da[l] = lp_dec_block_acts_new(&dec[l], B, T, S);
 
   int32_t *src = malloc(sizeof(int32_t) * B * S), *tin = malloc(sizeof(int32_t) * B * T),
           *tout = malloc(sizeof(int32_t) * B * T);
@@ -100,64 +212,42 @@ int main(int argc, char **argv) {
     tin[b * T] = 1;
     for (int t = 1; t < T; t++) tin[b * T + t] = tout[b * T + t - 1];
   }
-  /* Activations: x[l] is the input of encoder block l, x[NENC] its output. */
-  size_t ns = (size_t)B * S * D, nt = (size_t)B * T * D;
-  float *ex[NENC + 1], *dx_[NDEC + 1];
-  for (int l = 0; l <= NENC; l++) ex[l] = malloc(ns * sizeof(float));
-  for (int l = 0; l <= NDEC; l++) dx_[l] = malloc(nt * sizeof(float));
-  float *mem = malloc(ns * sizeof(float)), *emean = malloc(B * S * sizeof(float)),
-        *erstd = malloc(B * S * sizeof(float));
-  float *dh = malloc(nt * sizeof(float)), *dmean = malloc(B * T * sizeof(float)),
-        *drstd = malloc(B * T * sizeof(float));
-  float *logits = malloc((size_t)B * T * V * sizeof(float)),
-        *probs = malloc((size_t)B * T * V * sizeof(float));
-  float *dlogits = malloc((size_t)B * T * V * sizeof(float));
-  float *g_a = malloc(nt * sizeof(float)), *g_b = malloc(nt * sizeof(float));
-  float *gm_a = malloc(ns * sizeof(float)), *gm_b = malloc(ns * sizeof(float)),
-        *gmem = malloc(ns * sizeof(float));
-  lp_rng rng;
-  lp_rng_seed(&rng, 7);
+  /* One replica per worker: rows [b0, b0 + nb) of the batch, own activations
+   * and gradients (worker 0's gradients are G). */
+  const int W = data_parallel ? threads : 1;
+  rep reps[LP_ENGINE_MAX_WORKERS];
+  for (int w = 0; w < W; w++) {
+    int b0 = B * w / W, b1 = B * (w + 1) / W;
+    CHECK(rep_init(&reps[w], enc, dec, b0, b1 - b0, np));
+    reps[w].P = P;
+    reps[w].src = src, reps[w].tin = tin, reps[w].tout = tout;
+    reps[w].o_src_emb = o_src_emb, reps[w].o_tgt_emb = o_tgt_emb;
+    reps[w].o_enc_lng = o_enc_lng, reps[w].o_enc_lnb = o_enc_lnb;
+    reps[w].o_dec_lng = o_dec_lng, reps[w].o_dec_lnb = o_dec_lnb;
+    reps[w].o_out_w = o_out_w, reps[w].o_out_b = o_out_b;
+    lp_rng_seed(&reps[w].rng, 7 + (uint64_t)w);
+  }
+  free(reps[0].G);
+  reps[0].G = G;
+  if (data_parallel) CHECK(lp_engine_set_threads(1));
 
   double *ms = malloc(sizeof(double) * (size_t)steps);
   double loss = 0;
   for (int it = 0; it < warmup + steps; it++) {
     double t0 = now();
-    memset(G, 0, np * sizeof *G);
-    /* ---- forward ---- */
-    CHECK(lp_embedding_forward(ex[0], src, P + o_src_emb, B * S, V, D, -1));
-    CHECK(lp_posenc_forward(ex[0], ex[0], B, S, D, 0));
-    for (int l = 0; l < NENC; l++)
-      CHECK(lp_enc_block_forward(&enc[l], P, ea[l], ex[l + 1], ex[l], NULL, B, S, &rng));
-    CHECK(lp_layernorm_forward(mem, emean, erstd, ex[NENC], P + o_enc_lng, P + o_enc_lnb, B * S, D, 1e-6f));
-    CHECK(lp_embedding_forward(dx_[0], tin, P + o_tgt_emb, B * T, V, D, -1));
-    CHECK(lp_posenc_forward(dx_[0], dx_[0], B, T, D, 0));
-    for (int l = 0; l < NDEC; l++)
-      CHECK(lp_dec_block_forward(&dec[l], P, da[l], dx_[l + 1], dx_[l], NULL, mem, NULL, B, T, S, &rng));
-    CHECK(lp_layernorm_forward(dh, dmean, drstd, dx_[NDEC], P + o_dec_lng, P + o_dec_lnb, B * T, D, 1e-6f));
-    CHECK(lp_linear_forward(logits, dh, P + o_out_w, P + o_out_b, B * T, D, V));
-    CHECK(lp_cross_entropy_forward(&loss, probs, NULL, NULL, logits, tout, B * T, V, -1));
-    /* ---- backward ---- */
-    memset(dlogits, 0, (size_t)B * T * V * sizeof(float));
-    CHECK(lp_cross_entropy_backward(dlogits, probs, tout, B * T, V, -1, 1.0f));
-    memset(g_a, 0, nt * sizeof(float));
-    CHECK(lp_linear_backward(g_a, G + o_out_w, G + o_out_b, dlogits, dh, P + o_out_w, B * T, D, V));
-    memset(g_b, 0, nt * sizeof(float));
-    CHECK(lp_layernorm_backward(g_b, G + o_dec_lng, G + o_dec_lnb, g_a, dx_[NDEC], dmean, drstd, P + o_dec_lng, B * T, D));
-    memset(gmem, 0, ns * sizeof(float));
-    for (int l = NDEC - 1; l >= 0; l--) {
-      memset(g_a, 0, nt * sizeof(float));
-      CHECK(lp_dec_block_backward(&dec[l], P, G, da[l], g_a, gmem, g_b));
-      float *t = g_a; g_a = g_b; g_b = t;
+    CHECK(lp_engine_parallel(W, rep_step, reps));
+    loss = 0;
+    for (int w = 0; w < W; w++) {
+      CHECK(reps[w].rc);
+      const float f = (float)reps[w].nb / B; /* every target token counts: share of rows */
+      loss += f * reps[w].loss;
+      if (w == 0) {
+        for (size_t i = 0; i < np; i++) G[i] *= f;
+      } else {
+        const float *g = reps[w].G;
+        for (size_t i = 0; i < np; i++) G[i] += f * g[i];
+      }
     }
-    CHECK(lp_embedding_backward(G + o_tgt_emb, g_b, tin, B * T, V, D, -1));
-    memset(gm_a, 0, ns * sizeof(float));
-    CHECK(lp_layernorm_backward(gm_a, G + o_enc_lng, G + o_enc_lnb, gmem, ex[NENC], emean, erstd, P + o_enc_lng, B * S, D));
-    for (int l = NENC - 1; l >= 0; l--) {
-      memset(gm_b, 0, ns * sizeof(float));
-      CHECK(lp_enc_block_backward(&enc[l], P, G, ea[l], gm_b, gm_a));
-      float *t = gm_a; gm_a = gm_b; gm_b = t;
-    }
-    CHECK(lp_embedding_backward(G + o_src_emb, gm_a, src, B * S, V, D, -1));
     /* ---- update ---- */
     double gn;
     CHECK(lp_grad_clip(G, np, 1.0f, &gn));
@@ -169,12 +259,15 @@ int main(int argc, char **argv) {
   for (int i = 0; i < steps; i++) sum += ms[i];
   qsort(ms, (size_t)steps, sizeof *ms, cmpd);
   double med = ms[steps / 2], mean = sum / steps;
+  const char *mode = data_parallel ? "data" : "blas";
   if (json)
-    printf("{\"impl\":\"lpsynth\",\"threads\":%d,\"steps\":%d,\"median_ms\":%.2f,\"mean_ms\":%.2f,"
+    printf("{\"impl\":\"lpsynth\",\"mode\":\"%s\",\"threads\":%d,\"steps\":%d,\"median_ms\":%.2f,\"mean_ms\":%.2f,"
            "\"params\":%zu,\"final_loss\":%.4f}\n",
-           threads, steps, med, mean, np, loss);
+           mode, threads, steps, med, mean, np, loss);
   else
-    printf("lpsynth: %zu parameters, %d steps: median %.2f ms/step, mean %.2f ms (OpenBLAS threads %d), loss %.4f\n",
-           np, steps, med, mean, threads, loss);
+    printf("lpsynth: %zu parameters, %d steps: median %.2f ms/step, mean %.2f ms (%d threads, %s), "
+           "loss %.4f\n",
+           np, steps, med, mean, threads,
+           data_parallel ? "data-parallel workers" : "OpenBLAS threads", loss);
   return 0;
 }

@@ -1,5 +1,6 @@
 /* Threads, the random number generator and small shared helpers. */
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "internal.h"
@@ -15,6 +16,47 @@ int lp_engine_set_threads(int n) {
 }
 
 int lp_engine_get_threads(void) { return openblas_get_num_threads(); }
+
+/* ---- data-parallel workers ---------------------------------------------- */
+
+typedef struct worker_arg {
+  void (*fn)(void *ctx, int w);
+  void *ctx;
+  int w;
+} worker_arg;
+
+static void *worker_main(void *p) {
+  worker_arg *a = p;
+  a->fn(a->ctx, a->w);
+  return NULL;
+}
+
+int lp_engine_parallel(int n, void (*fn)(void *ctx, int w), void *ctx) {
+  LP_REQUIRE(n >= 1 && n <= LP_ENGINE_MAX_WORKERS && fn);
+  if (n == 1) {
+    fn(ctx, 0);
+    return LP_OK;
+  }
+  /* One pool at a time: the workers' matrix products run on their own thread. */
+  const int blas = lp_engine_get_threads();
+  if (blas > 1) lp_engine_set_threads(1);
+  pthread_t th[LP_ENGINE_MAX_WORKERS];
+  worker_arg args[LP_ENGINE_MAX_WORKERS];
+  int started[LP_ENGINE_MAX_WORKERS] = {0};
+  for (int w = 1; w < n; w++) {
+    args[w] = (worker_arg){fn, ctx, w};
+    started[w] = pthread_create(&th[w], NULL, worker_main, &args[w]) == 0;
+  }
+  fn(ctx, 0);
+  for (int w = 1; w < n; w++) {
+    if (started[w])
+      pthread_join(th[w], NULL);
+    else
+      fn(ctx, w); /* no thread to be had: run it here, same result */
+  }
+  if (blas > 1) lp_engine_set_threads(blas);
+  return LP_OK;
+}
 
 /* ---- splitmix64 ---------------------------------------------------------- */
 

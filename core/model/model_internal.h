@@ -81,6 +81,12 @@ struct lp_model {
   const int32_t *freeze_argmax;
   /* Latent Programmer parts (kind LP_MODEL_LP; NULL for RobustFill): see lp.c. */
   struct lpm *lp;
+  /* Data-parallel training (lp_model_set_threads): n_workers >= 1; worker w > 0
+   * is replica[w - 1], a shallow copy sharing params, layout and block offsets
+   * but with its own gradients and activations (is_replica = 1). */
+  int n_workers;
+  struct lp_model **replica;
+  int is_replica;
 };
 
 /* Validates the ids and shapes of a batch against the model (message in err). */

@@ -120,6 +120,7 @@ lp_model *lp_model_new(const lp_model_cfg *c, const lp_vocab_info *spec,
     return NULL;
   }
   lp_model *m = calloc(1, sizeof *m);
+  if (m) m->n_workers = 1;
   if (!m) {
     lp_err_set(err, LP_ENOMEM, "lp_model_new: out of memory");
     return NULL;
@@ -166,8 +167,24 @@ lp_model *lp_model_new(const lp_model_cfg *c, const lp_vocab_info *spec,
   return m;
 }
 
+static void replicas_free(lp_model *m) {
+  for (int w = 1; m->replica && w < m->n_workers; w++) {
+    lp_model *r = m->replica[w - 1];
+    if (!r) continue;
+    acts_release(r);
+    rf_inc_release(r);
+    free(r->grads);
+    free(r);
+  }
+  free(m->replica);
+  m->replica = NULL;
+  m->n_workers = 1;
+}
+
 void lp_model_free(lp_model *m) {
   if (!m) return;
+  if (m->is_replica) return; /* never handed out; owned by its model */
+  replicas_free(m);
   lpm_free(m); /* LP dispatch (no-op for RobustFill) */
   acts_release(m);
   rf_inc_release(m);
@@ -557,6 +574,118 @@ int rf_backward(lp_model *m, const lp_batch *b, lp_err *err) {
   return LP_OK;
 }
 
+/* ---- data-parallel training ---------------------------------------------------------- */
+
+int lp_model_set_threads(lp_model *m, int n, lp_err *err) {
+  if (!m || m->is_replica) return lp_err_set(err, LP_EINVAL, "lp_model_set_threads: bad model");
+  if (n < 1 || n > LP_ENGINE_MAX_WORKERS)
+    return lp_err_set(err, LP_EINVAL, "threads must be 1..%d (got %d)", LP_ENGINE_MAX_WORKERS, n);
+  replicas_free(m);
+  if (m->cfg.kind == LP_MODEL_LP || n == 1) { /* LP: OpenBLAS threads */
+    lp_engine_set_threads(n);
+    return LP_OK;
+  }
+  lp_engine_set_threads(1);
+  m->replica = calloc((size_t)n - 1, sizeof *m->replica);
+  if (!m->replica) return lp_err_set(err, LP_ENOMEM, "out of memory for %d workers", n);
+  m->n_workers = n;
+  for (int w = 1; w < n; w++) {
+    lp_model *r = malloc(sizeof *r);
+    float *g = r ? calloc(m->n_params, sizeof(float)) : NULL;
+    if (!g) {
+      free(r);
+      replicas_free(m);
+      return lp_err_set(err, LP_ENOMEM, "out of memory for %d workers", n);
+    }
+    *r = *m; /* shares cfg, vocabularies, layout, block offsets and params */
+    memset(&r->acts, 0, sizeof r->acts);
+    memset(&r->inc, 0, sizeof r->inc);
+    r->grads = g;
+    r->replica = NULL;
+    r->n_workers = 1;
+    r->is_replica = 1;
+    r->freeze_argmax = NULL;
+    r->fwd_ok = 0;
+    m->replica[w - 1] = r;
+  }
+  return LP_OK;
+}
+
+typedef struct par_job {
+  lp_model *m;
+  const lp_batch *b;
+  lp_batch view[LP_ENGINE_MAX_WORKERS];
+  lp_rng rng[LP_ENGINE_MAX_WORKERS];
+  int use_rng;
+  lp_step_stats st[LP_ENGINE_MAX_WORKERS];
+  lp_err err[LP_ENGINE_MAX_WORKERS];
+  int rc[LP_ENGINE_MAX_WORKERS];
+} par_job;
+
+static void par_worker(void *ctx, int w) {
+  par_job *j = ctx;
+  lp_model *m = w == 0 ? j->m : j->m->replica[w - 1];
+  memset(m->grads, 0, sizeof(float) * m->n_params);
+  j->rc[w] = rf_forward(m, &j->view[w], j->use_rng ? &j->rng[w] : NULL, &j->st[w], &j->err[w]);
+  if (j->rc[w] == LP_OK) j->rc[w] = rf_backward(m, &j->view[w], &j->err[w]);
+}
+
+/* One train step split over the workers: worker w takes tasks
+ * [B*w/W, B*(w+1)/W) as a view of b (same padded lengths); its gradient of its
+ * own token-mean loss is weighted by its share of the batch's target tokens. */
+static int rf_train_parallel(lp_model *m, const lp_batch *b, lp_rng *rng, lp_step_stats *st,
+                             lp_err *err) {
+  const int W = m->n_workers, B = b->B, E = b->E;
+  par_job *j = calloc(1, sizeof *j);
+  if (!j) return lp_err_set(err, LP_ENOMEM, "out of memory");
+  j->m = m;
+  j->b = b;
+  j->use_rng = rng != NULL;
+  for (int w = 0; w < W; w++) {
+    const int t0 = B * w / W, t1 = B * (w + 1) / W;
+    lp_batch *v = &j->view[w];
+    *v = *b;
+    v->B = t1 - t0;
+    for (int p = 0; p < 2; p++)
+      if (b->spec[p]) v->spec[p] = b->spec[p] + (size_t)t0 * E * b->T_spec[p];
+    v->emask = b->emask + (size_t)t0 * E;
+    v->prog = b->prog ? b->prog + (size_t)t0 * b->T_prog : NULL;
+    v->prog_enc = b->prog_enc ? b->prog_enc + (size_t)t0 * b->T_prog : NULL;
+    if (rng) lp_rng_seed(&j->rng[w], lp_rng_next(rng));
+  }
+  int rc = lp_engine_parallel(W, par_worker, j);
+  for (int w = 0; rc == LP_OK && w < W; w++)
+    if (j->rc[w] != LP_OK) {
+      rc = j->rc[w];
+      if (err) *err = j->err[w];
+    }
+  if (rc == LP_OK) {
+    int n = 0;
+    for (int w = 0; w < W; w++) n += j->st[w].n_tokens;
+    lp_step_stats sum;
+    memset(&sum, 0, sizeof sum);
+    const size_t np = m->n_params;
+    float *G = m->grads;
+    for (int w = 0; w < W; w++) {
+      const double f = n ? (double)j->st[w].n_tokens / n : 1.0 / W;
+      sum.loss += f * j->st[w].loss;
+      sum.token_acc += f * j->st[w].token_acc;
+      const float c = (float)f;
+      if (w == 0) {
+        for (size_t i = 0; i < np; i++) G[i] *= c;
+      } else {
+        const float *g = m->replica[w - 1]->grads;
+        for (size_t i = 0; i < np; i++) G[i] += c * g[i];
+      }
+    }
+    sum.loss_prog = sum.loss;
+    sum.n_tokens = n;
+    if (st) *st = sum;
+  }
+  free(j);
+  return rc;
+}
+
 /* ---- public steps ------------------------------------------------------------------ */
 
 int lp_model_train_step(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng,
@@ -564,6 +693,7 @@ int lp_model_train_step(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rn
   if (!m || !b) return lp_err_set(err, LP_EINVAL, "lp_model_train_step: NULL argument");
   if (m->cfg.kind == LP_MODEL_LP) return lpm_train_step(m, b, step, rng, st, err); /* LP */
   memset(m->grads, 0, sizeof(float) * m->n_params);
+  if (m->n_workers > 1 && b->B >= m->n_workers) return rf_train_parallel(m, b, rng, st, err);
   lp_step_stats local;
   int rc = rf_forward(m, b, rng, st ? st : &local, err);
   if (rc != LP_OK) return rc;

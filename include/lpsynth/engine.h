@@ -55,10 +55,13 @@
  * passed in are owned by the caller; the library keeps no pointer to them
  * after a call returns.
  *
- * Threads. OpenBLAS (pthread build) is the only thread pool: large matrix
- * products run on lp_engine_set_threads() threads; the rest is
- * single-threaded. Distinct objects may be used from distinct threads, but
- * OpenBLAS's thread count is process-wide.
+ * Threads. Two ways to use several cores, never both at full width: OpenBLAS
+ * threads (lp_engine_set_threads(): large matrix products are split, the rest
+ * is single-threaded), or data-parallel workers (lp_engine_parallel(): each
+ * worker runs a whole forward/backward on its share of the batch with
+ * one-thread OpenBLAS; models use it through lp_model_set_threads()).
+ * Distinct objects may be used from distinct threads, but OpenBLAS's thread
+ * count is process-wide.
  *
  * Numerics: float32 storage, double accumulation in reductions (layer norm
  * statistics, softmax sums, losses, gradient norms). GELU is the tanh
@@ -85,6 +88,17 @@ extern "C" {
 int lp_engine_set_threads(int n);
 /* The number of OpenBLAS threads now in use. */
 int lp_engine_get_threads(void);
+
+#define LP_ENGINE_MAX_WORKERS 64
+/* Data parallelism: runs fn(ctx, w) for w = 0 .. n-1 at once, w = 0 on the
+ * calling thread and the others on threads of their own, and returns when all
+ * have finished (n = 1: a plain call). While they run OpenBLAS is set to one
+ * thread, so the two pools never compete (restored afterwards). fn must touch
+ * only what worker w owns (its activations, its gradient buffer) plus shared
+ * read-only data. If a thread cannot be started its share runs on the calling
+ * thread afterwards (same result, slower). LP_OK, or LP_EINVAL when n is not in
+ * 1..LP_ENGINE_MAX_WORKERS or fn is NULL. Not reentrant: one call at a time. */
+int lp_engine_parallel(int n, void (*fn)(void *ctx, int w), void *ctx);
 
 /* ------------------------------------------------------------------------ */
 /* Deterministic random numbers (splitmix64). The struct is the whole state.  */

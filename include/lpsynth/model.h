@@ -135,6 +135,14 @@ typedef struct lp_step_stats {
  * dropout, deterministic). */
 int lp_model_train_step(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng,
                         lp_step_stats *st, lp_err *err);
+/* Uses n cores for train_step. RobustFill: n data-parallel workers, each
+ * running forward and backward on its share of the batch's tasks with
+ * one-thread OpenBLAS; the gradients are combined weighted by target tokens, so
+ * the loss differentiated is the same token mean as with one worker (equal up to
+ * float rounding; dropout masks differ, each worker having its own stream drawn
+ * from rng). LP: n OpenBLAS threads. LP_OK, LP_EINVAL, LP_ENOMEM. */
+int lp_model_set_threads(lp_model *m, int n, lp_err *err);
+
 /* Forward only, no dropout: the same loss as train_step would report. */
 int lp_model_eval_loss(lp_model *m, const lp_batch *b, lp_step_stats *st, lp_err *err);
 

@@ -882,6 +882,64 @@ static void bench(int threads, const char *what) {
 
 /* ---- main -------------------------------------------------------------------------- */
 
+/* ---- data-parallel workers ------------------------------------------------------- */
+
+/* lp_model_set_threads: 1, 2 and 3 workers (3 does not divide the batch, and the
+ * shares have different token counts) give the same loss and gradients as one
+ * worker, up to float rounding; 5 workers on a batch of 4 fall back to one. */
+static void test_parallel(void) {
+  lp_err err = {0};
+  lp_model_cfg c;
+  tiny_cfg(&c);
+  lp_rng r;
+  lp_rng_seed(&r, 77);
+  toy_task tasks[7];
+  for (int i = 0; i < 7; i++) toy_make(&tasks[i], &r, 1 + i % 3, 2, 1, 9, 2, 2 + 2 * i);
+  lp_batch b = {0};
+  EXPECT_OK(toy_batch(&b, tasks, 7, 2, 1, &c, &err));
+  lp_model *m = lp_model_new(&c, &k_spec_v, &k_prog_v, 2, 5, &err);
+  EXPECT(m != NULL);
+  if (!m) return;
+  const size_t np = lp_model_num_params(m);
+  float *g1 = malloc(sizeof(float) * np);
+  lp_step_stats s1, sw;
+  EXPECT_OK(lp_model_train_step(m, &b, 1, NULL, &s1, &err));
+  memcpy(g1, lp_model_grads(m), sizeof(float) * np);
+  const int workers[] = {2, 3};
+  for (int k = 0; k < 2; k++) {
+    EXPECT_OK(lp_model_set_threads(m, workers[k], &err));
+    EXPECT_OK(lp_model_train_step(m, &b, 1, NULL, &sw, &err));
+    const float *g = lp_model_grads(m);
+    double worst = 0.0, gmax = 0.0;
+    for (size_t i = 0; i < np; i++) {
+      double d = fabs((double)g[i] - g1[i]);
+      if (d > worst) worst = d;
+      if (fabs(g1[i]) > gmax) gmax = fabs(g1[i]);
+    }
+    printf("  %d workers: loss %.7f vs %.7f, max |dgrad| %.3g (max |grad| %.3g)\n", workers[k],
+           sw.loss, s1.loss, worst, gmax);
+    EXPECT(fabs(sw.loss - s1.loss) < 1e-5 * (1.0 + fabs(s1.loss)));
+    EXPECT(sw.n_tokens == s1.n_tokens);
+    EXPECT(fabs(sw.token_acc - s1.token_acc) < 1e-9);
+    EXPECT(worst <= 1e-5 * gmax + 1e-7);
+  }
+  /* more workers than tasks: one worker does it all, bitwise equal */
+  lp_batch b4 = {0};
+  EXPECT_OK(toy_batch(&b4, tasks, 4, 2, 1, &c, &err));
+  EXPECT_OK(lp_model_set_threads(m, 1, &err));
+  EXPECT_OK(lp_model_train_step(m, &b4, 1, NULL, &s1, &err));
+  memcpy(g1, lp_model_grads(m), sizeof(float) * np);
+  EXPECT_OK(lp_model_set_threads(m, 5, &err));
+  EXPECT_OK(lp_model_train_step(m, &b4, 1, NULL, &sw, &err));
+  EXPECT(memcmp(g1, lp_model_grads(m), sizeof(float) * np) == 0);
+  EXPECT(lp_model_set_threads(m, 0, &err) == LP_EINVAL);
+  lp_model_free(m);
+  lp_batch_free(&b);
+  lp_batch_free(&b4);
+  free(g1);
+  lp_engine_set_threads(1);
+}
+
 typedef struct test_case {
   const char *name;
   void (*fn)(void);
@@ -896,6 +954,7 @@ static const test_case k_cases[] = {
     {"incremental_1part", test_incremental_1part},
     {"search", test_search},
     {"badinput", test_badinput},
+    {"parallel", test_parallel},
     {"overfit", test_overfit},
 };
 
