@@ -38,6 +38,23 @@ void cli_progress_update(cli_progress *p, uint64_t done);
 void cli_progress_end(cli_progress *p, uint64_t done);
 double cli_now(void);
 
+/* The copy of a training run's domain options file beside its checkpoint:
+ * "CKPT.spm" (malloc'd; NULL when out of memory). */
+char *cli_options_path(const char *ckpt);
+/* cli_options_path(ckpt) when that file exists, else NULL (malloc'd). */
+char *cli_options_beside(const char *ckpt);
+/* Copy src to dst atomically (temp file, fsync, rename): 0; prints an error
+ * and returns -1 on failure; returns 1 (nothing done) when src is dst. */
+int cli_copy_file_atomic(const char *verb, const char *src, const char *dst);
+
+/* Diversity of a beam (Latent Programmer, Figure 5(a)): for n = 1..max_n,
+ * out[n-1] = the number of distinct n-grams that occur in any of the k
+ * sequences (n-grams lie within one sequence) divided by the total number of
+ * tokens of the k sequences; every out[] is 0 when there are no tokens.
+ * Returns that total, or -1 when out of memory. Pure. */
+long cli_beam_diversity(const int32_t *const *seqs, const int *lens, int k, int max_n,
+                        double *out);
+
 /* Verbs. */
 int cmd_domains(int argc, char **argv);
 int cmd_run(int argc, char **argv);

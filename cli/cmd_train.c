@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -119,7 +120,8 @@ static int on_progress(const lp_train_progress *p, void *user) {
 
 /* JSON of the command line and the run, stored in checkpoints. */
 static char *make_metadata(int argc, char **argv, const char *domain, uint64_t seed,
-                           uint64_t data_seed, const char *data, int threads) {
+                           uint64_t data_seed, const char *data, const char *split,
+                           const char *options_copy, int threads) {
   json_t *o = json_object(), *a = json_array();
   json_array_append_new(a, json_string("lpsynth"));
   for (int i = 0; i < argc; i++) {
@@ -141,6 +143,14 @@ static char *make_metadata(int argc, char **argv, const char *domain, uint64_t s
   } else {
     json_object_set_new(o, "data_seed", json_u64(data_seed));
   }
+  if (split) {
+    json_t *s = json_string(split);
+    json_object_set_new(o, "split", s ? s : json_string("(not UTF-8)"));
+  }
+  if (options_copy) {
+    json_t *s = json_string(options_copy);
+    if (s) json_object_set_new(o, "domain_options_copy", s);
+  }
   json_object_set_new(o, "threads", json_integer(threads));
   char *s = json_dumps(o, JSON_COMPACT);
   json_decref(o);
@@ -150,8 +160,20 @@ static char *make_metadata(int argc, char **argv, const char *domain, uint64_t s
 enum {
   OPT_DOMAIN = 1000, OPT_DOMAIN_OPTIONS, OPT_MODEL, OPT_CONFIG, OPT_DATA, OPT_STEPS, OPT_OUT,
   OPT_RESUME, OPT_THREADS, OPT_SEED, OPT_DATA_SEED, OPT_LOG, OPT_LOG_EVERY, OPT_CKPT_EVERY,
-  OPT_JSON, OPT_HELP, OPT_MIN_EXPR, OPT_MAX_EXPR, OPT_EXAMPLES, OPT_MAX_LINE, OPT_TIME_LIMIT
+  OPT_JSON, OPT_HELP, OPT_MIN_EXPR, OPT_MAX_EXPR, OPT_EXAMPLES, OPT_MAX_LINE, OPT_TIME_LIMIT,
+  OPT_SPLIT
 };
+
+/* The split a checkpoint was trained on (its metadata's "split"), malloc'd, or NULL. */
+static char *metadata_split(const char *metadata) {
+  if (!metadata || !*metadata) return NULL;
+  json_error_t je;
+  json_t *m = json_loads(metadata, 0, &je);
+  json_t *s = m ? json_object_get(m, "split") : NULL;
+  char *r = json_is_string(s) ? strdup(json_string_value(s)) : NULL;
+  json_decref(m);
+  return r;
+}
 
 /* "3600", "90s", "45m", "1.5h" -> seconds; -1 when malformed. */
 static double parse_duration(const char *s) {
@@ -167,24 +189,38 @@ static double parse_duration(const char *s) {
 static void train_help(void) {
   printf(
       "usage: lpsynth train --domain D --model robustfill|lp [--config FILE] [--data FILE.jsonl]\n"
-      "                     --steps N --out CKPT [--resume CKPT] [--threads T] [--seed S]\n"
-      "                     [--log FILE.csv] [--checkpoint-every K] [--json]\n\n"
+      "                     [--split NAME] --steps N --out CKPT [--resume CKPT] [--threads T]\n"
+      "                     [--seed S] [--log FILE.csv] [--checkpoint-every K] [--json]\n\n"
       "Trains a model on tasks generated on the fly by the domain (task i from the seed\n"
-      "derived from (data seed, i)) or read from a JSONL file (cycled; each line needs\n"
-      "\"tokens\" or \"program\", and \"inputs\"/\"outputs\"). Each step: forward and backward\n"
-      "on one batch, gradient-norm clipping, Adam with decoupled weight decay and the\n"
-      "warm-up / inverse-square-root learning rate. The checkpoint (config, parameters,\n"
-      "Adam state, RNG and task position) is written atomically every K steps, at the end,\n"
-      "and when SIGINT/SIGTERM arrives (the current step finishes first; a second signal\n"
-      "kills at once). --resume continues from a checkpoint's step to N total steps and,\n"
-      "with one thread, gives the same bytes as training straight through.\n\n"
+      "derived from (data seed, i)) or read from a JSONL file, cycled. A line of the\n"
+      "file is a task with \"tokens\" or \"program\" and \"inputs\"/\"outputs\" (or\n"
+      "\"specs\"), or - for a domain whose specification is one text, such as python - a\n"
+      "pair as `lpsynth corpus` writes it: \"docstring\" (the spec) and \"code\" (the\n"
+      "program). A pair's docstring longer than max_spec_len tokens is cut to its first\n"
+      "max_spec_len tokens; a pair whose program is longer than max_program_len is\n"
+      "skipped, and the summary says how many were cut and skipped. A bad line stops\n"
+      "training with FILE:LINE: message.\n\n"
+      "Each step: forward and backward on one batch, gradient-norm clipping, Adam with\n"
+      "decoupled weight decay and the warm-up / inverse-square-root learning rate. The\n"
+      "checkpoint (config, parameters, Adam state, RNG and task position) is written\n"
+      "atomically every K steps, at the end, and when SIGINT/SIGTERM arrives (the\n"
+      "current step finishes first; a second signal kills at once). --resume continues\n"
+      "from a checkpoint's step to N total steps and, with one thread, gives the same\n"
+      "bytes as training straight through.\n\n"
       "  --domain NAME|PATH.so   the domain plugin (required)\n"
-      "  --domain-options STR    options passed to the domain's create()\n"
+      "  --domain-options STR    options passed to the domain's create(); when STR is a\n"
+      "                          file (python: the tokenizer model), it is copied\n"
+      "                          atomically to CKPT.spm beside the checkpoint, where\n"
+      "                          synth, eval and --resume find it when no\n"
+      "                          --domain-options is given\n"
       "  --model robustfill|lp   the model (required unless --config or --resume says it)\n"
       "  --config FILE           model config (`key = value`, models/CONFIG.md); default:\n"
       "                          the model's defaults. With --resume it must equal the\n"
       "                          checkpoint's config\n"
       "  --data FILE.jsonl       train on these tasks (default: generate them)\n"
+      "  --split NAME            with --data: only the lines whose \"split\" is NAME (e.g.\n"
+      "                          train; a line without \"split\" is an error). Resuming\n"
+      "                          keeps the checkpoint's split\n"
       "  --steps N               total steps to reach (required)\n"
       "  --out CKPT              checkpoint file to write (required)\n"
       "  --resume CKPT           continue from this checkpoint (may equal --out)\n"
@@ -230,12 +266,13 @@ int cmd_train(int argc, char **argv) {
       {"examples", required_argument, 0, OPT_EXAMPLES},
       {"max-line", required_argument, 0, OPT_MAX_LINE},
       {"time-limit", required_argument, 0, OPT_TIME_LIMIT},
+      {"split", required_argument, 0, OPT_SPLIT},
       {"json", no_argument, 0, OPT_JSON},
       {"help", no_argument, 0, OPT_HELP},
       {0, 0, 0, 0}};
   const char *V = "train";
   const char *domain = NULL, *domain_opts = NULL, *model = NULL, *config = NULL, *data = NULL,
-             *out = NULL, *resume = NULL, *logp = NULL;
+             *out = NULL, *resume = NULL, *logp = NULL, *split = NULL;
   int64_t steps = 0, threads = 1, log_every = 100, ck_every = -1, mn = 0, mx = 0, nex = 0,
           max_line = 0;
   uint64_t seed = 1, data_seed = 0;
@@ -253,6 +290,13 @@ int cmd_train(int argc, char **argv) {
       case OPT_RESUME: resume = optarg; break;
       case OPT_LOG: logp = optarg; break;
       case OPT_JSON: json = 1; break;
+      case OPT_SPLIT:
+        if (!*optarg) {
+          cli_error(V, "--split expects a split name (train, valid, test)");
+          return EXIT_USAGE;
+        }
+        split = optarg;
+        break;
       case OPT_STEPS:
         if (cli_parse_i64(V, "--steps", optarg, 1, (int64_t)1 << 50, &steps)) return EXIT_USAGE;
         have_steps = 1;
@@ -334,6 +378,10 @@ int cmd_train(int argc, char **argv) {
     cli_error(V, "--model robustfill|lp is required (or --config FILE, or --resume CKPT)");
     return EXIT_USAGE;
   }
+  if (split && !data) {
+    cli_error(V, "--split selects lines of a data file: give --data FILE.jsonl");
+    return EXIT_USAGE;
+  }
   if (mn && mx && mn > mx) {
     cli_error(V, "--min-expr %lld is larger than --max-expr %lld", (long long)mn, (long long)mx);
     return EXIT_USAGE;
@@ -365,6 +413,7 @@ int cmd_train(int argc, char **argv) {
   /* resuming: what the checkpoint holds (refusals come with the file's name) */
   lp_ckpt info;
   memset(&info, 0, sizeof info);
+  char *split_keep = NULL, *opts_keep = NULL; /* owned copies of defaults */
   if (resume) {
     if (lp_ckpt_read(resume, LP_CKPT_INFO_ONLY, &info, &e)) {
       cli_error(V, "%s", e.msg);
@@ -384,35 +433,75 @@ int cmd_train(int argc, char **argv) {
       return EXIT_USAGE;
     }
     if (!have_cfg) cfg = rc_cfg;
+    char *ck_split = metadata_split(info.metadata);
+    if (split && ck_split && strcmp(split, ck_split) != 0) {
+      cli_error(V, "--split %s, but the checkpoint %s was trained on split \"%s\" (resuming "
+                "keeps it)", split, resume, ck_split);
+      free(ck_split);
+      lp_ckpt_free(&info);
+      return EXIT_USAGE;
+    }
+    if (split && !ck_split && info.pos.data_kind == LP_DATA_FILE) {
+      cli_error(V, "--split %s, but the checkpoint %s was trained on every line of its data "
+                "file (resuming keeps that)", split, resume);
+      lp_ckpt_free(&info);
+      return EXIT_USAGE;
+    }
+    if (!split && ck_split) split = split_keep = ck_split;
+    else free(ck_split);
     if (have_data_seed && info.pos.data_kind == LP_DATA_GENERATED &&
         info.pos.data_seed != data_seed) {
       cli_error(V, "--data-seed %llu, but the checkpoint %s was trained with data seed %llu "
                 "(resuming keeps it)", (unsigned long long)data_seed, resume,
                 (unsigned long long)info.pos.data_seed);
       lp_ckpt_free(&info);
+      free(split_keep);
       return EXIT_USAGE;
     }
   }
   /* default: a 52-bit seed derived from --seed (apart from `lpsynth gen --seed S` sets) */
   if (!have_data_seed) data_seed = lp_task_seed(seed, 0x64617461ull /* "data" */) >> 12;
 
+  /* resuming without --domain-options: the copy beside the checkpoint */
+  if (resume && !domain_opts) {
+    opts_keep = cli_options_beside(resume);
+    domain_opts = opts_keep;
+  }
+  int fail_rc = EXIT_FAIL;
+  char *meta = NULL, *copy = NULL;
+  int copied = 0; /* copy was written by this run (not the options file itself) */
   lp_domain *d = lp_domain_open(domain, domain_opts, &e);
   if (!d) {
     cli_error(V, "%s", e.msg);
     lp_ckpt_free(&info);
-    return EXIT_FAIL;
+    goto fail;
   }
   if (resume) {
     lp_ckpt_domain cd;
     if (lp_ckpt_domain_of(d, &cd, &e) || lp_ckpt_check_domain(&info, resume, &cd, &e)) {
-      cli_error(V, "%s", e.msg);
+      cli_error(V, "%s%s%s%s", e.msg, domain_opts ? " (domain options: " : "",
+                domain_opts ? domain_opts : "", domain_opts ? ")" : "");
       lp_ckpt_free(&info);
-      lp_domain_free(d);
-      return EXIT_FAIL;
+      goto fail;
     }
   }
-  char *meta = make_metadata(argc, argv, lp_domain_name(d), resume ? info.pos.init_seed : seed,
-                             resume ? info.pos.data_seed : data_seed, data, (int)threads);
+  /* a domain options file (the python tokenizer) goes beside the checkpoint */
+  if (domain_opts) {
+    struct stat sb;
+    if (stat(domain_opts, &sb) == 0 && S_ISREG(sb.st_mode)) {
+      copy = cli_options_path(out);
+      int cr = copy ? cli_copy_file_atomic(V, domain_opts, copy) : -1;
+      if (cr < 0) {
+        if (!copy) cli_error(V, "out of memory");
+        lp_ckpt_free(&info);
+        goto fail;
+      }
+      copied = cr == 0;
+    }
+  }
+  meta = make_metadata(argc, argv, lp_domain_name(d), resume ? info.pos.init_seed : seed,
+                       resume ? info.pos.data_seed : data_seed, data, split, copy,
+                       (int)threads);
 
   lp_train_opts o;
   lp_train_opts_default(&o);
@@ -437,6 +526,7 @@ int cmd_train(int argc, char **argv) {
   o.metadata = meta;
   o.stop = &g_stop;
   o.max_seconds = time_limit;
+  o.split = split;
   progress_ctx pc;
   memset(&pc, 0, sizeof pc);
   pc.json = json;
@@ -458,6 +548,9 @@ int cmd_train(int argc, char **argv) {
               cfg.batch_size, lp_domain_name(d), data ? "tasks from " : "generated tasks",
               data ? data : "", (long long)steps, (long long)threads, threads == 1 ? "" : "s",
               (unsigned long long)seed);
+    if (split) fprintf(stderr, "lpsynth train: lines of split \"%s\" only\n", split);
+    if (copied)
+      fprintf(stderr, "lpsynth train: domain options %s copied to %s\n", domain_opts, copy);
   }
   lp_ckpt_free(&info);
 
@@ -478,10 +571,15 @@ int cmd_train(int argc, char **argv) {
   sigaction(SIGTERM, &old_term, NULL);
   if (pc.printed) fputc('\n', stderr);
   free(meta);
+  meta = NULL;
   lp_domain_free(d);
+  d = NULL;
   if (rc) {
     cli_error(V, "%s", e.msg);
-    return EXIT_FAIL;
+    /* no checkpoint was written: no copy of the options beside it either */
+    struct stat sb;
+    if (copied && stat(out, &sb) != 0) unlink(copy);
+    goto fail;
   }
   int64_t done = r.end_step - r.start_step;
   if (json) {
@@ -506,6 +604,16 @@ int cmd_train(int argc, char **argv) {
     json_object_set_new(j, "num_params", json_integer((json_int_t)r.num_params));
     json_object_set_new(j, "seed", json_u64(r.seed));
     if (!data) json_object_set_new(j, "data_seed", json_u64(r.data_seed));
+    if (split) json_object_set_new(j, "split", json_string(split));
+    if (copy) json_object_set_new(j, "domain_options_copy", json_string(copy));
+    if (data) {
+      json_object_set_new(j, "skipped_long", json_integer((json_int_t)r.skipped_long));
+      json_object_set_new(j, "truncated_specs", json_integer((json_int_t)r.truncated_specs));
+      if (r.pass_lines >= 0) {
+        json_object_set_new(j, "pass_lines", json_integer((json_int_t)r.pass_lines));
+        json_object_set_new(j, "pass_skipped", json_integer((json_int_t)r.pass_skipped));
+      }
+    }
     json_dumpf(j, stdout, JSON_COMPACT);
     fputc('\n', stdout);
     json_decref(j);
@@ -522,6 +630,18 @@ int cmd_train(int argc, char **argv) {
                        r.final_loss, r.final_acc, (long long)(done < 100 ? done : 100));
       printf("\ncheckpoint: %s (step %lld, %lld tasks seen, %zu parameters)\n", out,
              (long long)r.end_step, (long long)r.tasks_seen, r.num_params);
+      if (copied) printf("domain options: %s (a copy of %s)\n", copy, domain_opts);
+      if (r.skipped_long || r.truncated_specs || r.pass_skipped > 0) {
+        printf("pairs: %lld skipped (program longer than max_program_len %d) and %lld "
+               "docstrings cut to max_spec_len %d while reading this run's batches",
+               (long long)r.skipped_long, r.cfg.max_program_len, (long long)r.truncated_specs,
+               r.cfg.max_spec_len);
+        if (r.pass_lines >= 0)
+          printf("; one pass of %s: %lld of %lld lines%s%s skipped", data,
+                 (long long)r.pass_skipped, (long long)r.pass_lines, split ? " of split " : "",
+                 split ? split : "");
+        printf("\n");
+      }
       if (r.stopped)
         printf("stopped%s at step %lld of %lld; continue with: lpsynth train ... --resume %s "
                "--steps %lld\n",
@@ -533,7 +653,14 @@ int cmd_train(int argc, char **argv) {
     }
   }
   fflush(stdout);
-  return EXIT_OK;
+  fail_rc = EXIT_OK;
+fail:
+  lp_domain_free(d);
+  free(meta);
+  free(copy);
+  free(split_keep);
+  free(opts_keep);
+  return fail_rc;
 }
 
 /* ---------- ckpt ---------- */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -158,4 +159,99 @@ void cli_progress_update(cli_progress *p, uint64_t done) {
 
 void cli_progress_end(cli_progress *p, uint64_t done) {
   if (p->enabled) progress_print(p, done, 1);
+}
+
+/* ---------- the domain options file beside a checkpoint ---------- */
+
+char *cli_options_path(const char *ckpt) {
+  size_t n = strlen(ckpt) + 5;
+  char *p = malloc(n);
+  if (p) snprintf(p, n, "%s.spm", ckpt);
+  return p;
+}
+
+char *cli_options_beside(const char *ckpt) {
+  char *p = cli_options_path(ckpt);
+  struct stat sb;
+  if (p && (stat(p, &sb) != 0 || !S_ISREG(sb.st_mode))) {
+    free(p);
+    p = NULL;
+  }
+  return p;
+}
+
+int cli_copy_file_atomic(const char *verb, const char *src, const char *dst) {
+  struct stat a, b;
+  if (stat(src, &a) == 0 && stat(dst, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+    return 1;
+  FILE *f = fopen(src, "rb");
+  if (!f) {
+    cli_error(verb, "%s: cannot open: %s", src, strerror(errno));
+    return -1;
+  }
+  lp_buf buf = {0};
+  char chunk[65536];
+  size_t n;
+  int bad = 0;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+    if (lp_buf_append(&buf, chunk, n)) {
+      bad = 1;
+      break;
+    }
+  if (ferror(f)) bad = 1;
+  fclose(f);
+  if (bad) {
+    cli_error(verb, "%s: cannot read it to copy it to %s", src, dst);
+    lp_buf_free(&buf);
+    return -1;
+  }
+  lp_err e = {0};
+  int rc = lp_write_file_atomic(dst, buf.data ? buf.data : "", buf.len, &e);
+  lp_buf_free(&buf);
+  if (rc) {
+    cli_error(verb, "copying %s: %s", src, e.msg);
+    return -1;
+  }
+  return 0;
+}
+
+/* ---------- beam diversity ---------- */
+
+static uint64_t ngram_hash(const int32_t *p, int n) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (int i = 0; i < n; i++) {
+    h ^= (uint32_t)p[i];
+    h *= 0x100000001b3ull;
+  }
+  return h ^ (h >> 29);
+}
+
+long cli_beam_diversity(const int32_t *const *seqs, const int *lens, int k, int max_n,
+                        double *out) {
+  long total = 0;
+  for (int s = 0; s < k; s++)
+    if (lens[s] > 0) total += lens[s];
+  for (int n = 1; n <= max_n; n++) out[n - 1] = 0;
+  if (total == 0) return 0;
+  size_t cap = 16;
+  while (cap < 2 * (size_t)total) cap *= 2;
+  const int32_t **set = malloc(cap * sizeof *set); /* open addressing, n-gram starts */
+  if (!set) return -1;
+  for (int n = 1; n <= max_n; n++) {
+    memset(set, 0, cap * sizeof *set);
+    long distinct = 0;
+    for (int s = 0; s < k; s++)
+      for (int i = 0; i + n <= lens[s]; i++) {
+        const int32_t *g = seqs[s] + i;
+        size_t j = (size_t)ngram_hash(g, n) & (cap - 1);
+        while (set[j] && memcmp(set[j], g, (size_t)n * sizeof *g) != 0) j = (j + 1) & (cap - 1);
+        if (!set[j]) {
+          set[j] = g;
+          distinct++;
+        }
+      }
+    out[n - 1] = (double)distinct / (double)total;
+  }
+  free(set);
+  return total;
 }

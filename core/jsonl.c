@@ -163,6 +163,15 @@ static int get_strs(json_t *o, const char *key, lp_strs *out, int *has, lp_err *
   return LP_OK;
 }
 
+static int get_str(json_t *o, const char *key, const char **out, size_t *len, lp_err *err) {
+  json_t *v = json_object_get(o, key);
+  if (!v) return LP_OK;
+  if (!json_is_string(v)) return lp_err_set(err, LP_EINVAL, "field \"%s\" must be a string", key);
+  *out = json_string_value(v);
+  *len = json_string_length(v);
+  return LP_OK;
+}
+
 int lp_record_parse(const char *line, size_t len, lp_record *rec, lp_err *err) {
   memset(rec, 0, sizeof *rec);
   json_error_t je;
@@ -203,6 +212,12 @@ int lp_record_parse(const char *line, size_t len, lp_record *rec, lp_err *err) {
     }
     rec->has_tokens = 1;
   }
+  if (get_str(o, "docstring", &rec->docstring, &rec->docstring_len, err) ||
+      get_str(o, "code", &rec->code, &rec->code_len, err) ||
+      get_str(o, "split", &rec->split, &rec->split_len, err)) {
+    lp_record_free(rec);
+    return err ? err->code : LP_EINVAL;
+  }
   if (get_strs(o, "inputs", &rec->inputs, &rec->has_inputs, err) ||
       get_strs(o, "outputs", &rec->outputs, &rec->has_outputs, err)) {
     lp_record_free(rec);
@@ -220,6 +235,12 @@ int lp_record_require(const lp_record *rec, unsigned fields, lp_err *err) {
     return lp_err_set(err, LP_EINVAL, "missing field \"inputs\" (an array of strings)");
   if ((fields & LP_REC_OUTPUTS) && !rec->has_outputs)
     return lp_err_set(err, LP_EINVAL, "missing field \"outputs\" (an array of strings)");
+  if ((fields & LP_REC_DOCSTRING) && !rec->docstring)
+    return lp_err_set(err, LP_EINVAL, "missing field \"docstring\" (a string)");
+  if ((fields & LP_REC_CODE) && !rec->code)
+    return lp_err_set(err, LP_EINVAL, "missing field \"code\" (a string)");
+  if ((fields & LP_REC_SPLIT) && !rec->split)
+    return lp_err_set(err, LP_EINVAL, "missing field \"split\" (a string)");
   return LP_OK;
 }
 

@@ -58,6 +58,7 @@ typedef struct producer {
   int32_t spec_pad, prog_pad, prog_eos, prog_size;
   int from_file;
   const char *path;
+  const char *split;     /* keep only lines of this split (NULL: all) */
   size_t max_line;
   uint64_t data_seed;
   lp_gen_opts gen;
@@ -66,6 +67,9 @@ typedef struct producer {
   lp_jsonl *r;
   uint64_t file_records; /* lines in one pass (0 until known) */
   uint64_t pass_pos;     /* record index within the current pass */
+  uint64_t pass_skipped; /* pairs skipped (too long) within the current pass */
+  int64_t file_skipped;  /* pairs skipped in one pass (-1 until known) */
+  int64_t b_skip, b_trunc; /* pairs skipped / docstrings truncated for the batch being made */
   enc_task *et;          /* [bs] */
   lp_task_ids *ti;       /* [bs] */
   lp_task task;
@@ -73,6 +77,7 @@ typedef struct producer {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   lp_batch *slots;
+  int64_t *slot_skip, *slot_trunc; /* [depth] b_skip / b_trunc of each slot's batch */
   int depth, head, count;
   int shutdown, failed;
   lp_err err;            /* the producer's error (failed = 1) */
@@ -117,7 +122,7 @@ static void task_where(const producer *P, const enc_task *t, uint64_t idx, char 
 
 /* Encodes parts [n_examples * n_parts] given as (text, len) pairs. */
 static int encode_specs(producer *P, enc_task *t, const char *const *txt, const size_t *len,
-                        size_t n_examples, const char *where, lp_err *err) {
+                        size_t n_examples, int truncate, const char *where, lp_err *err) {
   size_t n = n_examples * (size_t)P->n_parts;
   if (et_reserve(t, n)) return lp_err_set(err, LP_ENOMEM, "%s: out of memory", where);
   t->n_examples = n_examples;
@@ -130,6 +135,10 @@ static int encode_specs(producer *P, enc_task *t, const char *const *txt, const 
     if (rc)
       return lp_err_prefix(err, "%s: example %zu %s", where, i / (size_t)P->n_parts + 1,
                            P->n_parts == 2 ? (part ? "output" : "input") : "spec");
+    if (ids->len > (size_t)P->cfg->max_spec_len && truncate) {
+      ids->len = (size_t)P->cfg->max_spec_len;
+      P->b_trunc++;
+    }
     if (ids->len > (size_t)P->cfg->max_spec_len)
       return lp_err_set(err, LP_EINVAL,
                         "%s: example %zu %s has %zu tokens, more than max_spec_len %d", where,
@@ -142,7 +151,9 @@ static int encode_specs(producer *P, enc_task *t, const char *const *txt, const 
   return LP_OK;
 }
 
-static int finish_program(producer *P, enc_task *t, const char *where, lp_err *err) {
+/* skip != NULL (pairs): a program longer than max_program_len, or whose
+ * anonymised form is, sets *skip instead of failing. */
+static int finish_program(producer *P, enc_task *t, const char *where, int *skip, lp_err *err) {
   if (t->prog.len == 0 || t->prog.data[t->prog.len - 1] != P->prog_eos)
     return lp_err_set(err, LP_EINVAL, "%s: the program's tokens do not end with EOS (id %d)",
                       where, P->prog_eos);
@@ -150,16 +161,22 @@ static int finish_program(producer *P, enc_task *t, const char *where, lp_err *e
     if (t->prog.data[i] < 0 || t->prog.data[i] >= P->prog_size)
       return lp_err_set(err, LP_EINVAL, "%s: program token %zu is %d, outside the vocabulary "
                         "(0..%d)", where, i + 1, t->prog.data[i], P->prog_size - 1);
-  if (t->prog.len > (size_t)P->cfg->max_program_len)
+  if (t->prog.len > (size_t)P->cfg->max_program_len) {
+    if (skip) {
+      *skip = 1;
+      return LP_OK;
+    }
     return lp_err_set(err, LP_EINVAL,
                       "%s: the program has %zu tokens (incl. EOS), more than max_program_len %d",
                       where, t->prog.len, P->cfg->max_program_len);
+  }
   t->has_enc = 0;
   if (P->use_enc) {
     t->prog_enc.len = 0;
     if (lp_domain_anonymise(P->d, t->prog.data, t->prog.len, &t->prog_enc, err))
       return lp_err_prefix(err, "%s: anonymise", where);
     t->has_enc = 1;
+    if (skip && t->prog_enc.len > (size_t)P->cfg->max_program_len) *skip = 1;
   }
   return LP_OK;
 }
@@ -191,11 +208,11 @@ static int gen_task(producer *P, uint64_t idx, enc_task *t, lp_err *err) {
     txt[i] = P->task.examples.items[i].data ? P->task.examples.items[i].data : "";
     len[i] = P->task.examples.items[i].len;
   }
-  rc = encode_specs(P, t, txt, len, n / np, where, err);
+  rc = encode_specs(P, t, txt, len, n / np, 0, where, err);
   free(txt);
   free(len);
   if (rc) return rc;
-  return finish_program(P, t, where, err);
+  return finish_program(P, t, where, NULL, err);
 }
 
 /* Next line of the file, reopening at the end (cycling). line, len and lineno
@@ -212,54 +229,40 @@ static int file_next(producer *P, const char **line, size_t *len, size_t *lineno
     /* end of a pass */
     lp_jsonl_free(P->r);
     P->r = NULL;
-    if (P->pass_pos == 0) return lp_err_set(err, LP_EINVAL, "%s: no tasks in the file", P->path);
+    if (P->pass_pos == 0) {
+      if (P->pass_skipped)
+        return lp_err_set(err, LP_EINVAL,
+                          "%s: no usable task: all %llu pairs%s%s%s have a program longer than "
+                          "max_program_len %d",
+                          P->path, (unsigned long long)P->pass_skipped,
+                          P->split ? " of split \"" : "", P->split ? P->split : "",
+                          P->split ? "\"" : "", P->cfg->max_program_len);
+      if (P->split)
+        return lp_err_set(err, LP_EINVAL, "%s: no line of split \"%s\"", P->path, P->split);
+      return lp_err_set(err, LP_EINVAL, "%s: no tasks in the file", P->path);
+    }
     P->file_records = P->pass_pos;
+    P->file_skipped = (int64_t)P->pass_skipped;
     P->pass_pos = 0;
+    P->pass_skipped = 0;
   }
   return lp_err_set(err, LP_EIO, "%s: cannot read", P->path);
 }
 
-/* Skips k records (resume), using the pass length once known. */
-static int file_skip(producer *P, uint64_t k, lp_err *err) {
-  while (k > 0) {
-    if (P->file_records && P->pass_pos == 0) k %= P->file_records;
-    if (k == 0) break;
-    const char *line;
-    size_t len, lineno;
-    int rc = file_next(P, &line, &len, &lineno, err);
-    if (rc < 0) return rc;
-    P->pass_pos++;
-    k--;
-  }
-  return LP_OK;
-}
-
-static int file_task(producer *P, enc_task *t, lp_err *err) {
-  const char *line;
-  size_t len, lineno = 0;
-  int rc = file_next(P, &line, &len, &lineno, err);
-  if (rc < 0) return rc;
-  P->pass_pos++;
-  t->line = lineno;
-  char where[1100];
-  snprintf(where, sizeof where, "%s:%zu", P->path, lineno);
-  lp_record rec;
-  memset(&rec, 0, sizeof rec);
-  rc = lp_record_parse(line, len, &rec, err);
-  if (rc) {
-    lp_record_free(&rec);
-    return lp_err_prefix(err, "%s", where);
-  }
+/* A task line ("tokens" or "program", and the examples). */
+static int record_task(producer *P, const lp_record *rec, enc_task *t, const char *where,
+                       lp_err *err) {
+  int rc = LP_OK;
   /* program: "tokens" if present, else "program" parsed by the domain */
   t->prog.len = 0;
-  if (rec.has_tokens) {
-    for (size_t i = 0; i < rec.tokens.len; i++)
-      if (lp_ids_push(&t->prog, rec.tokens.data[i])) {
+  if (rec->has_tokens) {
+    for (size_t i = 0; i < rec->tokens.len; i++)
+      if (lp_ids_push(&t->prog, rec->tokens.data[i])) {
         rc = lp_err_set(err, LP_ENOMEM, "out of memory");
         goto done;
       }
-  } else if (rec.program) {
-    rc = lp_domain_program_encode(P->d, rec.program, rec.program_len, &t->prog, err);
+  } else if (rec->program) {
+    rc = lp_domain_program_encode(P->d, rec->program, rec->program_len, &t->prog, err);
     if (rc) {
       lp_err_prefix(err, "%s: program", where);
       goto done;
@@ -273,17 +276,17 @@ static int file_task(producer *P, enc_task *t, lp_err *err) {
   const char **txt = NULL;
   size_t *tl = NULL;
   if (P->n_parts == 2) {
-    rc = lp_record_require(&rec, LP_REC_INPUTS | LP_REC_OUTPUTS, err);
+    rc = lp_record_require(rec, LP_REC_INPUTS | LP_REC_OUTPUTS, err);
     if (rc) {
       lp_err_prefix(err, "%s", where);
       goto done;
     }
-    if (rec.inputs.len != rec.outputs.len || rec.inputs.len == 0) {
+    if (rec->inputs.len != rec->outputs.len || rec->inputs.len == 0) {
       rc = lp_err_set(err, LP_EINVAL, "%s: %zu inputs and %zu outputs (want the same, >= 1)",
-                      where, rec.inputs.len, rec.outputs.len);
+                      where, rec->inputs.len, rec->outputs.len);
       goto done;
     }
-    n_ex = rec.inputs.len;
+    n_ex = rec->inputs.len;
     txt = malloc(2 * n_ex * sizeof *txt);
     tl = malloc(2 * n_ex * sizeof *tl);
     if (!txt || !tl) {
@@ -291,14 +294,14 @@ static int file_task(producer *P, enc_task *t, lp_err *err) {
       goto done1;
     }
     for (size_t e = 0; e < n_ex; e++) {
-      txt[2 * e] = rec.inputs.items[e].data ? rec.inputs.items[e].data : "";
-      tl[2 * e] = rec.inputs.items[e].len;
-      txt[2 * e + 1] = rec.outputs.items[e].data ? rec.outputs.items[e].data : "";
-      tl[2 * e + 1] = rec.outputs.items[e].len;
+      txt[2 * e] = rec->inputs.items[e].data ? rec->inputs.items[e].data : "";
+      tl[2 * e] = rec->inputs.items[e].len;
+      txt[2 * e + 1] = rec->outputs.items[e].data ? rec->outputs.items[e].data : "";
+      tl[2 * e + 1] = rec->outputs.items[e].len;
     }
   } else {
     /* one part: "specs" (as written by `lpsynth gen`) or "inputs" */
-    json_t *a = rec.json ? json_object_get((json_t *)rec.json, "specs") : NULL;
+    json_t *a = rec->json ? json_object_get((json_t *)rec->json, "specs") : NULL;
     if (a) {
       if (!json_is_array(a) || json_array_size(a) == 0) {
         rc = lp_err_set(err, LP_EINVAL, "%s: field \"specs\" must be a non-empty array of "
@@ -323,12 +326,12 @@ static int file_task(producer *P, enc_task *t, lp_err *err) {
         tl[e] = json_string_length(s);
       }
     } else {
-      rc = lp_record_require(&rec, LP_REC_INPUTS, err);
+      rc = lp_record_require(rec, LP_REC_INPUTS, err);
       if (rc) {
         lp_err_set(err, LP_EINVAL, "%s: missing field \"specs\" (or \"inputs\")", where);
         goto done;
       }
-      n_ex = rec.inputs.len;
+      n_ex = rec->inputs.len;
       if (!n_ex) {
         rc = lp_err_set(err, LP_EINVAL, "%s: field \"inputs\" is empty", where);
         goto done;
@@ -340,23 +343,109 @@ static int file_task(producer *P, enc_task *t, lp_err *err) {
         goto done1;
       }
       for (size_t e = 0; e < n_ex; e++) {
-        txt[e] = rec.inputs.items[e].data ? rec.inputs.items[e].data : "";
-        tl[e] = rec.inputs.items[e].len;
+        txt[e] = rec->inputs.items[e].data ? rec->inputs.items[e].data : "";
+        tl[e] = rec->inputs.items[e].len;
       }
     }
   }
-  rc = encode_specs(P, t, txt, tl, n_ex, where, err);
-  if (rc == LP_OK) rc = finish_program(P, t, where, err);
+  rc = encode_specs(P, t, txt, tl, n_ex, 0, where, err);
+  if (rc == LP_OK) rc = finish_program(P, t, where, NULL, err);
 done1:
   free(txt);
   free(tl);
 done:
-  lp_record_free(&rec);
   return rc;
+}
+
+/* A docstring/code pair (see PAIRS in train.h): *skip = 1 when its program is
+ * too long. */
+static int pair_task(producer *P, const lp_record *rec, enc_task *t, const char *where,
+                     int *skip, lp_err *err) {
+  if (P->n_parts != 1)
+    return lp_err_set(err, LP_EINVAL,
+                      "%s: a \"docstring\"/\"code\" pair needs a domain whose specification "
+                      "is one text; domain \"%s\" has %d parts (input/output examples)",
+                      where, lp_domain_name(P->d), P->n_parts);
+  if (lp_record_require(rec, LP_REC_DOCSTRING | LP_REC_CODE, err))
+    return lp_err_prefix(err, "%s", where);
+  t->prog.len = 0;
+  if (lp_domain_program_encode(P->d, rec->code, rec->code_len, &t->prog, err))
+    return lp_err_prefix(err, "%s: field \"code\"", where);
+  const char *txt = rec->docstring;
+  size_t tl = rec->docstring_len;
+  int rc = encode_specs(P, t, &txt, &tl, 1, 1, where, err);
+  if (rc) return rc;
+  return finish_program(P, t, where, skip, err);
+}
+
+static int file_task(producer *P, enc_task *t, lp_err *err);
+
+/* Skips k records (resume), using the pass length once known. Records are
+ * the tasks file_task returns (lines of other splits and skipped pairs are
+ * not records), so the pairs are encoded again to find the skipped ones. */
+static int file_skip(producer *P, uint64_t k, lp_err *err) {
+  while (k > 0) {
+    if (P->file_records && P->pass_pos == 0) k %= P->file_records;
+    if (k == 0) break;
+    int rc = file_task(P, &P->et[0], err);
+    if (rc < 0) return rc;
+    k--;
+  }
+  P->b_skip = P->b_trunc = 0;
+  return LP_OK;
+}
+
+/* The next record of the stream into t: the next line of the selected split
+ * that is not a skipped pair, cycling. */
+static int file_task(producer *P, enc_task *t, lp_err *err) {
+  for (;;) {
+    const char *line;
+    size_t len, lineno = 0;
+    int rc = file_next(P, &line, &len, &lineno, err);
+    if (rc < 0) return rc;
+    t->line = lineno;
+    char where[1100];
+    snprintf(where, sizeof where, "%s:%zu", P->path, lineno);
+    lp_record rec;
+    memset(&rec, 0, sizeof rec);
+    rc = lp_record_parse(line, len, &rec, err);
+    if (rc) {
+      lp_record_free(&rec);
+      return lp_err_prefix(err, "%s", where);
+    }
+    if (P->split) {
+      if (!rec.split) {
+        lp_record_free(&rec);
+        return lp_err_set(err, LP_EINVAL,
+                          "%s: missing field \"split\" (a string; --split %s needs it on "
+                          "every line)",
+                          where, P->split);
+      }
+      if (rec.split_len != strlen(P->split) || memcmp(rec.split, P->split, rec.split_len)) {
+        lp_record_free(&rec);
+        continue;
+      }
+    }
+    int skip = 0;
+    if (rec.docstring || rec.code)
+      rc = pair_task(P, &rec, t, where, &skip, err);
+    else
+      rc = record_task(P, &rec, t, where, err);
+    lp_record_free(&rec);
+    if (rc) return rc;
+    if (skip) {
+      P->pass_skipped++;
+      P->b_skip++;
+      continue;
+    }
+    P->pass_pos++;
+    return LP_OK;
+  }
 }
 
 /* Fills *b with tasks next_task .. next_task+bs-1. */
 static int make_batch(producer *P, lp_batch *b, lp_err *err) {
+  P->b_skip = P->b_trunc = 0;
   for (int j = 0; j < P->bs; j++) {
     enc_task *t = &P->et[j];
     uint64_t idx = P->next_task + (uint64_t)j;
@@ -405,6 +494,8 @@ static void *producer_main(void *arg) {
       pthread_mutex_unlock(&P->mu);
       break;
     }
+    P->slot_skip[slot] = P->b_skip;
+    P->slot_trunc[slot] = P->b_trunc;
     P->count++;
     pthread_cond_broadcast(&P->cv);
     pthread_mutex_unlock(&P->mu);
@@ -414,13 +505,16 @@ static void *producer_main(void *arg) {
 
 /* Consumer side: the next batch (borrowed until producer_release), or NULL
  * with the producer's error in err. */
-static lp_batch *producer_take(producer *P, lp_err *err) {
+static lp_batch *producer_take(producer *P, int64_t *skipped, int64_t *truncated,
+                               lp_err *err) {
   pthread_mutex_lock(&P->mu);
   while (P->count == 0 && !P->failed) pthread_cond_wait(&P->cv, &P->mu);
   lp_batch *b = NULL;
-  if (P->count > 0)
+  if (P->count > 0) {
     b = &P->slots[P->head];
-  else if (err)
+    *skipped = P->slot_skip[P->head];
+    *truncated = P->slot_trunc[P->head];
+  } else if (err)
     *err = P->err;
   pthread_mutex_unlock(&P->mu);
   return b;
@@ -440,6 +534,8 @@ static void producer_destroy(producer *P) {
   free(P->ti);
   for (int s = 0; P->slots && s < P->depth; s++) lp_batch_free(&P->slots[s]);
   free(P->slots);
+  free(P->slot_skip);
+  free(P->slot_trunc);
   lp_task_free(&P->task);
   lp_jsonl_free(P->r);
   P->r = NULL;
@@ -549,6 +645,7 @@ int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err) {
   lp_train_result rdummy;
   if (!res) res = &rdummy;
   memset(res, 0, sizeof *res);
+  res->pass_lines = res->pass_skipped = -1;
   if (!o || !o->domain) return lp_err_set(err, LP_EINVAL, "train: no domain");
   if (o->steps < 1) return lp_err_set(err, LP_EINVAL, "train: steps must be >= 1");
   if (!o->resume_path && !o->cfg) return lp_err_set(err, LP_EINVAL, "train: no model config");
@@ -644,6 +741,8 @@ int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err) {
       pos.gen_n_examples = o->gen.n_examples;
     }
   }
+  /* RobustFill: data-parallel workers; LP: OpenBLAS threads (model.h) */
+  if (o->threads > 0 && (rc = lp_model_set_threads(m, o->threads, err)) != LP_OK) goto out;
   const lp_model_cfg *cfg = lp_model_config(m);
   res->cfg = *cfg;
   res->num_params = lp_model_num_params(m);
@@ -686,6 +785,8 @@ int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err) {
   P.prog_size = pv.size;
   P.from_file = o->data_path != NULL;
   P.path = o->data_path;
+  P.split = o->split;
+  P.file_skipped = -1;
   P.max_line = o->max_line ? o->max_line : LP_JSONL_DEFAULT_MAX_LINE;
   P.data_seed = pos.data_seed;
   /* the generator options of the run (resume: the checkpoint's) */
@@ -698,7 +799,9 @@ int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err) {
   P.et = calloc((size_t)bs, sizeof *P.et);
   P.ti = calloc((size_t)bs, sizeof *P.ti);
   P.slots = calloc((size_t)P.depth, sizeof *P.slots);
-  if (!P.et || !P.ti || !P.slots) {
+  P.slot_skip = calloc((size_t)P.depth, sizeof *P.slot_skip);
+  P.slot_trunc = calloc((size_t)P.depth, sizeof *P.slot_trunc);
+  if (!P.et || !P.ti || !P.slots || !P.slot_skip || !P.slot_trunc) {
     rc = lp_err_set(err, LP_ENOMEM, "train: out of memory");
     goto out;
   }
@@ -743,7 +846,8 @@ int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err) {
     }
     lp_err pe;
     memset(&pe, 0, sizeof pe);
-    lp_batch *b = producer_take(&P, &pe);
+    int64_t n_skip = 0, n_trunc = 0;
+    lp_batch *b = producer_take(&P, &n_skip, &n_trunc, &pe);
     if (!b) {
       rc = lp_err_set(err, pe.code ? pe.code : LP_EINVAL, "%s", pe.msg);
       goto save_and_out;
@@ -754,6 +858,8 @@ int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err) {
     lp_rng rng_before = rng;
     rc = lp_model_train_step(m, b, step, &rng, &st, err);
     producer_release(&P);
+    res->skipped_long += n_skip;
+    res->truncated_specs += n_trunc;
     if (rc) {
       rng = rng_before;
       lp_err_prefix(err, "step %lld", (long long)step);
@@ -892,6 +998,10 @@ out:
     pthread_cond_broadcast(&P.cv);
     pthread_mutex_unlock(&P.mu);
     pthread_join(th, NULL);
+  }
+  if (P.file_records) {
+    res->pass_lines = (int64_t)P.file_records + P.file_skipped;
+    res->pass_skipped = P.file_skipped;
   }
   if (sync_ready) {
     pthread_mutex_destroy(&P.mu);

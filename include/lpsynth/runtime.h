@@ -148,8 +148,11 @@ void lp_jsonl_free(lp_jsonl *r);
 int lp_jsonl_next(lp_jsonl *r, const char **line, size_t *len, size_t *lineno, lp_err *err);
 
 /* One parsed task line: {"program": str, "tokens": [int], "inputs": [str],
- * "outputs": [str], ...}. Every field is optional at this level; callers
- * require what they need (lp_record_require). Strings may hold NUL bytes. */
+ * "outputs": [str], ...}, or a docstring/code pair as `lpsynth corpus` writes
+ * it: {"docstring": str, "code": str, "split": str, ...}. Every field is
+ * optional at this level; callers require what they need (lp_record_require).
+ * A field that is present must have its type ("field \"code\" must be a
+ * string"). Strings may hold NUL bytes. */
 typedef struct lp_record {
   void *json;          /* the parsed object (a jansson json_t *), owned */
   const char *program; /* into json, or NULL */
@@ -157,8 +160,12 @@ typedef struct lp_record {
   lp_ids tokens;
   int has_tokens, has_inputs, has_outputs;
   lp_strs inputs, outputs;
+  /* appended: pairs files (into json, or NULL) */
+  const char *docstring, *code, *split;
+  size_t docstring_len, code_len, split_len;
 } lp_record;
-enum { LP_REC_PROGRAM = 1, LP_REC_TOKENS = 2, LP_REC_INPUTS = 4, LP_REC_OUTPUTS = 8 };
+enum { LP_REC_PROGRAM = 1, LP_REC_TOKENS = 2, LP_REC_INPUTS = 4, LP_REC_OUTPUTS = 8,
+       LP_REC_DOCSTRING = 16, LP_REC_CODE = 32, LP_REC_SPLIT = 64 };
 /* Parse one line. The message says what is wrong ("field \"inputs\": element 3
  * is not a string", "invalid JSON at column 17: ..."). */
 int lp_record_parse(const char *line, size_t len, lp_record *rec, lp_err *err);

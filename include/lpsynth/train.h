@@ -7,10 +7,20 @@
  *
  * DETERMINISM: batch k holds tasks k*bs .. k*bs+bs-1 of the stream whatever
  * the timing (generated task i has seed lp_task_seed(data_seed, i); file
- * record i is the i-th non-empty line, cycled; a bad line stops training
- * with a FILE:LINE message). With the same options and one
+ * record i is the i-th non-empty line, cycled - with opts.split, of that
+ * split, and without the pairs skipped as too long (PAIRS); a bad line stops
+ * training with a FILE:LINE message). With the same options and one
  * OpenBLAS thread, training N steps, saving, and resuming to 2N gives the
  * same bytes as training 2N steps straight (parameters, Adam, RNG).
+ *
+ * PAIRS: a data-file line with "docstring" and "code" (as `lpsynth corpus`
+ * writes them) is one task for a domain of one spec part: one example whose
+ * spec is the docstring, the program the code (program_encode; the LP's
+ * encoder reads its anonymised form). A docstring longer than max_spec_len
+ * tokens is truncated to its first max_spec_len tokens; a pair whose program
+ * (or anonymised program) is longer than max_program_len is skipped - it is
+ * not a task, takes no place in the stream and is counted (lp_train_result).
+ * Other lines keep the rule of the config: too long is an error.
  *
  * Never prints or exits; errors are negative LP_E* codes with a message.
  */
@@ -77,6 +87,9 @@ typedef struct lp_train_opts {
   lp_train_progress_fn progress; /* called after every step (may be NULL) */
   void *user;
   int queue_depth;            /* batches prepared ahead (0: 4) */
+  /* appended */
+  const char *split;          /* data file: keep only lines whose "split" equals this
+                                 (a line without "split" is an error); NULL: every line */
 } lp_train_opts;
 
 void lp_train_opts_default(lp_train_opts *o);
@@ -94,6 +107,15 @@ typedef struct lp_train_result {
   uint64_t seed, data_seed;     /* the seeds in effect (resume: the checkpoint's) */
   size_t num_params;
   lp_model_cfg cfg;             /* the config in effect */
+  /* appended: docstring/code pairs of a data file (see PAIRS below) */
+  int64_t skipped_long;         /* pairs skipped while reading the batches of this run's
+                                   steps: program (or its anonymised form) longer than
+                                   max_program_len */
+  int64_t truncated_specs;      /* pairs of those batches whose docstring was cut to
+                                   max_spec_len tokens */
+  int64_t pass_lines;           /* once the reader has gone through the whole file: its
+                                   lines of the selected split (-1: not known) */
+  int64_t pass_skipped;         /* of those, pairs skipped as too long (-1: not known) */
 } lp_train_result;
 
 /* Runs training as described above. On error returns < 0 with a message
