@@ -224,7 +224,9 @@ static void train_help(void) {
       "  --steps N               total steps to reach (required)\n"
       "  --out CKPT              checkpoint file to write (required)\n"
       "  --resume CKPT           continue from this checkpoint (may equal --out)\n"
-      "  --threads T             OpenBLAS threads (default 1)\n"
+      "  --threads T             cores (default 1): T data-parallel workers, each a\n"
+      "                          share of the batch with one-thread OpenBLAS\n"
+      "                          (bitwise resume needs the same T throughout)\n"
       "  --seed S                parameter init and dropout seed (default 1)\n"
       "  --data-seed S           base seed of generated tasks (default: derived from --seed;\n"
       "                          keep it apart from the seeds of evaluation sets)\n"
@@ -302,7 +304,7 @@ int cmd_train(int argc, char **argv) {
         have_steps = 1;
         break;
       case OPT_THREADS:
-        if (cli_parse_i64(V, "--threads", optarg, 1, 1024, &threads)) return EXIT_USAGE;
+        if (cli_parse_i64(V, "--threads", optarg, 1, 64, &threads)) return EXIT_USAGE;
         break;
       case OPT_SEED:
         if (cli_parse_u64(V, "--seed", optarg, &seed)) return EXIT_USAGE;

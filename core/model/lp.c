@@ -1049,47 +1049,183 @@ static void data_init(lp_model *m, const float *z, int64_t step) {
   free(valid);
 }
 
-int lpm_train_step(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, lp_step_stats *st,
-                   lp_err *err) {
+/* EMA codebook update with the encoder outputs z[n,D] of a batch and their
+ * codes idx[n] (-1 = padding; nvalid of them valid), then dead codes. */
+static void codebook_update(lp_model *m, const float *z, const int32_t *idx, int n, int nvalid,
+                            int64_t step) {
   struct lpm *L = m->lp;
-  lpm_acts *a = &L->a;
-  int rc;
-  if (L->idle[0] < 0.0f) { /* codebook not initialised from data yet */
-    lp_step_stats tmp;
-    if ((rc = lpm_loss(m, b, step, NULL, 0, &tmp, err)) != LP_OK) return rc;
-    const size_t zo = (size_t)L->B * (levels_len(L->T, L->l) - (size_t)L->S);
-    data_init(m, a->cv + zo * m->cfg.d_model, step);
-  }
-  memset(m->grads, 0, sizeof(float) * m->n_params);
-  lp_step_stats local;
-  rc = lpm_loss(m, b, step, rng, 1, st ? st : &local, err);
-  if (rc != LP_OK) return rc;
-  /* EMA codebook update with this batch's encoder outputs, then dead codes
-   * (reference-style pretraining freezes the codebook) */
-  if (L->pretrain && L->hide_spec) return LP_OK;
-  const int D = m->cfg.d_model, K = L->K, n = L->B * L->S;
-  const size_t zoff = (size_t)L->B * (levels_len(L->T, L->l) - (size_t)L->S);
-  const float *z = a->cv + zoff * D;
-  lpm_vq_ema(L->codebook, L->ema_w, L->ema_n, K, D, z, a->idx, n, m->cfg.ema_decay,
+  const int D = m->cfg.d_model, K = L->K;
+  lpm_vq_ema(L->codebook, L->ema_w, L->ema_n, K, D, z, idx, n, m->cfg.ema_decay,
              m->cfg.ema_eps);
   for (int k = 0; k < K; k++) L->idle[k] = L->idle[k] < 0.0f ? 1.0f : L->idle[k] + 1.0f;
   for (int i = 0; i < n; i++)
-    if (a->idx[i] >= 0) L->idle[a->idx[i]] = 0.0f;
-  if (m->cfg.dead_code_restart && L->nvalid > 0) {
+    if (idx[i] >= 0) L->idle[idx[i]] = 0.0f;
+  if (m->cfg.dead_code_restart && nvalid > 0) {
     uint64_t h = (uint64_t)step * 0x9e3779b97f4a7c15ULL;
     for (int k = 0; k < K; k++) {
       if (L->idle[k] < LPM_DEAD_AFTER) continue;
       lp_rng r;
       lp_rng_seed(&r, h ^ (uint64_t)k);
-      int pick = (int)(lp_rng_next(&r) % (uint64_t)L->nvalid), i = 0;
+      int pick = (int)(lp_rng_next(&r) % (uint64_t)nvalid), i = 0;
       for (; i < n; i++)
-        if (a->idx[i] >= 0 && pick-- == 0) break;
+        if (idx[i] >= 0 && pick-- == 0) break;
       memcpy(L->codebook + (size_t)k * D, z + (size_t)i * D, sizeof(float) * D);
       memcpy(L->ema_w + (size_t)k * D, z + (size_t)i * D, sizeof(float) * D);
       L->ema_n[k] = 1.0f;
       L->idle[k] = 0.0f;
     }
   }
+}
+
+/* The last forward's quantised encoder outputs [B*S, D] (last conv level). */
+static const float *last_z(const lp_model *m) {
+  const struct lpm *L = m->lp;
+  const size_t zoff = (size_t)L->B * (levels_len(L->T, L->l) - (size_t)L->S);
+  return L->a.cv + zoff * m->cfg.d_model;
+}
+
+int lpm_replica_init(lp_model *r, const lp_model *m) {
+  r->lp = malloc(sizeof *r->lp);
+  if (!r->lp) return LP_ENOMEM;
+  *r->lp = *m->lp; /* shares offsets, blocks and the codebook state */
+  memset(&r->lp->a, 0, sizeof r->lp->a);
+  r->lp->fwd_ok = 0;
+  return LP_OK;
+}
+
+void lpm_replica_free(lp_model *r) {
+  if (!r || !r->lp) return;
+  acts_release(r);
+  free(r->lp);
+  r->lp = NULL;
+}
+
+typedef struct lpm_par {
+  lp_model *m;
+  int64_t step;
+  int use_rng;
+  lp_batch view[LP_ENGINE_MAX_WORKERS];
+  lp_rng rng[LP_ENGINE_MAX_WORKERS];
+  lp_step_stats st[LP_ENGINE_MAX_WORKERS];
+  lp_err err[LP_ENGINE_MAX_WORKERS];
+  int rc[LP_ENGINE_MAX_WORKERS];
+} lpm_par;
+
+static void lpm_par_worker(void *ctx, int w) {
+  lpm_par *j = ctx;
+  lp_model *m = w == 0 ? j->m : j->m->replica[w - 1];
+  memset(m->grads, 0, sizeof(float) * m->n_params);
+  j->rc[w] = lpm_loss(m, &j->view[w], j->step, j->use_rng ? &j->rng[w] : NULL, 1, &j->st[w],
+                      &j->err[w]);
+}
+
+/* Data-parallel step: worker w takes tasks [B*w/W, B*(w+1)/W); gradients and
+ * loss terms are weighted by each share's tasks (the terms have different
+ * normalisers, so this is the per-replica-mean convention of data-parallel
+ * training, exact when the shares are alike); one EMA update with the
+ * encoder outputs of the whole batch, in task order. */
+static int lpm_train_parallel(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng,
+                              lp_step_stats *st, lp_err *err) {
+  struct lpm *L = m->lp;
+  const int W = m->n_workers, B = b->B;
+  for (int w = 1; w < W; w++) { /* refresh the replicas' flags (hide_spec, freeze, ...) */
+    struct lpm *q = m->replica[w - 1]->lp;
+    lpm_acts keep = q->a;
+    *q = *L;
+    q->a = keep;
+    q->fwd_ok = 0;
+  }
+  lpm_par *j = calloc(1, sizeof *j);
+  if (!j) return lp_err_set(err, LP_ENOMEM, "out of memory");
+  j->m = m, j->step = step, j->use_rng = rng != NULL;
+  for (int w = 0; w < W; w++) {
+    rf_batch_view(&j->view[w], b, B * w / W, B * (w + 1) / W);
+    if (rng) lp_rng_seed(&j->rng[w], lp_rng_next(rng));
+  }
+  int rc = lp_engine_parallel(W, lpm_par_worker, j);
+  for (int w = 0; rc == LP_OK && w < W; w++)
+    if (j->rc[w] != LP_OK) {
+      rc = j->rc[w];
+      if (err) *err = j->err[w];
+    }
+  float *zall = NULL;
+  int32_t *iall = NULL;
+  if (rc == LP_OK) {
+    const size_t np = m->n_params;
+    float *G = m->grads;
+    lp_step_stats sum;
+    memset(&sum, 0, sizeof sum);
+    int ntok = 0, nvalid = 0, n = 0;
+    for (int w = 0; w < W; w++) {
+      const lp_model *r = w == 0 ? m : m->replica[w - 1];
+      const double f = (double)j->view[w].B / B;
+      const lp_step_stats *s = &j->st[w];
+      sum.loss += f * s->loss, sum.loss_prog += f * s->loss_prog;
+      sum.loss_latent += f * s->loss_latent, sum.loss_commit += f * s->loss_commit;
+      sum.loss_e2e += f * s->loss_e2e;
+      sum.token_acc += s->token_acc * s->n_tokens;
+      ntok += s->n_tokens;
+      nvalid += r->lp->nvalid;
+      n += r->lp->B * r->lp->S;
+      const float c = (float)f;
+      if (w == 0) {
+        for (size_t i = 0; i < np; i++) G[i] *= c;
+      } else {
+        for (size_t i = 0; i < np; i++) G[i] += c * r->grads[i];
+      }
+    }
+    sum.n_tokens = ntok;
+    sum.token_acc = ntok ? sum.token_acc / ntok : 0.0;
+    sum.dead_codes = j->st[0].dead_codes;
+    const int D = m->cfg.d_model, K = L->K;
+    zall = malloc(sizeof(float) * (size_t)(n ? n : 1) * D);
+    iall = malloc(sizeof(int32_t) * (size_t)(n ? n : 1));
+    if (!zall || !iall) rc = lp_err_set(err, LP_ENOMEM, "out of memory");
+    for (int w = 0, at = 0; rc == LP_OK && w < W; w++) {
+      const lp_model *r = w == 0 ? m : m->replica[w - 1];
+      const int nw = r->lp->B * r->lp->S;
+      memcpy(zall + (size_t)at * D, last_z(r), sizeof(float) * (size_t)nw * D);
+      memcpy(iall + at, r->lp->a.idx, sizeof(int32_t) * (size_t)nw);
+      at += nw;
+    }
+    if (rc == LP_OK) {
+      double *cnt = calloc((size_t)K, sizeof(double)), h = 0.0;
+      if (cnt && nvalid > 0) {
+        for (int i = 0; i < n; i++)
+          if (iall[i] >= 0) cnt[iall[i]] += 1.0;
+        for (int k = 0; k < K; k++)
+          if (cnt[k] > 0) h -= cnt[k] / nvalid * log(cnt[k] / nvalid);
+        sum.codebook_perplexity = exp(h);
+      }
+      free(cnt);
+      if (st) *st = sum;
+      if (!(L->pretrain && L->hide_spec)) codebook_update(m, zall, iall, n, nvalid, step);
+    }
+  }
+  free(zall);
+  free(iall);
+  free(j);
+  return rc;
+}
+
+int lpm_train_step(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, lp_step_stats *st,
+                   lp_err *err) {
+  struct lpm *L = m->lp;
+  int rc;
+  if (L->idle[0] < 0.0f) { /* codebook not initialised from data yet */
+    lp_step_stats tmp;
+    if ((rc = lpm_loss(m, b, step, NULL, 0, &tmp, err)) != LP_OK) return rc;
+    data_init(m, last_z(m), step);
+  }
+  if (m->n_workers > 1 && b->B >= m->n_workers)
+    return lpm_train_parallel(m, b, step, rng, st, err);
+  memset(m->grads, 0, sizeof(float) * m->n_params);
+  lp_step_stats local;
+  rc = lpm_loss(m, b, step, rng, 1, st ? st : &local, err);
+  if (rc != LP_OK) return rc;
+  /* reference-style pretraining freezes the codebook */
+  if (L->pretrain && L->hide_spec) return LP_OK;
+  codebook_update(m, last_z(m), L->a.idx, L->B * L->S, L->nvalid, step);
   return LP_OK;
 }
 

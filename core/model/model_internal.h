@@ -125,6 +125,12 @@ float *lpm_state(lp_model *m, size_t *n);
 int lpm_train_step(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, lp_step_stats *st,
                    lp_err *err);
 int lpm_eval_loss(lp_model *m, const lp_batch *b, lp_step_stats *st, lp_err *err);
+/* Data-parallel replicas (robustfill.c's lp_model_set_threads): r is a shallow
+ * copy of m; gives it its own LP activations, sharing everything else. */
+int lpm_replica_init(lp_model *r, const lp_model *m);
+void lpm_replica_free(lp_model *r);
+/* *v = tasks [t0, t1) of b, a view (no copy) with b's padded lengths. */
+void rf_batch_view(lp_batch *v, const lp_batch *b, int t0, int t1);
 int lpm_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o, lp_beam_result *out,
                lp_err *err);
 /* Forward (and, when backward != 0, backward into the zeroed-by-caller grads)

@@ -171,6 +171,7 @@ static void replicas_free(lp_model *m) {
   for (int w = 1; m->replica && w < m->n_workers; w++) {
     lp_model *r = m->replica[w - 1];
     if (!r) continue;
+    lpm_replica_free(r);
     acts_release(r);
     rf_inc_release(r);
     free(r->grads);
@@ -581,11 +582,8 @@ int lp_model_set_threads(lp_model *m, int n, lp_err *err) {
   if (n < 1 || n > LP_ENGINE_MAX_WORKERS)
     return lp_err_set(err, LP_EINVAL, "threads must be 1..%d (got %d)", LP_ENGINE_MAX_WORKERS, n);
   replicas_free(m);
-  if (m->cfg.kind == LP_MODEL_LP || n == 1) { /* LP: OpenBLAS threads */
-    lp_engine_set_threads(n);
-    return LP_OK;
-  }
   lp_engine_set_threads(1);
+  if (n == 1) return LP_OK;
   m->replica = calloc((size_t)n - 1, sizeof *m->replica);
   if (!m->replica) return lp_err_set(err, LP_ENOMEM, "out of memory for %d workers", n);
   m->n_workers = n;
@@ -606,7 +604,12 @@ int lp_model_set_threads(lp_model *m, int n, lp_err *err) {
     r->is_replica = 1;
     r->freeze_argmax = NULL;
     r->fwd_ok = 0;
+    r->lp = NULL;
     m->replica[w - 1] = r;
+    if (m->lp && lpm_replica_init(r, m) != LP_OK) {
+      replicas_free(m);
+      return lp_err_set(err, LP_ENOMEM, "out of memory for %d workers", n);
+    }
   }
   return LP_OK;
 }
@@ -630,27 +633,32 @@ static void par_worker(void *ctx, int w) {
   if (j->rc[w] == LP_OK) j->rc[w] = rf_backward(m, &j->view[w], &j->err[w]);
 }
 
+void rf_batch_view(lp_batch *v, const lp_batch *b, int t0, int t1) {
+  const int E = b->E;
+  *v = *b;
+  v->B = t1 - t0;
+  for (int p = 0; p < 2; p++)
+    if (b->spec[p]) v->spec[p] = b->spec[p] + (size_t)t0 * E * b->T_spec[p];
+  v->emask = b->emask + (size_t)t0 * E;
+  v->prog = b->prog ? b->prog + (size_t)t0 * b->T_prog : NULL;
+  v->prog_enc = b->prog_enc ? b->prog_enc + (size_t)t0 * b->T_prog : NULL;
+  memset(v->cap_spec, 0, sizeof v->cap_spec);
+  v->cap_prog = v->cap_emask = 0;
+}
+
 /* One train step split over the workers: worker w takes tasks
  * [B*w/W, B*(w+1)/W) as a view of b (same padded lengths); its gradient of its
  * own token-mean loss is weighted by its share of the batch's target tokens. */
 static int rf_train_parallel(lp_model *m, const lp_batch *b, lp_rng *rng, lp_step_stats *st,
                              lp_err *err) {
-  const int W = m->n_workers, B = b->B, E = b->E;
+  const int W = m->n_workers, B = b->B;
   par_job *j = calloc(1, sizeof *j);
   if (!j) return lp_err_set(err, LP_ENOMEM, "out of memory");
   j->m = m;
   j->b = b;
   j->use_rng = rng != NULL;
   for (int w = 0; w < W; w++) {
-    const int t0 = B * w / W, t1 = B * (w + 1) / W;
-    lp_batch *v = &j->view[w];
-    *v = *b;
-    v->B = t1 - t0;
-    for (int p = 0; p < 2; p++)
-      if (b->spec[p]) v->spec[p] = b->spec[p] + (size_t)t0 * E * b->T_spec[p];
-    v->emask = b->emask + (size_t)t0 * E;
-    v->prog = b->prog ? b->prog + (size_t)t0 * b->T_prog : NULL;
-    v->prog_enc = b->prog_enc ? b->prog_enc + (size_t)t0 * b->T_prog : NULL;
+    rf_batch_view(&j->view[w], b, B * w / W, B * (w + 1) / W);
     if (rng) lp_rng_seed(&j->rng[w], lp_rng_next(rng));
   }
   int rc = lp_engine_parallel(W, par_worker, j);

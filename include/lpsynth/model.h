@@ -135,12 +135,16 @@ typedef struct lp_step_stats {
  * dropout, deterministic). */
 int lp_model_train_step(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng,
                         lp_step_stats *st, lp_err *err);
-/* Uses n cores for train_step. RobustFill: n data-parallel workers, each
- * running forward and backward on its share of the batch's tasks with
- * one-thread OpenBLAS; the gradients are combined weighted by target tokens, so
- * the loss differentiated is the same token mean as with one worker (equal up to
- * float rounding; dropout masks differ, each worker having its own stream drawn
- * from rng). LP: n OpenBLAS threads. LP_OK, LP_EINVAL, LP_ENOMEM. */
+/* Uses n cores for train_step: n data-parallel workers, each running forward
+ * and backward on its share of the batch's tasks with one-thread OpenBLAS
+ * (lp_engine_parallel; worker w > 0 has its own activations and gradients,
+ * sharing the parameters). RobustFill: the gradients are combined weighted by
+ * target tokens, so the loss differentiated is the token mean of one worker.
+ * LP: weighted by tasks (its terms have different normalisers; exact when the
+ * shares are alike) and one EMA codebook update with the whole batch. Equal to
+ * one worker up to float rounding, except that dropout masks differ (each
+ * worker has its own stream drawn from rng). n = 1: one-thread OpenBLAS. A
+ * batch with fewer tasks than workers runs on one. LP_OK, LP_EINVAL, LP_ENOMEM. */
 int lp_model_set_threads(lp_model *m, int n, lp_err *err);
 
 /* Forward only, no dropout: the same loss as train_step would report. */

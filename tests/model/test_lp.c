@@ -662,6 +662,76 @@ static void test_overfit(void) {
 
 /* ---- main -------------------------------------------------------------------------- */
 
+/* ---- data-parallel workers -------------------------------------------------------- */
+
+/* lp_model_set_threads on an LP: with tasks alike in program length (so every
+ * loss term's normaliser splits with the tasks) 2 and 3 workers give the same
+ * loss, gradients and EMA codebook state as one worker, up to float rounding,
+ * in pretraining (step 5) and after it (step 30). */
+static void test_parallel(void) {
+  lp_err err = {0};
+  lp_model_cfg c;
+  tiny_cfg(&c);
+  lp_rng r;
+  lp_rng_seed(&r, 91);
+  toy_task tasks[6];
+  for (int i = 0; i < 6; i++) toy_make(&tasks[i], &r, 1 + i % 3, 2, 1, 9, 9, 9);
+  lp_batch b = {0};
+  EXPECT_OK(toy_batch(&b, tasks, 6, 2, 1, &c, &err));
+  const int workers[] = {2, 3};
+  const int64_t steps[] = {5, 30};
+  for (int si = 0; si < 2; si++)
+    for (int k = 0; k < 2; k++) {
+      lp_model *m1 = lp_model_new(&c, &k_spec_v, &k_prog_v, 2, 5, &err);
+      lp_model *mw = lp_model_new(&c, &k_spec_v, &k_prog_v, 2, 5, &err);
+      EXPECT(m1 && mw);
+      if (!m1 || !mw) return;
+      lp_step_stats s1, sw;
+      EXPECT_OK(lp_model_train_step(m1, &b, steps[si], NULL, &s1, &err));
+      EXPECT_OK(lp_model_set_threads(mw, workers[k], &err));
+      EXPECT_OK(lp_model_train_step(mw, &b, steps[si], NULL, &sw, &err));
+      const size_t np = lp_model_num_params(m1);
+      const float *g1 = lp_model_grads(m1), *gw = lp_model_grads(mw);
+      double worst = 0.0, gmax = 0.0;
+      for (size_t i = 0; i < np; i++) {
+        double d = fabs((double)gw[i] - g1[i]);
+        if (d > worst) worst = d;
+        if (fabs(g1[i]) > gmax) gmax = fabs(g1[i]);
+      }
+      size_t ns1 = 0, nsw = 0;
+      const float *st1 = lp_model_state(m1, &ns1), *stw = lp_model_state(mw, &nsw);
+      double sworst = 0.0;
+      EXPECT(ns1 == nsw && ns1 > 0);
+      for (size_t i = 0; i < ns1 && i < nsw; i++) {
+        double d = fabs((double)st1[i] - stw[i]);
+        if (d > sworst) sworst = d;
+      }
+      printf("  step %d, %d workers: loss %.7f vs %.7f, max |dgrad| %.3g (max %.3g), "
+             "max |dstate| %.3g, perplexity %.4f vs %.4f\n",
+             (int)steps[si], workers[k], sw.loss, s1.loss, worst, gmax, sworst,
+             sw.codebook_perplexity, s1.codebook_perplexity);
+      EXPECT(fabs(sw.loss - s1.loss) < 1e-5 * (1.0 + fabs(s1.loss)));
+      EXPECT(fabs(sw.loss_latent - s1.loss_latent) < 1e-5 * (1.0 + fabs(s1.loss_latent)));
+      EXPECT(fabs(sw.loss_commit - s1.loss_commit) < 1e-5 * (1.0 + fabs(s1.loss_commit)));
+      EXPECT(sw.n_tokens == s1.n_tokens);
+      EXPECT(fabs(sw.codebook_perplexity - s1.codebook_perplexity) < 1e-9);
+      EXPECT(worst <= 1e-5 * gmax + 1e-7);
+      EXPECT(sworst <= 1e-5);
+      /* and the step did move the codebook state (it is not the initial one) */
+      lp_model *m0 = lp_model_new(&c, &k_spec_v, &k_prog_v, 2, 5, &err);
+      size_t ns0 = 0;
+      const float *st0 = m0 ? lp_model_state(m0, &ns0) : NULL;
+      int moved = 0;
+      for (size_t i = 0; st0 && i < ns0 && i < nsw; i++) moved += st0[i] != stw[i];
+      EXPECT(moved > 0);
+      lp_model_free(m0);
+      lp_model_free(m1);
+      lp_model_free(mw);
+    }
+  lp_batch_free(&b);
+  lp_engine_set_threads(1);
+}
+
 typedef struct test_case {
   const char *name;
   void (*fn)(void);
@@ -675,6 +745,7 @@ static const test_case k_cases[] = {
     {"ema", test_ema},
     {"search_l1", test_search_l1},
     {"ckpt", test_ckpt},
+    {"parallel", test_parallel},
     {"overfit", test_overfit},
 };
 

@@ -168,13 +168,14 @@ runcmd train --steps 30 --resume "$T/b.ckpt" --out "$T/b.ckpt"
 expect_rc 0 "resume at the target"
 expect_has "$T/out" "nothing to do" "nothing to do message"
 # resume == straight through, through the CLI: same parameters and Adam state
-runcmd train --steps 8 --out "$T/s8.ckpt" --seed 5
-expect_rc 0 "straight 8"
-runcmd train --steps 4 --out "$T/h4.ckpt" --seed 5
-expect_rc 0 "first 4"
-runcmd train --steps 8 --resume "$T/h4.ckpt" --out "$T/h4.ckpt"
-expect_rc 0 "resume 4..8 in place"
-expect_true "CLI resume gives the straight-through bytes" python3 - "$T/s8.ckpt" "$T/h4.ckpt" <<'PY'
+for th in 1 2; do
+runcmd train --steps 8 --out "$T/s8.ckpt" --seed 5 --threads $th
+expect_rc 0 "straight 8 ($th threads)"
+runcmd train --steps 4 --out "$T/h4.ckpt" --seed 5 --threads $th
+expect_rc 0 "first 4 ($th threads)"
+runcmd train --steps 8 --resume "$T/h4.ckpt" --out "$T/h4.ckpt" --threads $th
+expect_rc 0 "resume 4..8 in place ($th threads)"
+expect_true "CLI resume gives the straight-through bytes ($th threads)" python3 - "$T/s8.ckpt" "$T/h4.ckpt" <<'PY'
 import struct, sys
 def sections(path):
     d = open(path, "rb").read()
@@ -191,6 +192,7 @@ for tag in (b"CONF", b"DOMN", b"LAYT", b"PARM", b"ADAM", b"MSTA"):
 # TPOS: everything but the training seconds (bytes 48..56)
 assert a[b"TPOS"][:48] == b[b"TPOS"][:48] and a[b"TPOS"][56:] == b[b"TPOS"][56:]
 PY
+done
 
 # ---- SIGINT and SIGTERM: the step finishes, a checkpoint is saved, exit 0
 for sig in INT TERM; do
