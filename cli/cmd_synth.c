@@ -3,6 +3,9 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +125,7 @@ typedef struct loaded {
   lp_domain *d;
   lp_model *m;
   lp_ckpt_domain dom;
+  char *dopts; /* the domain options used (given, or CKPT.spm), or NULL */
 } loaded;
 
 /* Opens the domain (options: dopts, else the CKPT.spm that `lpsynth train`
@@ -159,6 +163,14 @@ static int load_model(const char *verb, const char *domain, const char *dopts, c
     L->d = NULL;
     goto out;
   }
+  if (dopts && !(L->dopts = strdup(dopts))) {
+    cli_error(verb, "out of memory");
+    lp_model_free(L->m);
+    lp_domain_free(L->d);
+    memset(L, 0, sizeof *L);
+    rc = -1;
+    goto out;
+  }
   if (threads > 0) lp_engine_set_threads(threads);
 out:
   free(beside);
@@ -168,6 +180,8 @@ out:
 static void unload(loaded *L) {
   lp_model_free(L->m);
   lp_domain_free(L->d);
+  free(L->dopts);
+  memset(L, 0, sizeof *L);
 }
 
 /* Search one task; fills res. */
@@ -501,6 +515,13 @@ static int eval_task(loaded *L, const lp_record *rec, int metric, lp_strs *in, l
                      rec->outputs.items[i].len))
       return lp_err_set(e, LP_ENOMEM, "out of memory");
   if (enc_task_make(L->d, in, np == 2 ? out : NULL, np, t, NULL, e)) return LP_EINVAL;
+  /* examples are never cut: one longer than the model takes is a bad line */
+  size_t max = (size_t)lp_model_config(L->m)->max_spec_len;
+  for (size_t i = 0; i < t->n_ex * np; i++)
+    if (t->spec_len[i] > max)
+      return lp_err_set(e, LP_EINVAL, "%s %zu has %zu tokens, more than the model's "
+                        "max_spec_len %zu", i % np ? "output" : "input", i / np + 1,
+                        t->spec_len[i], max);
   *ref = rec->program;
   *ref_len = rec->program_len;
   return LP_OK;
@@ -535,14 +556,20 @@ static void eval_help(void) {
       "      corpus BLEU-4 x 100 of the top-1 programs. Tokenisation `code` and smoothing\n"
       "      method1, as `lpsynth score` does by default. A docstring longer than the\n"
       "      model's max_spec_len tokens is cut to its first max_spec_len tokens (counted).\n\n"
-      "Both also report tasks per second and the diversity of the beams: for n = 1..4,\n"
-      "the distinct n-grams of program tokens occurring in the B programs divided by\n"
-      "the total tokens of the B programs (the paper's Figure 5(a)), the mean over the\n"
-      "tasks whose beam has any token. In the table, L is the latent beam actually used\n"
+      "Both also report tasks per second (of one worker: tasks / seconds of search and\n"
+      "scoring at that (B, L), summed over the workers) and the diversity of the beams:\n"
+      "for n = 1..4, the distinct n-grams of program tokens occurring in the B programs\n"
+      "divided by the total tokens of the B programs (the paper's Figure 5(a)), the mean\n"
+      "over the tasks whose beam has any token. In the table, L is the latent beam used\n"
       "(floor(sqrt(B)) by default, clamped to [1, B]; (B, L) pairs that come out the\n"
       "same are run once) and '-' for RobustFill models, which have none.\n"
-      "A line that cannot be read is reported as FILE:LINE: message, the run goes on,\n"
-      "and the exit status is then 1.\n\n"
+      "A line that cannot be read or encoded (e.g. an example longer than the model's\n"
+      "max_spec_len) is reported as FILE:LINE: message, the run goes on, and the exit\n"
+      "status is then 1; a search that fails stops the run (FILE:LINE: search: ...).\n\n"
+      "With --threads T > 1, T workers search the tasks at once, each with its own copy\n"
+      "of the model and its own domain instance and one OpenBLAS thread, taking tasks\n"
+      "in turn; results are collected and reported in line order, so everything but the\n"
+      "times (tasks/s, wall time, \"seconds\") is the same for every T.\n\n"
       "  --metric exact|bleu  see above\n"
       "  --split NAME         only the lines whose \"split\" is NAME (e.g. test; a line\n"
       "                       without \"split\" is an error)\n"
@@ -558,8 +585,282 @@ static void eval_help(void) {
       "                       (of the best), top1_bleu, top1 (the top program's text) (bleu)\n"
       "  --domain-options STR the domain's options (default: CKPT.spm beside the\n"
       "                       checkpoint when it exists, as `lpsynth train` writes it)\n"
-      "  --threads T          OpenBLAS threads\n"
-      "  --json               the summary as one JSON object (scores as fractions 0..1)\n");
+      "  --threads T          T worker threads, 1..64 (default 1: one worker, with\n"
+      "                       OpenBLAS's own thread count; --threads 1: one OpenBLAS\n"
+      "                       thread). Each worker holds a copy of the model\n"
+      "  --json               the summary as one JSON object (scores as fractions 0..1;\n"
+      "                       \"seconds\": the wall time)\n");
+}
+
+/* ---- the work of eval: tasks read in order, searched by T workers ----
+ *
+ * The main thread reads a chunk of lines (parsing, encoding and batching each
+ * task, which needs only the loaded domain and config), the workers search and
+ * score the chunk's tasks, taking the next task from a shared counter, each
+ * with its own model and its own domain instance, and the main thread then
+ * accumulates the results and writes --details lines in line order. Everything
+ * reported is therefore the same for any T, except times. */
+
+/* The result of one (B, L) run on one task. */
+typedef struct run_res {
+  double secs;
+  int found;                /* programs returned */
+  int first;                /* exact: index of the first consistent program, or -1 */
+  double best, top1;        /* bleu: best sentence BLEU in the beam, and the top program's */
+  int best_rank;            /* bleu: 1-based rank of the best (0: empty beam) */
+  char *top;                /* bleu: the top program's text (malloc'd), NULL when none */
+  size_t top_len;
+  lp_bleu_stats top_stats;  /* bleu: corpus statistics of the top program */
+  long ntok;                /* tokens of the beam's programs (without EOS) */
+  double div[DIV_N];
+} run_res;
+
+/* One line of the tasks file that is a task or a bad line (lines of other
+ * splits are not kept). */
+typedef struct eval_job {
+  size_t lineno;
+  int bad;                  /* a bad line: msg (NULL when out of memory) is printed */
+  char *msg;
+  lp_record rec;
+  lp_strs tin, tout;
+  enc_task t;
+  lp_batch b;
+  const char *ref;          /* bleu reference, into rec */
+  size_t ref_len;
+  int truncated;            /* the docstring was cut to max_spec_len */
+  int32_t size;             /* exact: the reference program's size, 0..MAX_SIZE */
+  run_res *runs;            /* [n_runs], index bi * n_lbeams + li */
+  int failed_run;           /* -1, or the run whose search or scoring failed (msg says why) */
+} eval_job;
+
+/* What one worker owns: a model, a domain instance and scratch space. */
+typedef struct eval_worker {
+  lp_model *m;
+  lp_domain *d;
+  int own;                  /* 1: m and d are this worker's copies (freed with it) */
+  lp_buf text;
+  const int32_t **seqs;
+  int *lens, cap_seqs;
+} eval_worker;
+
+typedef struct eval_ctx {
+  eval_worker *w;
+  eval_job *jobs;
+  size_t n_jobs;
+  atomic_size_t next;       /* the next job to take */
+  atomic_size_t stop;       /* the first failed job (SIZE_MAX: none); later ones are skipped */
+  atomic_size_t done;       /* tasks searched in this chunk */
+  /* settings */
+  const char *tasks;
+  int metric, n_beams, n_lbeams, max_len;
+  const int *beams, *lbeams;
+  const unsigned char *dup;
+  int32_t eos;
+  cli_progress *pg;
+  uint64_t done_before;     /* tasks of earlier chunks */
+} eval_ctx;
+
+static char *fmt_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt_msg(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *s = NULL;
+  if (vasprintf(&s, fmt, ap) < 0) s = NULL;
+  va_end(ap);
+  return s;
+}
+
+static void job_free(eval_job *J, int n_runs) {
+  if (J->runs)
+    for (int r = 0; r < n_runs; r++) free(J->runs[r].top);
+  free(J->runs);
+  free(J->msg);
+  lp_batch_free(&J->b);
+  enc_task_free(&J->t);
+  lp_strs_free(&J->tin);
+  lp_strs_free(&J->tout);
+  lp_record_free(&J->rec);
+  memset(J, 0, sizeof *J);
+}
+
+static void bleu_stats_sum(lp_bleu_stats *a, const lp_bleu_stats *b) {
+  for (int n = 0; n < LP_BLEU_MAX_N; n++) {
+    a->match[n] += b->match[n];
+    a->total[n] += b->total[n];
+  }
+  a->hyp_len += b->hyp_len;
+  a->ref_len += b->ref_len;
+  a->n_sentences += b->n_sentences;
+}
+
+/* Run (bi, li) on job J with worker W: search, score, diversity. Returns 0,
+ * or -1 with J->msg set (the message names the file and line). */
+static int eval_run(eval_ctx *C, eval_worker *W, eval_job *J, int bi, int li, run_res *R) {
+  lp_err e = {0};
+  lp_beam_result res = {0};
+  double t0 = cli_now();
+  lp_beam_opts o = {C->beams[bi], C->lbeams[li], C->max_len, 0.0f};
+  if (lp_model_search(W->m, &J->b, &o, &res, &e)) {
+    J->msg = fmt_msg("%s:%zu: search: %s", C->tasks, J->lineno, e.msg);
+    return -1;
+  }
+  int rc = 0;
+  R->found = res.n;
+  R->first = -1;
+  if (C->metric == METRIC_EXACT) {
+    for (int h = 0; h < res.n && R->first < 0; h++) {
+      int ok = 0;
+      lp_err e2 = {0};
+      if (lp_domain_check(W->d, res.hyps[h].prog, (size_t)res.hyps[h].prog_len, J->t.ex,
+                          J->t.n_ex, &ok, &e2) == 0 && ok)
+        R->first = h;
+    }
+  } else {
+    const char *rs[1] = {J->ref};
+    size_t rl[1] = {J->ref_len};
+    for (int h = 0; h < res.n && rc == 0; h++) {
+      lp_err e2 = {0};
+      W->text.len = 0;
+      if (lp_domain_program_decode(W->d, res.hyps[h].prog, (size_t)res.hyps[h].prog_len,
+                                   &W->text, &e2))
+        W->text.len = 0; /* not a well-formed program: scored as empty */
+      const char *txt = W->text.data ? W->text.data : "";
+      lp_bleu_stats one;
+      memset(&one, 0, sizeof one);
+      if (lp_bleu_add(&one, txt, W->text.len, rs, rl, 1, LP_BLEU_TOK_CODE, &e2)) {
+        J->msg = fmt_msg("%s:%zu: BLEU: %s", C->tasks, J->lineno, e2.msg);
+        rc = -1;
+        break;
+      }
+      double b = lp_bleu_score(&one, LP_BLEU_SMOOTH_METHOD1, NULL);
+      if (h == 0) {
+        R->top1 = b;
+        R->top_stats = one;
+        R->top_len = W->text.len;
+        if (!(R->top = malloc(W->text.len + 1))) {
+          J->msg = fmt_msg("%s:%zu: out of memory", C->tasks, J->lineno);
+          rc = -1;
+          break;
+        }
+        memcpy(R->top, txt, W->text.len);
+        R->top[W->text.len] = '\0';
+      }
+      if (R->best_rank == 0 || b > R->best) {
+        R->best = b;
+        R->best_rank = h + 1;
+      }
+    }
+    /* an empty beam counts as an empty top program in the corpus BLEU */
+    lp_err e2 = {0};
+    if (rc == 0 && res.n == 0 &&
+        lp_bleu_add(&R->top_stats, "", 0, rs, rl, 1, LP_BLEU_TOK_CODE, &e2)) {
+      J->msg = fmt_msg("%s:%zu: BLEU: %s", C->tasks, J->lineno, e2.msg);
+      rc = -1;
+    }
+  }
+  /* diversity over the programs' tokens (without EOS) */
+  if (rc == 0 && res.n > W->cap_seqs) {
+    free(W->seqs);
+    free(W->lens);
+    W->seqs = malloc((size_t)res.n * sizeof *W->seqs);
+    W->lens = malloc((size_t)res.n * sizeof *W->lens);
+    W->cap_seqs = W->seqs && W->lens ? res.n : 0;
+    if (!W->cap_seqs) {
+      J->msg = fmt_msg("%s:%zu: out of memory", C->tasks, J->lineno);
+      rc = -1;
+    }
+  }
+  if (rc == 0) {
+    for (int h = 0; h < res.n; h++) {
+      int n = res.hyps[h].prog_len;
+      if (n > 0 && res.hyps[h].prog[n - 1] == C->eos) n--;
+      W->seqs[h] = res.hyps[h].prog;
+      W->lens[h] = n;
+    }
+    R->ntok = cli_beam_diversity(W->seqs, W->lens, res.n, DIV_N, R->div);
+    if (R->ntok < 0) {
+      J->msg = fmt_msg("%s:%zu: out of memory", C->tasks, J->lineno);
+      rc = -1;
+    }
+  }
+  lp_beam_free(&res);
+  R->secs = cli_now() - t0;
+  return rc;
+}
+
+static void eval_worker_main(void *ctx, int w) {
+  eval_ctx *C = ctx;
+  eval_worker *W = &C->w[w];
+  for (;;) {
+    size_t j = atomic_fetch_add(&C->next, 1);
+    if (j >= C->n_jobs || j > atomic_load(&C->stop)) break;
+    eval_job *J = &C->jobs[j];
+    if (J->bad) continue;
+    for (int bi = 0; bi < C->n_beams && J->failed_run < 0; bi++)
+      for (int li = 0; li < C->n_lbeams; li++) {
+        int r = bi * C->n_lbeams + li;
+        if (C->dup[r]) continue;
+        if (eval_run(C, W, J, bi, li, &J->runs[r])) {
+          J->failed_run = r;
+          break;
+        }
+      }
+    if (J->failed_run >= 0) { /* later jobs need not run: stop = min(stop, j) */
+      size_t s = atomic_load(&C->stop);
+      while (j < s && !atomic_compare_exchange_weak(&C->stop, &s, j)) {
+      }
+    }
+    size_t d = atomic_fetch_add(&C->done, 1) + 1;
+    if (w == 0) cli_progress_update(C->pg, C->done_before + d);
+  }
+}
+
+static void worker_free(eval_worker *W) {
+  if (W->own) {
+    lp_model_free(W->m);
+    lp_domain_free(W->d);
+  }
+  lp_buf_free(&W->text);
+  free(W->seqs);
+  free(W->lens);
+  memset(W, 0, sizeof *W);
+}
+
+/* Worker w > 0: a domain instance of its own (created with the options the
+ * first one was) and a copy of the model (a new model of the same config with
+ * the loaded parameters and state, as lp_ckpt_load makes it). */
+static int worker_make(const char *domain, const loaded *L, eval_worker *W) {
+  lp_err e = {0};
+  memset(W, 0, sizeof *W);
+  W->own = 1;
+  W->d = lp_domain_open(domain, L->dopts, &e);
+  if (!W->d) {
+    cli_error("eval", "worker domain: %s", e.msg);
+    return -1;
+  }
+  lp_ckpt_domain dom;
+  if (lp_ckpt_domain_of(W->d, &dom, &e) || dom.vocab_fp != L->dom.vocab_fp) {
+    cli_error("eval", "worker domain: %s", e.msg[0] ? e.msg : "another vocabulary than the first "
+              "instance's (did the domain options file change?)");
+    return -1;
+  }
+  lp_model *m0 = L->m;
+  W->m = lp_model_new(lp_model_config(m0), &L->dom.spec, &L->dom.prog, (int)L->dom.n_parts, 0, &e);
+  if (!W->m) {
+    cli_error("eval", "worker model: %s", e.msg);
+    return -1;
+  }
+  size_t n0 = 0, n1 = 0;
+  float *s0 = lp_model_state(m0, &n0), *s1 = lp_model_state(W->m, &n1);
+  if (!s0) n0 = 0;
+  if (!s1) n1 = 0;
+  if (lp_model_num_params(W->m) != lp_model_num_params(m0) || n0 != n1) {
+    cli_error("eval", "worker model: the copy has another size than the loaded model");
+    return -1;
+  }
+  memcpy(lp_model_params(W->m), lp_model_params(m0), lp_model_num_params(m0) * sizeof(float));
+  if (n0) memcpy(s1, s0, n0 * sizeof(float));
+  return 0;
 }
 
 int cmd_eval(int argc, char **argv) {
@@ -620,7 +921,8 @@ int cmd_eval(int argc, char **argv) {
         if (cli_parse_i64("eval", "--max-len", optarg, 1, 100000, &maxlen)) return EXIT_USAGE;
         break;
       case 't':
-        if (cli_parse_i64("eval", "--threads", optarg, 1, 256, &threads)) return EXIT_USAGE;
+        if (cli_parse_i64("eval", "--threads", optarg, 1, LP_ENGINE_MAX_WORKERS, &threads))
+          return EXIT_USAGE;
         break;
       case 'j': json = 1; break;
       case 'h':
@@ -638,8 +940,16 @@ int cmd_eval(int argc, char **argv) {
     cli_error("eval", "%s is required", !domain ? "--domain" : !ckpt ? "--model CKPT" : "--tasks FILE");
     return EXIT_USAGE;
   }
+  for (int bi = 0; bi < n_beams; bi++)
+    if (beams[bi] > 4096) { /* lp_model_search's limit */
+      cli_error("eval", "--beam: %d is more than the largest beam, 4096", beams[bi]);
+      return EXIT_USAGE;
+    }
+  const int n_workers = threads > 1 ? (int)threads : 1;
   loaded L;
-  if (load_model("eval", domain, dopts, ckpt, (int)threads, &L)) return EXIT_FAIL;
+  /* T workers: each runs its products on one OpenBLAS thread; one worker:
+   * --threads 1 sets one OpenBLAS thread, no --threads leaves OpenBLAS as it is */
+  if (load_model("eval", domain, dopts, ckpt, n_workers > 1 ? 1 : (int)threads, &L)) return EXIT_FAIL;
   int can_check = lp_domain_has(L.d, LP_CAP_CHECK) && L.dom.n_parts == 2;
   if (metric == METRIC_DEFAULT) metric = can_check ? METRIC_EXACT : METRIC_BLEU;
   if (metric == METRIC_EXACT && !can_check) {
@@ -659,25 +969,36 @@ int cmd_eval(int argc, char **argv) {
     n_lbeams = 1;
     lbeams[0] = 0;
   }
-  lp_err e = {0};
-  lp_jsonl *r = lp_jsonl_open(tasks, 0, &e);
-  if (!r) {
-    cli_error("eval", "%s", e.msg);
-    unload(&L);
-    return EXIT_FAIL;
-  }
-  cli_out dout = {0};
-  if (details && cli_out_open(&dout, details, "eval")) {
-    lp_jsonl_free(r);
-    unload(&L);
-    return EXIT_FAIL;
-  }
   const int n_runs = n_beams * n_lbeams;
+  const size_t chunk = (size_t)64 * (size_t)n_workers; /* lines read per round */
+  eval_worker *workers = calloc((size_t)n_workers, sizeof *workers);
+  eval_job *jobs = calloc(chunk, sizeof *jobs);
   run_acc *acc = calloc((size_t)n_runs, sizeof *acc);
-  if (!acc) {
+  if (!workers || !jobs || !acc) {
     cli_error("eval", "out of memory");
-    cli_out_abort(&dout);
+    free(workers);
+    free(jobs);
+    free(acc);
+    unload(&L);
+    return EXIT_FAIL;
+  }
+  workers[0].m = L.m;
+  workers[0].d = L.d;
+  int wfail = 0;
+  for (int w = 1; w < n_workers && !wfail; w++) wfail = worker_make(domain, &L, &workers[w]);
+  lp_err e = {0};
+  lp_jsonl *r = wfail ? NULL : lp_jsonl_open(tasks, 0, &e);
+  if (!wfail && !r) cli_error("eval", "%s", e.msg);
+  cli_out dout = {0};
+  if (r && details && cli_out_open(&dout, details, "eval")) {
     lp_jsonl_free(r);
+    r = NULL;
+  }
+  if (!r) {
+    for (int w = 0; w < n_workers; w++) worker_free(&workers[w]);
+    free(workers);
+    free(jobs);
+    free(acc);
     unload(&L);
     return EXIT_FAIL;
   }
@@ -691,201 +1012,174 @@ int cmd_eval(int argc, char **argv) {
           dup[bi * n_lbeams + li] = 1;
   long size_count[MAX_SIZE + 1] = {0};
   long n_tasks = 0, n_bad = 0, n_trunc = 0;
+  int64_t n_read = 0; /* tasks read (bad lines and other splits not counted) */
   const char *line;
   size_t len, lineno;
-  int st, rc = EXIT_OK;
-  const int32_t eos = L.dom.prog.eos;
-  lp_buf text = {0}, top = {0};
-  const int32_t **seqs = NULL;
-  int *lens = NULL, cap_seqs = 0;
+  int st, rc = EXIT_OK, eof = 0;
   cli_progress pg;
+  eval_ctx C;
+  memset(&C, 0, sizeof C);
+  C.w = workers;
+  C.jobs = jobs;
+  C.tasks = tasks;
+  C.metric = metric;
+  C.n_beams = n_beams;
+  C.n_lbeams = n_lbeams;
+  C.max_len = (int)maxlen;
+  C.beams = beams;
+  C.lbeams = lbeams;
+  C.dup = dup;
+  C.eos = L.dom.prog.eos;
+  C.pg = &pg;
+  double wall0 = cli_now();
   cli_progress_start(&pg, "eval", (uint64_t)limit);
-  while ((limit == 0 || n_tasks < limit) && (st = lp_jsonl_next(r, &line, &len, &lineno, &e)) != 0) {
-    lp_record rec;
-    lp_ids gold = {0};
-    lp_strs tin = {0}, tout = {0};
-    enc_task t;
-    memset(&t, 0, sizeof t);
-    int32_t size = 0;
-    if (st < 0 || lp_record_parse(line, len, &rec, &e)) {
-      if (st < 0)
-        cli_error("eval", "%s", e.msg);
-      else
-        cli_error("eval", "%s:%zu: %s", tasks, lineno, e.msg);
-      n_bad++;
-      continue;
+  while (rc == EXIT_OK && !eof && (limit == 0 || n_read < limit)) {
+    /* read: up to `chunk` tasks and bad lines */
+    size_t n_jobs = 0;
+    while (n_jobs < chunk && (limit == 0 || n_read < limit)) {
+      st = lp_jsonl_next(r, &line, &len, &lineno, &e);
+      if (st == 0) {
+        eof = 1;
+        break;
+      }
+      eval_job *J = &jobs[n_jobs];
+      memset(J, 0, sizeof *J);
+      J->lineno = lineno;
+      J->failed_run = -1;
+      if (st < 0) {
+        J->bad = 1;
+        J->msg = fmt_msg("%s", e.msg);
+        n_jobs++;
+        continue;
+      }
+      if (lp_record_parse(line, len, &J->rec, &e)) {
+        J->bad = 1;
+        J->msg = fmt_msg("%s:%zu: %s", tasks, lineno, e.msg);
+        n_jobs++;
+        continue;
+      }
+      if (split) {
+        if (!J->rec.split) {
+          J->bad = 1;
+          J->msg = fmt_msg("%s:%zu: missing field \"split\" (a string; --split %s needs it on "
+                           "every line)", tasks, lineno, split);
+          n_jobs++;
+          continue;
+        }
+        if (J->rec.split_len != strlen(split) || memcmp(J->rec.split, split, J->rec.split_len)) {
+          job_free(J, 0);
+          continue;
+        }
+      }
+      n_jobs++;
+      if (eval_task(&L, &J->rec, metric, &J->tin, &J->tout, &J->t, &J->ref, &J->ref_len,
+                    &J->truncated, &e)) {
+        J->bad = 1;
+        J->msg = fmt_msg("%s:%zu: %s", tasks, lineno, e.msg);
+        continue;
+      }
+      lp_task_ids ti = {0};
+      ti.n_examples = J->t.n_ex;
+      ti.spec = J->t.spec;
+      ti.spec_len = J->t.spec_len;
+      if (lp_batch_fill(&J->b, &ti, 1, (int)L.dom.n_parts, L.dom.spec.pad, L.dom.prog.pad, mcfg,
+                        &e)) {
+        J->bad = 1;
+        J->msg = fmt_msg("%s:%zu: %s", tasks, lineno, e.msg);
+        continue;
+      }
+      if (metric == METRIC_EXACT) {
+        lp_ids gold = {0};
+        lp_err e2 = {0};
+        if (J->rec.program &&
+            lp_domain_program_encode(L.d, J->rec.program, J->rec.program_len, &gold, &e2) == 0 &&
+            lp_domain_has(L.d, LP_CAP_LENGTH))
+          lp_domain_program_size(L.d, gold.data, gold.len, &J->size, &e2);
+        lp_ids_free(&gold);
+        if (J->size < 0) J->size = 0;
+        if (J->size > MAX_SIZE) J->size = MAX_SIZE;
+      }
+      if (!(J->runs = calloc((size_t)n_runs, sizeof *J->runs))) {
+        J->bad = 1;
+        continue;
+      }
+      n_read++;
     }
-    if (split) {
-      if (!rec.split) {
-        cli_error("eval", "%s:%zu: missing field \"split\" (a string; --split %s needs it on "
-                  "every line)", tasks, lineno, split);
-        lp_record_free(&rec);
+    /* search */
+    C.n_jobs = n_jobs;
+    atomic_store(&C.next, 0);
+    atomic_store(&C.stop, SIZE_MAX);
+    atomic_store(&C.done, 0);
+    C.done_before = (uint64_t)n_tasks;
+    if (n_jobs) lp_engine_parallel(n_workers, eval_worker_main, &C);
+    /* report, in line order */
+    for (size_t j = 0; j < n_jobs && rc == EXIT_OK; j++) {
+      eval_job *J = &jobs[j];
+      if (J->bad) {
+        cli_error("eval", "%s", J->msg ? J->msg : "out of memory");
         n_bad++;
         continue;
       }
-      if (rec.split_len != strlen(split) || memcmp(rec.split, split, rec.split_len)) {
-        lp_record_free(&rec);
-        continue;
-      }
-    }
-    const char *ref = NULL;
-    size_t ref_len = 0;
-    int truncated = 0;
-    if (eval_task(&L, &rec, metric, &tin, &tout, &t, &ref, &ref_len, &truncated, &e)) {
-      cli_error("eval", "%s:%zu: %s", tasks, lineno, e.msg);
-      enc_task_free(&t);
-      lp_strs_free(&tin);
-      lp_strs_free(&tout);
-      lp_record_free(&rec);
-      n_bad++;
-      continue;
-    }
-    n_trunc += truncated;
-    if (metric == METRIC_EXACT) {
-      if (rec.program && lp_domain_program_encode(L.d, rec.program, rec.program_len, &gold, &e) == 0 &&
-          lp_domain_has(L.d, LP_CAP_LENGTH))
-        lp_domain_program_size(L.d, gold.data, gold.len, &size, &e);
-      if (size < 0) size = 0;
-      if (size > MAX_SIZE) size = MAX_SIZE;
-      size_count[size]++;
-    }
-    for (int bi = 0; bi < n_beams && rc == EXIT_OK; bi++)
-      for (int li = 0; li < n_lbeams; li++) {
-        if (dup[bi * n_lbeams + li]) continue;
-        run_acc *a = &acc[bi * n_lbeams + li];
-        lp_beam_result res = {0};
-        double t0 = cli_now();
-        if (search_task(&L, &t, beams[bi], lbeams[li], (int)maxlen, &res, &e)) {
-          cli_error("eval", "%s:%zu: search: %s", tasks, lineno, e.msg);
-          rc = EXIT_FAIL;
-          break;
-        }
-        /* score */
-        int first = -1, best_rank = 0;
-        double best = 0, top1 = 0;
-        if (metric == METRIC_EXACT) {
-          for (int h = 0; h < res.n && first < 0; h++) {
-            int ok = 0;
-            lp_err e2 = {0};
-            if (lp_domain_check(L.d, res.hyps[h].prog, (size_t)res.hyps[h].prog_len, t.ex, t.n_ex, &ok, &e2) == 0 && ok)
-              first = h;
-          }
-          if (first >= 0) {
-            a->solved++;
-            a->by_size[size]++;
-          }
-        } else {
-          top.len = 0;
-          for (int h = 0; h < res.n; h++) {
-            lp_err e2 = {0};
-            text.len = 0;
-            if (lp_domain_program_decode(L.d, res.hyps[h].prog, (size_t)res.hyps[h].prog_len, &text, &e2))
-              text.len = 0; /* not a well-formed program: scored as empty */
-            lp_bleu_stats one;
-            memset(&one, 0, sizeof one);
-            const char *rs[1] = {ref};
-            size_t rl[1] = {ref_len};
-            if (lp_bleu_add(&one, text.data ? text.data : "", text.len, rs, rl, 1, LP_BLEU_TOK_CODE, &e2)) {
-              cli_error("eval", "%s:%zu: BLEU: %s", tasks, lineno, e2.msg);
-              rc = EXIT_FAIL;
-              break;
-            }
-            double b = lp_bleu_score(&one, LP_BLEU_SMOOTH_METHOD1, NULL);
-            if (h == 0) {
-              top1 = b;
-              if (text.len && lp_buf_append(&top, text.data, text.len)) {
-                cli_error("eval", "out of memory");
-                rc = EXIT_FAIL;
-                break;
-              }
-            }
-            if (best_rank == 0 || b > best) {
-              best = b;
-              best_rank = h + 1;
-            }
-          }
-          const char *rs[1] = {ref};
-          size_t rl[1] = {ref_len};
-          lp_err e2 = {0};
-          if (rc == EXIT_OK && lp_bleu_add(&a->top1, top.data ? top.data : "", top.len, rs, rl, 1,
-                                           LP_BLEU_TOK_CODE, &e2)) {
-            cli_error("eval", "%s:%zu: BLEU: %s", tasks, lineno, e2.msg);
+      n_trunc += J->truncated;
+      if (metric == METRIC_EXACT) size_count[J->size]++;
+      for (int bi = 0; bi < n_beams && rc == EXIT_OK; bi++)
+        for (int li = 0; li < n_lbeams; li++) {
+          int ri = bi * n_lbeams + li;
+          if (dup[ri]) continue;
+          if (ri == J->failed_run) {
+            cli_error("eval", "%s", J->msg ? J->msg : "out of memory");
             rc = EXIT_FAIL;
+            break;
           }
-          a->best_sum += best;
-        }
-        /* diversity over the programs' tokens (without EOS) */
-        if (res.n > cap_seqs) {
-          cap_seqs = res.n;
-          free(seqs);
-          free(lens);
-          seqs = malloc((size_t)cap_seqs * sizeof *seqs);
-          lens = malloc((size_t)cap_seqs * sizeof *lens);
-          if (!seqs || !lens) {
-            cli_error("eval", "out of memory");
-            cap_seqs = 0;
-            rc = EXIT_FAIL;
+          run_acc *a = &acc[ri];
+          const run_res *R = &J->runs[ri];
+          a->secs += R->secs;
+          if (metric == METRIC_EXACT) {
+            if (R->first >= 0) {
+              a->solved++;
+              a->by_size[J->size]++;
+            }
+          } else {
+            bleu_stats_sum(&a->top1, &R->top_stats);
+            a->best_sum += R->best;
           }
-        }
-        double div[DIV_N] = {0};
-        long ntok = 0;
-        if (rc == EXIT_OK) {
-          for (int h = 0; h < res.n; h++) {
-            int n = res.hyps[h].prog_len;
-            if (n > 0 && res.hyps[h].prog[n - 1] == eos) n--;
-            seqs[h] = res.hyps[h].prog;
-            lens[h] = n;
-          }
-          ntok = cli_beam_diversity(seqs, lens, res.n, DIV_N, div);
-          if (ntok < 0) {
-            cli_error("eval", "out of memory");
-            rc = EXIT_FAIL;
-          } else if (ntok > 0) {
-            for (int n = 0; n < DIV_N; n++) a->div_sum[n] += div[n];
+          if (R->ntok > 0) {
+            for (int n = 0; n < DIV_N; n++) a->div_sum[n] += R->div[n];
             a->div_tasks++;
           }
-        }
-        a->secs += cli_now() - t0;
-        if (dout.f && rc == EXIT_OK) {
-          json_t *o = json_pack("{s:I, s:i, s:i, s:i, s:I, s:[f,f,f,f]}", "line", (json_int_t)lineno,
-                                "beam", beams[bi], "latent_beam", lbeams[li], "found", res.n,
-                                "tokens", (json_int_t)ntok, "distinct", div[0], div[1], div[2],
-                                div[3]);
-          if (is_lp)
-            json_object_set_new(o, "latent_beam_used", json_integer(latent_used(beams[bi], lbeams[li])));
-          if (metric == METRIC_EXACT) {
-            json_object_set_new(o, "size", json_integer(size));
-            json_object_set_new(o, "solved", json_boolean(first >= 0));
-            json_object_set_new(o, "rank", json_integer(first + 1));
-          } else {
-            json_object_set_new(o, "bleu", json_real(best));
-            json_object_set_new(o, "rank", json_integer(best_rank));
-            json_object_set_new(o, "top1_bleu", json_real(top1));
-            json_object_set_new(o, "top1", res.n ? json_text(top.data, top.len) : json_null());
-            if (truncated) json_object_set_new(o, "spec_truncated", json_true());
+          if (dout.f) {
+            json_t *o = json_pack("{s:I, s:i, s:i, s:i, s:I, s:[f,f,f,f]}", "line",
+                                  (json_int_t)J->lineno, "beam", beams[bi], "latent_beam",
+                                  lbeams[li], "found", R->found, "tokens", (json_int_t)R->ntok,
+                                  "distinct", R->div[0], R->div[1], R->div[2], R->div[3]);
+            if (is_lp)
+              json_object_set_new(o, "latent_beam_used", json_integer(latent_used(beams[bi], lbeams[li])));
+            if (metric == METRIC_EXACT) {
+              json_object_set_new(o, "size", json_integer(J->size));
+              json_object_set_new(o, "solved", json_boolean(R->first >= 0));
+              json_object_set_new(o, "rank", json_integer(R->first + 1));
+            } else {
+              json_object_set_new(o, "bleu", json_real(R->best));
+              json_object_set_new(o, "rank", json_integer(R->best_rank));
+              json_object_set_new(o, "top1_bleu", json_real(R->top1));
+              json_object_set_new(o, "top1", R->found ? json_text(R->top, R->top_len) : json_null());
+              if (J->truncated) json_object_set_new(o, "spec_truncated", json_true());
+            }
+            json_dumpf(o, dout.f, JSON_COMPACT);
+            fputc('\n', dout.f);
+            json_decref(o);
           }
-          json_dumpf(o, dout.f, JSON_COMPACT);
-          fputc('\n', dout.f);
-          json_decref(o);
         }
-        lp_beam_free(&res);
-        if (rc != EXIT_OK) break;
-      }
-    enc_task_free(&t);
-    lp_strs_free(&tin);
-    lp_strs_free(&tout);
-    lp_ids_free(&gold);
-    lp_record_free(&rec);
-    if (rc != EXIT_OK) break;
-    n_tasks++;
-    cli_progress_update(&pg, (uint64_t)n_tasks);
+      if (rc == EXIT_OK) n_tasks++;
+    }
+    for (size_t j = 0; j < n_jobs; j++) job_free(&jobs[j], n_runs);
   }
   cli_progress_end(&pg, (uint64_t)n_tasks);
+  double wall = cli_now() - wall0;
   lp_jsonl_free(r);
-  free(seqs);
-  free(lens);
-  lp_buf_free(&text);
-  lp_buf_free(&top);
+  for (int w = 0; w < n_workers; w++) worker_free(&workers[w]);
+  free(workers);
+  free(jobs);
   if (dout.f && (rc != EXIT_OK ? (cli_out_abort(&dout), 0) : cli_out_commit(&dout, "eval"))) rc = EXIT_FAIL;
   if (n_tasks == 0) {
     if (split)
@@ -990,8 +1284,11 @@ int cmd_eval(int argc, char **argv) {
   if (!json)
     printf("\nB: beam size; L: latent beam size (LP models; '-': RobustFill has none);\n"
            "distinct-n: distinct n-grams of program tokens in the B programs / their total\n"
-           "tokens, the mean over the tasks whose beam has any token\n");
+           "tokens, the mean over the tasks whose beam has any token; tasks/s: tasks per\n"
+           "second of search and scoring at that (B, L) for one worker (the time summed\n"
+           "over the workers); wall time %.2f s\n", wall);
   json_object_set_new(js, "runs", runs);
+  json_object_set_new(js, "seconds", json_real(wall));
   if (json) {
     json_dumpf(js, stdout, JSON_COMPACT);
     putchar('\n');
