@@ -207,6 +207,21 @@ static void walk_named_children(anon *a, TSNode n, int s, int depth) {
   for (uint32_t i = 0; i < k; i++) walk(a, ts_node_named_child(n, i), s, depth + 1);
 }
 
+/* The named children of n: those in the field `bind` are binding targets,
+ * the others are walked (for_statement "left", as_pattern and except_clause
+ * "alias"). */
+static void walk_binding_field(anon *a, TSNode n, int s, int depth, const char *bind) {
+  TSTreeCursor cur = ts_tree_cursor_new(n);
+  if (ts_tree_cursor_goto_first_child(&cur)) do {
+      TSNode x = ts_tree_cursor_current_node(&cur);
+      const char *f = ts_tree_cursor_current_field_name(&cur);
+      if (!ts_node_is_named(x)) continue;
+      if (f && strcmp(f, bind) == 0) target(a, x, s, depth + 1);
+      else walk(a, x, s, depth + 1);
+    } while (ts_tree_cursor_goto_next_sibling(&cur));
+  ts_tree_cursor_delete(&cur);
+}
+
 /* The identifier a parameter node introduces (NULL node if none). */
 static void param(anon *a, TSNode p, int f, int outer, int depth) {
   DEPTH_CHECK(a, depth);
@@ -458,15 +473,7 @@ static void walk(anon *a, TSNode n, int s, int depth) {
         return;
       }
       if (strcmp(t, "as_pattern") == 0) { /* with ... as x, except E as e */
-        TSTreeCursor cur = ts_tree_cursor_new(n);
-        if (ts_tree_cursor_goto_first_child(&cur)) do {
-            TSNode x = ts_tree_cursor_current_node(&cur);
-            const char *f = ts_tree_cursor_current_field_name(&cur);
-            if (!ts_node_is_named(x)) continue;
-            if (f && strcmp(f, "alias") == 0) target(a, x, s, depth + 1);
-            else walk(a, x, s, depth + 1);
-          } while (ts_tree_cursor_goto_next_sibling(&cur));
-        ts_tree_cursor_delete(&cur);
+        walk_binding_field(a, n, s, depth, "alias");
         return;
       }
       break;
@@ -504,15 +511,7 @@ static void walk(anon *a, TSNode n, int s, int depth) {
       break;
     case 'f':
       if (strcmp(t, "for_statement") == 0) {
-        TSTreeCursor cur = ts_tree_cursor_new(n);
-        if (ts_tree_cursor_goto_first_child(&cur)) do {
-            TSNode x = ts_tree_cursor_current_node(&cur);
-            const char *f = ts_tree_cursor_current_field_name(&cur);
-            if (!ts_node_is_named(x)) continue;
-            if (f && strcmp(f, "left") == 0) target(a, x, s, depth + 1);
-            else walk(a, x, s, depth + 1);
-          } while (ts_tree_cursor_goto_next_sibling(&cur));
-        ts_tree_cursor_delete(&cur);
+        walk_binding_field(a, n, s, depth, "left");
         return;
       }
       if (strcmp(t, "function_definition") == 0) {
@@ -523,15 +522,7 @@ static void walk(anon *a, TSNode n, int s, int depth) {
       break;
     case 'e':
       if (strcmp(t, "except_clause") == 0) { /* "except E, e" (Python 2): alias field */
-        TSTreeCursor cur = ts_tree_cursor_new(n);
-        if (ts_tree_cursor_goto_first_child(&cur)) do {
-            TSNode x = ts_tree_cursor_current_node(&cur);
-            const char *f = ts_tree_cursor_current_field_name(&cur);
-            if (!ts_node_is_named(x)) continue;
-            if (f && strcmp(f, "alias") == 0) target(a, x, s, depth + 1);
-            else walk(a, x, s, depth + 1);
-          } while (ts_tree_cursor_goto_next_sibling(&cur));
-        ts_tree_cursor_delete(&cur);
+        walk_binding_field(a, n, s, depth, "alias");
         return;
       }
       break;

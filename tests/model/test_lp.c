@@ -8,115 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "lpsynth/checkpoint.h"
-#include "lpsynth/engine.h"
-#include "lpsynth/model.h"
-#include "lpsynth/runtime.h"
-#include "model_internal.h"
-#include "strdsl.h"
-
-static int g_failures;
-
-#if defined(__SANITIZE_ADDRESS__) || !defined(__OPTIMIZE__)
-#define LP_SLOW_BUILD 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
-#define LP_SLOW_BUILD 1
-#endif
-#endif
-#ifndef LP_SLOW_BUILD
-#define LP_SLOW_BUILD 0
-#endif
-
-#define EXPECT(cond)                                                           \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: EXPECT(%s) failed\n", __FILE__, __LINE__, #cond); \
-      g_failures++;                                                            \
-    }                                                                          \
-  } while (0)
-
-#define EXPECT_OK(expr)                                                               \
-  do {                                                                                \
-    int rc_ = (expr);                                                                 \
-    if (rc_ != LP_OK) {                                                               \
-      fprintf(stderr, "%s:%d: %s -> %d (%s)\n", __FILE__, __LINE__, #expr, rc_, err.msg); \
-      g_failures++;                                                                   \
-    }                                                                                 \
-  } while (0)
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-/* ---- toy tasks ------------------------------------------------------------------ */
-
-#define TOY_MAX_E 4
-#define TOY_MAX_LEN 32
-
-static const lp_vocab_info k_spec_v = {20, 0, -1, -1, 19};
-static const lp_vocab_info k_prog_v = {20, 0, 1, 2, -1};
-
-typedef struct toy_task {
-  int32_t prog[TOY_MAX_LEN];
-  size_t plen;
-  size_t ne;
-  int32_t spec[TOY_MAX_E * 2][TOY_MAX_LEN];
-  size_t slen[TOY_MAX_E * 2];
-  const int32_t *sp[TOY_MAX_E * 2];
-} toy_task;
-
-static int rnd(lp_rng *r, int lo, int hi) {
-  return lo + (int)(lp_rng_next(r) % (uint64_t)(hi - lo + 1));
-}
-
-static void toy_make(toy_task *t, lp_rng *r, int ne, int n_parts, int smin, int smax, int pmin,
-                     int pmax) {
-  memset(t, 0, sizeof *t);
-  t->ne = (size_t)ne;
-  for (int e = 0; e < ne; e++)
-    for (int p = 0; p < n_parts; p++) {
-      int i = e * n_parts + p, len = rnd(r, smin, smax);
-      for (int j = 0; j < len; j++) t->spec[i][j] = rnd(r, 1, k_spec_v.size - 1);
-      t->slen[i] = (size_t)len;
-      t->sp[i] = t->spec[i];
-    }
-  int len = rnd(r, pmin, pmax);
-  for (int j = 0; j < len - 1; j++) t->prog[j] = rnd(r, 3, k_prog_v.size - 1);
-  t->prog[len - 1] = k_prog_v.eos;
-  t->plen = (size_t)len;
-}
-
-static int toy_batch(lp_batch *b, toy_task *tasks, int n, int n_parts, int with_prog,
-                     const lp_model_cfg *c, lp_err *err) {
-  lp_task_ids ids[16];
-  for (int i = 0; i < n; i++) {
-    memset(&ids[i], 0, sizeof ids[i]);
-    ids[i].prog = with_prog ? tasks[i].prog : NULL;
-    ids[i].prog_len = with_prog ? tasks[i].plen : 0;
-    ids[i].n_examples = tasks[i].ne;
-    ids[i].spec = tasks[i].sp;
-    ids[i].spec_len = tasks[i].slen;
-  }
-  return lp_batch_fill(b, ids, n, n_parts, k_spec_v.pad, k_prog_v.pad, c, err);
-}
+#include "test_util.h"
 
 static void tiny_cfg(lp_model_cfg *c) {
-  lp_model_cfg_default(c, LP_MODEL_LP);
-  c->d_model = 16;
-  c->d_ff = 32;
-  c->n_heads = 2;
-  c->n_enc_layers = 1;
-  c->n_dec_layers = 1;
-  c->dropout = 0.0f;
-  c->attn_dropout = 0.0f;
-  c->max_spec_len = 16;
-  c->max_program_len = 16;
+  tiny_cfg_base(c, LP_MODEL_LP);
   c->latent_K = 5;
   c->latent_l = 2;
   c->pretrain_steps = 10;
@@ -125,50 +23,18 @@ static void tiny_cfg(lp_model_cfg *c) {
 
 /* ---- gradient check of the whole LP loss --------------------------------------- */
 
-typedef struct gc_ctx {
-  lp_model *m;
-  lp_batch *b;
-  int64_t step;
-  int train;
-  int err;
-} gc_ctx;
-
-static double gc_loss(void *p) {
-  gc_ctx *c = p;
-  lp_step_stats st;
-  lp_err err = {0};
-  lp_rng r;
-  lp_rng_seed(&r, 4321);
-  int rc = lpm_loss(c->m, c->b, c->step, c->train ? &r : NULL, 0, &st, &err);
-  if (rc != LP_OK) c->err = rc;
-  return st.loss;
-}
-
-static void print_gc(const char *name, const lp_gc_result *r) {
-  printf("gradcheck %-34s max_rel %.3e  max_abs %.3e  checked %zu  bad %zu  %s\n", name,
-         r->max_rel, r->max_abs, r->n_checked, r->n_bad, r->ok ? "ok" : "FAIL");
-  if (!r->ok)
-    printf("  worst element %zu: analytic %.6g numeric %.6g\n", r->worst, r->worst_analytic,
-           r->worst_numeric);
+static int gc_forward(const gc_ctx *c, lp_rng *r, lp_step_stats *st, lp_err *err) {
+  return lpm_loss(c->m, c->b, c->step, r, 0, st, err);
 }
 
 static void run_gradcheck(int64_t step, int n_parts, int train, int hide) {
-  lp_err err = {0};
   lp_model_cfg c;
-  tiny_cfg(&c);
-  if (train) c.dropout = c.attn_dropout = 0.1f;
-  lp_model *m = lp_model_new(&c, &k_spec_v, &k_prog_v, n_parts, 7, &err);
-  EXPECT(m != NULL);
-  if (!m) {
-    fprintf(stderr, "%s\n", err.msg);
-    return;
-  }
-  lpm_set_hide_spec(m, hide);
-  float *P = lp_model_params(m);
-  const size_t np = lp_model_num_params(m);
   lp_rng r;
-  lp_rng_seed(&r, 99);
-  for (size_t i = 0; i < np; i++) P[i] += 0.05f * lp_rng_normal(&r);
+  lp_model *m = gc_model(tiny_cfg, train, n_parts, &c, &r);
+  if (!m) return;
+  lp_err err = {0};
+  lpm_set_hide_spec(m, hide);
+  const size_t np = lp_model_num_params(m);
   /* 2 tasks, E = 2 (task 1: one example); programs of 9 and 5 tokens:
    * 3 and 2 latents (l = 2), the last latent of task 0 half padded */
   toy_task t[2];
@@ -192,40 +58,21 @@ static void run_gradcheck(int64_t step, int n_parts, int train, int hide) {
   EXPECT(cB == 2 && cS == 3 && codes[0] >= 0 && codes[2] >= 0 && codes[4] >= 0 && codes[5] < 0);
   float *g = malloc(sizeof(float) * np);
   memcpy(g, G, sizeof(float) * np);
-  gc_ctx ctx = {m, &b, step, train, LP_OK};
+  gc_ctx ctx = {.m = m, .b = &b, .step = step, .train = train, .seed = 4321, .err = LP_OK,
+                .forward = gc_forward};
   lpm_set_freeze(m, 1);
   double l0 = gc_loss(&ctx);
   EXPECT(fabs(l0 - st.loss) < 1e-5);
-  lp_gc_opts o;
-  lp_gc_opts_default(&o);
-  o.eps = 5e-2f;
-  o.order = 4;
-  o.tol = 2e-2;
-  o.max_checks = LP_SLOW_BUILD ? 24 : 0;
   lp_gc_result all;
-  lp_gc_result_init(&all);
-  const lp_layout *L = lp_model_layout(m);
-  size_t n_zero = 0;
-  for (size_t i = 0; i < lp_layout_count(L); i++) {
-    const lp_param_info *p = lp_layout_param(L, i);
-    lp_gc_result res;
-    EXPECT_OK(lp_gradcheck(gc_loss, &ctx, P + p->offset, g + p->offset, p->numel, &o, &res));
-    double gmax = 0.0;
-    for (size_t j = 0; j < p->numel; j++) gmax = fmax(gmax, fabs(g[p->offset + j]));
-    if (gmax == 0.0) {
-      printf("  tensor %s has a zero gradient\n", p->name);
-      n_zero++;
-    }
-    if (!res.ok || strstr(p->name, "conv")) print_gc(p->name, &res);
-    lp_gc_result_merge(&all, &res);
-  }
+  const size_t n_zero =
+      gradcheck_tensors(m, gc_loss, &ctx, g, LP_SLOW_BUILD ? 24 : 0, 34, "conv", &all);
   EXPECT(ctx.err == LP_OK);
   EXPECT(n_zero == 0);
   char name[80];
   snprintf(name, sizeof name, "lp (%s%s, %d part%s%s)",
            step <= c.pretrain_steps ? "pretraining" : "main", hide ? " hiding the spec" : "",
            n_parts, n_parts > 1 ? "s" : "", train ? ", dropout" : "");
-  print_gc(name, &all);
+  print_gc(name, 34, &all);
   EXPECT(all.ok);
   lpm_set_freeze(m, 0);
   free(g);
@@ -473,72 +320,6 @@ static void test_ckpt(void) {
 
 /* ---- string-domain overfit ----------------------------------------------------------- */
 
-typedef struct str_task {
-  int32_t *prog;
-  size_t plen;
-  int32_t *spec[8];
-  size_t slen[8];
-  const int32_t *sp[8];
-  size_t ne;
-} str_task;
-
-static int32_t *encode_chars(const char *s, size_t *n) {
-  sd_str cps = {0};
-  if (sd_decode(s, strlen(s), &cps) != 0) return NULL;
-  int32_t *ids = malloc(sizeof(int32_t) * (cps.n ? cps.n : 1));
-  for (size_t i = 0; i < cps.n; i++) {
-    int ci = sd_char_index(cps.c[i]);
-    ids[i] = ci < 0 ? 84 : ci + 1;
-  }
-  *n = cps.n;
-  sd_str_free(&cps);
-  return ids;
-}
-
-static int str_task_make(str_task *t, uint64_t seed, int min_e, int max_e) {
-  memset(t, 0, sizeof *t);
-  sd_task st = {0};
-  char emsg[128];
-  if (sd_generate(seed, min_e, max_e, 4, &st, emsg, sizeof emsg) != 0) return -1;
-  size_t cap = 0;
-  if (sd_to_tokens(&st.prog, &t->prog, &t->plen, &cap) != 0) {
-    sd_task_free(&st);
-    return -1;
-  }
-  t->ne = st.n_examples;
-  for (size_t e = 0; e < st.n_examples && e < 4; e++) {
-    t->spec[2 * e] = encode_chars(st.inputs[e], &t->slen[2 * e]);
-    t->spec[2 * e + 1] = encode_chars(st.outputs[e], &t->slen[2 * e + 1]);
-    t->sp[2 * e] = t->spec[2 * e], t->sp[2 * e + 1] = t->spec[2 * e + 1];
-  }
-  sd_task_free(&st);
-  return 0;
-}
-
-static void str_task_free(str_task *t) {
-  free(t->prog);
-  for (int i = 0; i < 8; i++) free(t->spec[i]);
-}
-
-static void str_ids(lp_task_ids *ids, const str_task *t, int with_prog) {
-  memset(ids, 0, sizeof *ids);
-  ids->prog = with_prog ? t->prog : NULL;
-  ids->prog_len = with_prog ? t->plen : 0;
-  ids->n_examples = t->ne;
-  ids->spec = t->sp;
-  ids->spec_len = t->slen;
-}
-
-static const lp_vocab_info k_str_spec = {85, 0, -1, -1, 84};
-static const lp_vocab_info k_str_prog = {SD_VOCAB_SIZE, 0, 1, 2, -1};
-
-#define OF_TASKS 64
-
-static int same_prog(const lp_hyp *h, const str_task *t) {
-  return (size_t)h->prog_len == t->plen &&
-         memcmp(h->prog, t->prog, sizeof(int32_t) * t->plen) == 0;
-}
-
 /* An LP overfits 64 generated string tasks (1..3 expressions) until greedy
  * two-level decoding (B = 1, L = 1) returns >= 95% of their programs; then
  * decoding each task with another task's code must change some programs.
@@ -548,72 +329,35 @@ static int same_prog(const lp_hyp *h, const str_task *t) {
  * default 60), LP_OVERFIT_HIDE (1), LP_OVERFIT_RESTART (dead_code_restart,
  * 0), LP_OVERFIT_K (16). */
 static void test_overfit(void) {
-  const double t0 = now_s();
-  lp_err err = {0};
-  lp_engine_set_threads(2);
   lp_model_cfg c;
-  lp_model_cfg_default(&c, LP_MODEL_LP);
-  const int slow = LP_SLOW_BUILD || getenv("LP_OVERFIT_SMALL") != NULL;
-  c.d_model = slow ? 32 : 64, c.d_ff = slow ? 64 : 256, c.n_heads = 4;
-  c.n_enc_layers = c.n_dec_layers = slow ? 1 : 2;
-  c.dropout = c.attn_dropout = 0.0f;
-  c.max_spec_len = 128, c.max_program_len = 128;
+  const int slow = overfit_cfg(&c, LP_MODEL_LP);
   c.latent_K = getenv("LP_OVERFIT_K") ? atoi(getenv("LP_OVERFIT_K")) : 16, c.latent_l = 2;
   c.pretrain_steps = getenv("LP_OVERFIT_PRETRAIN") ? atoi(getenv("LP_OVERFIT_PRETRAIN")) : 60;
   c.dead_code_restart = getenv("LP_OVERFIT_RESTART") ? atoi(getenv("LP_OVERFIT_RESTART")) : 0;
-  const int n_tasks = slow ? 16 : OF_TASKS, min_e = 1, max_e = slow ? 2 : 3;
-  const int bs = 16;
-  str_task tasks[OF_TASKS];
-  uint64_t seed = 1000;
-  for (int i = 0; i < n_tasks; i++) {
-    while (str_task_make(&tasks[i], seed++, min_e, max_e) != 0) str_task_free(&tasks[i]);
-  }
-  lp_model *m = lp_model_new(&c, &k_str_spec, &k_str_prog, 2, 42, &err);
-  EXPECT(m != NULL);
-  if (!m) return;
-  lpm_set_hide_spec(m, getenv("LP_OVERFIT_HIDE") ? atoi(getenv("LP_OVERFIT_HIDE")) : 1);
-  const size_t np = lp_model_num_params(m);
-  lp_adam_cfg ac;
-  lp_adam_cfg_default(&ac);
-  ac.weight_decay = 0.0f;
-  lp_adam *opt = lp_adam_new(np, &ac);
-  lp_lr_schedule sched = {slow ? 1e-2f : 5e-3f, slow ? 20 : 40};
-  lp_batch b = {0}, one = {0};
-  lp_task_ids ids[OF_TASKS];
-  int order[OF_TASKS];
-  for (int i = 0; i < n_tasks; i++) order[i] = i;
-  lp_rng r;
-  lp_rng_seed(&r, 77);
+  overfit_run run;
+  if (overfit_start(&run, &c, slow) != 0) return;
+  const double t0 = run.t0;
+  const int n_tasks = run.n_tasks;
+  lp_err err = {0};
+  lpm_set_hide_spec(run.m, getenv("LP_OVERFIT_HIDE") ? atoi(getenv("LP_OVERFIT_HIDE")) : 1);
+  const lp_step_stats *st = &run.st;
   double acc = 0.0;
-  lp_step_stats st = {0};
-  int step = 0, epoch = 0;
+  int epoch = 0;
   const double budget = 240.0;
   int32_t codes[OF_TASKS][64];
   int clen[OF_TASKS];
   for (; now_s() - t0 < budget; epoch++) {
-    for (int i = n_tasks - 1; i > 0; i--) {
-      int j = (int)(lp_rng_next(&r) % (uint64_t)(i + 1)), tmp = order[i];
-      order[i] = order[j], order[j] = tmp;
-    }
-    for (int s = 0; s + bs <= n_tasks; s += bs) {
-      for (int k = 0; k < bs; k++) str_ids(&ids[k], &tasks[order[s + k]], 1);
-      EXPECT_OK(lp_batch_fill(&b, ids, bs, 2, 0, 0, &c, &err));
-      EXPECT_OK(lp_model_train_step(m, &b, step + 1, NULL, &st, &err));
-      lp_grad_clip(lp_model_grads(m), np, 1.0f, NULL);
-      lp_adam_step(opt, lp_model_params(m), lp_model_grads(m), lp_lr_at(&sched, step + 1), NULL);
-      step++;
-    }
-    if (step > c.pretrain_steps && ((epoch % 5 == 4 && st.loss < 0.5) || epoch % 20 == 19)) {
+    overfit_epoch(&run, &c);
+    if (run.step > c.pretrain_steps && ((epoch % 5 == 4 && st->loss < 0.5) || epoch % 20 == 19)) {
       int exact = 0;
       for (int i = 0; i < n_tasks; i++) {
-        str_ids(&ids[0], &tasks[i], 0);
-        EXPECT_OK(lp_batch_fill(&one, ids, 1, 2, 0, 0, &c, &err));
+        EXPECT_OK(overfit_one(&run, i, &c, &err));
         lp_beam_opts o = {1, 1, 0, 0.0f};
         lp_beam_result res = {0};
-        EXPECT_OK(lp_model_search(m, &one, &o, &res, &err));
+        EXPECT_OK(lp_model_search(run.m, &run.one, &o, &res, &err));
         clen[i] = 0;
         if (res.n == 1) {
-          exact += same_prog(&res.hyps[0], &tasks[i]);
+          exact += same_prog(&res.hyps[0], &run.tasks[i]);
           clen[i] = res.hyps[0].latent_len < 64 ? res.hyps[0].latent_len : 64;
           memcpy(codes[i], res.hyps[0].latent, sizeof(int32_t) * (size_t)clen[i]);
         }
@@ -622,14 +366,14 @@ static void test_overfit(void) {
       acc = (double)exact / n_tasks;
       printf("epoch %d step %d loss %.4f (prog %.3f lat %.3f e2e %.3f commit %.3f, perplexity "
              "%.2f, dead %d) greedy exact %.1f%% (%.1f s)\n",
-             epoch + 1, step, st.loss, st.loss_prog, st.loss_latent, st.loss_e2e, st.loss_commit,
-             st.codebook_perplexity, st.dead_codes, 100.0 * acc, now_s() - t0);
+             epoch + 1, run.step, st->loss, st->loss_prog, st->loss_latent, st->loss_e2e,
+             st->loss_commit, st->codebook_perplexity, st->dead_codes, 100.0 * acc, now_s() - t0);
       fflush(stdout);
       if (acc >= 0.95) break;
     }
   }
   printf("lp overfit: %d tasks, greedy exact accuracy %.1f%% after %d steps in %.1f s\n", n_tasks,
-         100.0 * acc, step, now_s() - t0);
+         100.0 * acc, run.step, now_s() - t0);
   EXPECT(acc >= 0.95);
   /* the latents matter: decode task i with the code of task i+1 */
   int changed = 0, compared = 0;
@@ -637,12 +381,11 @@ static void test_overfit(void) {
     int j = (i + 1) % n_tasks;
     if (!clen[j] || (clen[i] == clen[j] && !memcmp(codes[i], codes[j], sizeof(int32_t) * clen[i])))
       continue;
-    str_ids(&ids[0], &tasks[i], 0);
-    EXPECT_OK(lp_batch_fill(&one, ids, 1, 2, 0, 0, &c, &err));
+    EXPECT_OK(overfit_one(&run, i, &c, &err));
     lp_beam_result res = {0};
-    EXPECT_OK(lpm_search_programs(m, &one, codes[j], clen[j], 1, 0, 0.0f, &res, &err));
+    EXPECT_OK(lpm_search_programs(run.m, &run.one, codes[j], clen[j], 1, 0, 0.0f, &res, &err));
     compared++;
-    changed += !(res.n == 1 && same_prog(&res.hyps[0], &tasks[i]));
+    changed += !(res.n == 1 && same_prog(&res.hyps[0], &run.tasks[i]));
     lp_beam_free(&res);
   }
   printf("latents matter: another task's code changes %d of %d programs\n", changed, compared);
@@ -653,11 +396,7 @@ static void test_overfit(void) {
    * here), 13 of 55 with the paper's (LP_OVERFIT_HIDE=0) or none
    * (LP_OVERFIT_PRETRAIN=0). Checked: >= 1/4 of the programs change. */
   EXPECT(compared >= n_tasks / 2 && changed * 4 >= compared);
-  lp_adam_free(opt);
-  lp_batch_free(&b);
-  lp_batch_free(&one);
-  lp_model_free(m);
-  for (int i = 0; i < n_tasks; i++) str_task_free(&tasks[i]);
+  overfit_end(&run);
 }
 
 /* ---- main -------------------------------------------------------------------------- */
@@ -732,11 +471,6 @@ static void test_parallel(void) {
   lp_engine_set_threads(1);
 }
 
-typedef struct test_case {
-  const char *name;
-  void (*fn)(void);
-} test_case;
-
 static const test_case k_cases[] = {
     {"gradcheck", test_gradcheck},
     {"gradcheck_pretrain", test_gradcheck_pretrain},
@@ -750,27 +484,6 @@ static const test_case k_cases[] = {
 };
 
 int main(int argc, char **argv) {
-  if (argc < 2) {
-    fprintf(stderr, "usage: lp_tests <case>|all\n");
-    return 2;
-  }
-  const size_t n = sizeof k_cases / sizeof k_cases[0];
-  double t0 = now_s();
-  if (strcmp(argv[1], "all") == 0) {
-    for (size_t i = 0; i < n; i++)
-      if (strcmp(k_cases[i].name, "overfit") != 0) {
-        printf("== %s\n", k_cases[i].name);
-        k_cases[i].fn();
-      }
-  } else {
-    size_t i = 0;
-    while (i < n && strcmp(k_cases[i].name, argv[1]) != 0) i++;
-    if (i == n) {
-      fprintf(stderr, "unknown case %s\n", argv[1]);
-      return 2;
-    }
-    k_cases[i].fn();
-  }
-  printf("%s: %s (%.2f s)\n", argv[1], g_failures ? "FAIL" : "ok", now_s() - t0);
-  return g_failures ? 1 : 0;
+  return test_main(argc, argv, k_cases, sizeof k_cases / sizeof k_cases[0], "lp_tests <case>|all",
+                   NULL, NULL);
 }

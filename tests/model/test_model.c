@@ -9,160 +9,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "lpsynth/engine.h"
-#include "lpsynth/model.h"
-#include "lpsynth/runtime.h"
-#include "model_internal.h"
-#include "strdsl.h"
+#include "test_util.h"
 
-static int g_failures;
-
-/* Sanitizer and unoptimised builds run the finite-difference checks on a
- * sample of every tensor (the full check is the optimised build's). */
-#if defined(__SANITIZE_ADDRESS__) || !defined(__OPTIMIZE__)
-#define LP_SLOW_BUILD 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
-#define LP_SLOW_BUILD 1
-#endif
-#endif
-#ifndef LP_SLOW_BUILD
-#define LP_SLOW_BUILD 0
-#endif
-
-#define EXPECT(cond)                                                           \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: EXPECT(%s) failed\n", __FILE__, __LINE__, #cond); \
-      g_failures++;                                                            \
-    }                                                                          \
-  } while (0)
-
-#define EXPECT_OK(expr)                                                               \
-  do {                                                                                \
-    int rc_ = (expr);                                                                 \
-    if (rc_ != LP_OK) {                                                               \
-      fprintf(stderr, "%s:%d: %s -> %d (%s)\n", __FILE__, __LINE__, #expr, rc_, err.msg); \
-      g_failures++;                                                                   \
-    }                                                                                 \
-  } while (0)
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-/* ---- toy tasks ------------------------------------------------------------------ */
-
-#define TOY_MAX_E 4
-#define TOY_MAX_LEN 32
-
-static const lp_vocab_info k_spec_v = {20, 0, -1, -1, 19}; /* size pad bos eos unk */
-static const lp_vocab_info k_prog_v = {20, 0, 1, 2, -1};
-
-typedef struct toy_task {
-  int32_t prog[TOY_MAX_LEN];
-  size_t plen;
-  size_t ne;
-  int32_t spec[TOY_MAX_E * 2][TOY_MAX_LEN];
-  size_t slen[TOY_MAX_E * 2];
-  const int32_t *sp[TOY_MAX_E * 2];
-} toy_task;
-
-static int rnd(lp_rng *r, int lo, int hi) {
-  return lo + (int)(lp_rng_next(r) % (uint64_t)(hi - lo + 1));
-}
-
-static void toy_make(toy_task *t, lp_rng *r, int ne, int n_parts, int smin, int smax, int pmin,
-                     int pmax) {
-  memset(t, 0, sizeof *t);
-  t->ne = (size_t)ne;
-  for (int e = 0; e < ne; e++)
-    for (int p = 0; p < n_parts; p++) {
-      int i = e * n_parts + p, len = rnd(r, smin, smax);
-      for (int j = 0; j < len; j++) t->spec[i][j] = rnd(r, 1, k_spec_v.size - 1);
-      t->slen[i] = (size_t)len;
-      t->sp[i] = t->spec[i];
-    }
-  int len = rnd(r, pmin, pmax);
-  for (int j = 0; j < len - 1; j++) t->prog[j] = rnd(r, 3, k_prog_v.size - 1);
-  t->prog[len - 1] = k_prog_v.eos;
-  t->plen = (size_t)len;
-}
-
-static int toy_batch(lp_batch *b, toy_task *tasks, int n, int n_parts, int with_prog,
-                     const lp_model_cfg *c, lp_err *err) {
-  lp_task_ids ids[16];
-  for (int i = 0; i < n; i++) {
-    memset(&ids[i], 0, sizeof ids[i]);
-    ids[i].prog = with_prog ? tasks[i].prog : NULL;
-    ids[i].prog_len = with_prog ? tasks[i].plen : 0;
-    ids[i].n_examples = tasks[i].ne;
-    ids[i].spec = tasks[i].sp;
-    ids[i].spec_len = tasks[i].slen;
-  }
-  return lp_batch_fill(b, ids, n, n_parts, k_spec_v.pad, k_prog_v.pad, c, err);
-}
-
-static void tiny_cfg(lp_model_cfg *c) {
-  lp_model_cfg_default(c, LP_MODEL_ROBUSTFILL);
-  c->d_model = 16;
-  c->d_ff = 32;
-  c->n_heads = 2;
-  c->n_enc_layers = 1;
-  c->n_dec_layers = 1;
-  c->dropout = 0.0f;
-  c->attn_dropout = 0.0f;
-  c->max_spec_len = 16;
-  c->max_program_len = 16;
-}
+static void tiny_cfg(lp_model_cfg *c) { tiny_cfg_base(c, LP_MODEL_ROBUSTFILL); }
 
 /* ---- gradient check ------------------------------------------------------------- */
 
-typedef struct gc_ctx {
-  lp_model *m;
-  lp_batch *b;
-  int train;
-  uint64_t seed;
-  int err;
-} gc_ctx;
-
-static double gc_loss(void *p) {
-  gc_ctx *c = p;
-  lp_step_stats st;
-  lp_err err = {0};
-  lp_rng r;
-  lp_rng_seed(&r, c->seed);
-  int rc = rf_forward(c->m, c->b, c->train ? &r : NULL, &st, &err);
-  if (rc != LP_OK) c->err = rc;
-  return st.loss;
-}
-
-static void print_gc(const char *name, const lp_gc_result *r) {
-  printf("gradcheck %-28s max_rel %.3e  max_abs %.3e  checked %zu  bad %zu  %s\n", name,
-         r->max_rel, r->max_abs, r->n_checked, r->n_bad, r->ok ? "ok" : "FAIL");
-  if (!r->ok)
-    printf("  worst element %zu: analytic %.6g numeric %.6g\n", r->worst, r->worst_analytic,
-           r->worst_numeric);
+static int gc_forward(const gc_ctx *c, lp_rng *r, lp_step_stats *st, lp_err *err) {
+  return rf_forward(c->m, c->b, r, st, err);
 }
 
 static void run_gradcheck(int n_parts, int train) {
-  lp_err err = {0};
   lp_model_cfg c;
-  tiny_cfg(&c);
-  if (train) c.dropout = c.attn_dropout = 0.1f;
-  lp_model *m = lp_model_new(&c, &k_spec_v, &k_prog_v, n_parts, 7, &err);
-  EXPECT(m != NULL);
-  if (!m) return;
-  /* perturb the init so LayerNorm parameters and biases are not trivial */
-  float *P = lp_model_params(m);
-  const size_t np = lp_model_num_params(m);
   lp_rng r;
-  lp_rng_seed(&r, 99);
-  for (size_t i = 0; i < np; i++) P[i] += 0.05f * lp_rng_normal(&r);
+  lp_model *m = gc_model(tiny_cfg, train, n_parts, &c, &r);
+  if (!m) return;
+  lp_err err = {0};
+  const size_t np = lp_model_num_params(m);
   /* 2 tasks, E = 2: task 1 has one example (the other slot is padding);
    * every part and program padded */
   toy_task t[2];
@@ -182,7 +46,8 @@ static void run_gradcheck(int n_parts, int train) {
   EXPECT(isfinite(st.loss) && st.loss > 0.5 && st.n_tokens == (int)(t[0].plen + t[1].plen));
   float *g = malloc(sizeof(float) * np);
   memcpy(g, lp_model_grads(m), sizeof(float) * np);
-  gc_ctx ctx = {m, &b, train, 1234, LP_OK};
+  gc_ctx ctx = {.m = m, .b = &b, .train = train, .seed = 1234, .err = LP_OK,
+                .forward = gc_forward};
   EXPECT(fabs(gc_loss(&ctx) - st.loss) < 1e-9); /* deterministic, same as the step */
   /* The max-pool over examples has kinks where two examples tie; a finite
    * difference step that crosses one measures a different function. So the
@@ -197,36 +62,16 @@ static void run_gradcheck(int n_parts, int train) {
   EXPECT(from_second > npool / 8); /* both examples of task 0 feed the pool */
   m->freeze_argmax = frozen;
   EXPECT(fabs(gc_loss(&ctx) - st.loss) < 1e-9);
-  lp_gc_opts o;
-  lp_gc_opts_default(&o);
-  o.eps = 5e-2f;
-  o.order = 4;
-  o.tol = 2e-2;
-  o.max_checks = LP_SLOW_BUILD ? 48 : 0; /* per tensor */
   lp_gc_result all;
-  lp_gc_result_init(&all);
-  const lp_layout *L = lp_model_layout(m);
-  size_t n_zero_tensors = 0;
-  for (size_t i = 0; i < lp_layout_count(L); i++) {
-    const lp_param_info *p = lp_layout_param(L, i);
-    lp_gc_result res;
-    EXPECT_OK(lp_gradcheck(gc_loss, &ctx, P + p->offset, g + p->offset, p->numel, &o, &res));
-    double gmax = 0.0;
-    for (size_t j = 0; j < p->numel; j++) gmax = fmax(gmax, fabs(g[p->offset + j]));
-    if (gmax == 0.0) {
-      printf("  tensor %s has a zero gradient\n", p->name);
-      n_zero_tensors++;
-    }
-    if (!res.ok) print_gc(p->name, &res);
-    lp_gc_result_merge(&all, &res);
-  }
+  const size_t n_zero_tensors = gradcheck_tensors(m, gc_loss, &ctx, g, LP_SLOW_BUILD ? 48 : 0,
+                                                  28, NULL, &all);
   EXPECT(ctx.err == LP_OK);
   /* out.b of PAD/BOS: fine; a whole tensor with zero gradient means a missing path */
   EXPECT(n_zero_tensors == 0);
   char name[64];
   snprintf(name, sizeof name, "robustfill (%d part%s%s)", n_parts, n_parts > 1 ? "s" : "",
            train ? ", dropout" : "");
-  print_gc(name, &all);
+  print_gc(name, 28, &all);
   EXPECT(all.ok && (LP_SLOW_BUILD || all.n_checked == np));
   m->freeze_argmax = NULL;
   free(frozen);
@@ -316,7 +161,7 @@ static void test_noncausal_block(void) {
   lp_gc_result_merge(&all, &res);
   lp_gradcheck(blk_loss, &c, c.P, G, np, &o, &res);
   lp_gc_result_merge(&all, &res);
-  print_gc("decoder_block_noncausal", &all);
+  print_gc("decoder_block_noncausal", 28, &all);
   EXPECT(all.ok);
   /* a noncausal block has no incremental path */
   EXPECT(lp_dec_block_cache_new(&c.blk, 2, 4, 2, 3) == NULL);
@@ -643,75 +488,7 @@ static void test_badinput(void) {
   lp_beam_free(NULL);
 }
 
-/* ---- string-domain tasks ---------------------------------------------------------- */
-
-typedef struct str_task {
-  int32_t *prog;
-  size_t plen;
-  int32_t *spec[8];
-  size_t slen[8];
-  const int32_t *sp[8];
-  size_t ne;
-} str_task;
-
-static int32_t *encode_chars(const char *s, size_t *n) {
-  sd_str cps = {0};
-  if (sd_decode(s, strlen(s), &cps) != 0) return NULL;
-  int32_t *ids = malloc(sizeof(int32_t) * (cps.n ? cps.n : 1));
-  for (size_t i = 0; i < cps.n; i++) {
-    int ci = sd_char_index(cps.c[i]);
-    ids[i] = ci < 0 ? 84 : ci + 1;
-  }
-  *n = cps.n;
-  sd_str_free(&cps);
-  return ids;
-}
-
-/* Generates a string-domain task; 0 ok. Tasks with a string longer than
- * max_str characters are skipped (returns 1) when max_str > 0. */
-static int str_task_make(str_task *t, uint64_t seed, int min_e, int max_e, int max_str) {
-  memset(t, 0, sizeof *t);
-  sd_task st = {0};
-  char emsg[128];
-  if (sd_generate(seed, min_e, max_e, 4, &st, emsg, sizeof emsg) != 0) return -1;
-  size_t cap = 0;
-  if (sd_to_tokens(&st.prog, &t->prog, &t->plen, &cap) != 0) {
-    sd_task_free(&st);
-    return -1;
-  }
-  t->ne = st.n_examples;
-  int skip = 0;
-  for (size_t e = 0; e < st.n_examples && e < 4; e++) {
-    t->spec[2 * e] = encode_chars(st.inputs[e], &t->slen[2 * e]);
-    t->spec[2 * e + 1] = encode_chars(st.outputs[e], &t->slen[2 * e + 1]);
-    t->sp[2 * e] = t->spec[2 * e], t->sp[2 * e + 1] = t->spec[2 * e + 1];
-    if (max_str > 0 && (t->slen[2 * e] > (size_t)max_str || t->slen[2 * e + 1] > (size_t)max_str))
-      skip = 1;
-  }
-  sd_task_free(&st);
-  return skip;
-}
-
-static void str_task_free(str_task *t) {
-  free(t->prog);
-  for (int i = 0; i < 8; i++) free(t->spec[i]);
-}
-
-static void str_ids(lp_task_ids *ids, const str_task *t, int with_prog) {
-  memset(ids, 0, sizeof *ids);
-  ids->prog = with_prog ? t->prog : NULL;
-  ids->prog_len = with_prog ? t->plen : 0;
-  ids->n_examples = t->ne;
-  ids->spec = t->sp;
-  ids->spec_len = t->slen;
-}
-
-static const lp_vocab_info k_str_spec = {85, 0, -1, -1, 84};
-static const lp_vocab_info k_str_prog = {SD_VOCAB_SIZE, 0, 1, 2, -1};
-
 /* ---- overfit (acceptance) ----------------------------------------------------------- */
-
-#define OF_TASKS 64
 
 /* Acceptance: a small model overfits 64 generated string tasks (programs of
  * 1..3 expressions) until greedy decoding returns >= 95% of their programs
@@ -719,92 +496,43 @@ static const lp_vocab_info k_str_prog = {SD_VOCAB_SIZE, 0, 1, 2, -1};
  * per step, so they run the same code on a quarter of the problem: 16 tasks
  * of 1..2 expressions and a narrower model. */
 static void test_overfit(void) {
-  const double t0 = now_s();
-  lp_err err = {0};
-  lp_engine_set_threads(2);
   lp_model_cfg c;
-  lp_model_cfg_default(&c, LP_MODEL_ROBUSTFILL);
-  const int slow = LP_SLOW_BUILD || getenv("LP_OVERFIT_SMALL") != NULL;
-  c.d_model = slow ? 32 : 64, c.d_ff = slow ? 64 : 256, c.n_heads = 4;
-  c.n_enc_layers = c.n_dec_layers = slow ? 1 : 2;
-  c.dropout = c.attn_dropout = 0.0f;
-  c.max_spec_len = 128, c.max_program_len = 128;
-  const int n_tasks = slow ? 16 : OF_TASKS, min_e = 1, max_e = slow ? 2 : 3, max_str = 0;
-  const int bs = 16;
-  str_task tasks[OF_TASKS];
-  uint64_t seed = 1000;
-  for (int i = 0; i < n_tasks; i++) {
-    int rc;
-    while ((rc = str_task_make(&tasks[i], seed++, min_e, max_e, max_str)) != 0) {
-      EXPECT(rc >= 0);
-      if (rc < 0) return;
-      str_task_free(&tasks[i]);
-    }
-  }
-  lp_model *m = lp_model_new(&c, &k_str_spec, &k_str_prog, 2, 42, &err);
-  EXPECT(m != NULL);
-  if (!m) return;
-  const size_t np = lp_model_num_params(m);
-  lp_adam_cfg ac;
-  lp_adam_cfg_default(&ac);
-  ac.weight_decay = 0.0f;
-  lp_adam *opt = lp_adam_new(np, &ac);
-  lp_lr_schedule sched = {slow ? 1e-2f : 5e-3f, slow ? 20 : 40};
-  lp_batch b = {0}, one = {0};
-  lp_task_ids ids[OF_TASKS];
-  int order[OF_TASKS];
-  for (int i = 0; i < n_tasks; i++) order[i] = i;
-  lp_rng r;
-  lp_rng_seed(&r, 77);
-  double acc = 0.0, last_loss = 0.0;
-  int step = 0, epoch = 0;
+  const int slow = overfit_cfg(&c, LP_MODEL_ROBUSTFILL);
+  overfit_run run;
+  if (overfit_start(&run, &c, slow) != 0) return;
+  const double t0 = run.t0;
+  const int n_tasks = run.n_tasks;
+  lp_err err = {0};
+  double acc = 0.0;
+  int epoch = 0;
   const double budget = 250.0; /* ctest TIMEOUT 300; ~30-80 s on 2 shared cores */
   for (; now_s() - t0 < budget; epoch++) {
-    for (int i = n_tasks - 1; i > 0; i--) {
-      int j = (int)(lp_rng_next(&r) % (uint64_t)(i + 1)), tmp = order[i];
-      order[i] = order[j], order[j] = tmp;
-    }
-    for (int s = 0; s + bs <= n_tasks; s += bs) {
-      for (int k = 0; k < bs; k++) str_ids(&ids[k], &tasks[order[s + k]], 1);
-      EXPECT_OK(lp_batch_fill(&b, ids, bs, 2, 0, 0, &c, &err));
-      lp_step_stats st;
-      EXPECT_OK(lp_model_train_step(m, &b, step + 1, NULL, &st, &err));
-      lp_grad_clip(lp_model_grads(m), np, 1.0f, NULL);
-      lp_adam_step(opt, lp_model_params(m), lp_model_grads(m), lp_lr_at(&sched, step + 1), NULL);
-      step++;
-      last_loss = st.loss;
-    }
+    overfit_epoch(&run, &c);
     /* greedy decoding of all 64 tasks costs about one epoch: every 5 epochs
      * once the loss is low */
-    if ((epoch % 5 == 4 && last_loss < 0.3) || epoch % 20 == 19) {
+    if ((epoch % 5 == 4 && run.st.loss < 0.3) || epoch % 20 == 19) {
       /* greedy decoding of every task */
       int exact = 0;
       for (int i = 0; i < n_tasks; i++) {
-        str_ids(&ids[0], &tasks[i], 0);
-        EXPECT_OK(lp_batch_fill(&one, ids, 1, 2, 0, 0, &c, &err));
+        EXPECT_OK(overfit_one(&run, i, &c, &err));
         lp_beam_opts o = {1, 0, 0, 0.0f};
         lp_beam_result res = {0};
-        EXPECT_OK(lp_model_search(m, &one, &o, &res, &err));
-        exact += res.n == 1 && (size_t)res.hyps[0].prog_len == tasks[i].plen &&
-                 memcmp(res.hyps[0].prog, tasks[i].prog, sizeof(int32_t) * tasks[i].plen) == 0;
+        EXPECT_OK(lp_model_search(run.m, &run.one, &o, &res, &err));
+        exact += res.n == 1 && same_prog(&res.hyps[0], &run.tasks[i]);
         lp_beam_free(&res);
       }
       acc = (double)exact / n_tasks;
-      printf("epoch %d step %d loss %.4f greedy exact %.1f%% (%.1f s)\n", epoch + 1, step,
-             last_loss, 100.0 * acc, now_s() - t0);
+      printf("epoch %d step %d loss %.4f greedy exact %.1f%% (%.1f s)\n", epoch + 1, run.step,
+             run.st.loss, 100.0 * acc, now_s() - t0);
       fflush(stdout);
       if (acc >= 0.95) break;
     }
   }
   printf("overfit: %d tasks (%d..%d expressions), greedy exact accuracy %.1f%% after %d steps "
          "in %.1f s\n",
-         n_tasks, min_e, max_e, 100.0 * acc, step, now_s() - t0);
+         n_tasks, run.min_e, run.max_e, 100.0 * acc, run.step, now_s() - t0);
   EXPECT(acc >= 0.95);
-  lp_adam_free(opt);
-  lp_batch_free(&b);
-  lp_batch_free(&one);
-  lp_model_free(m);
-  for (int i = 0; i < n_tasks; i++) str_task_free(&tasks[i]);
+  overfit_end(&run);
 }
 
 /* ---- bench: the paper config ----------------------------------------------------- */
@@ -940,11 +668,6 @@ static void test_parallel(void) {
   lp_engine_set_threads(1);
 }
 
-typedef struct test_case {
-  const char *name;
-  void (*fn)(void);
-} test_case;
-
 static const test_case k_cases[] = {
     {"gradcheck", test_gradcheck},
     {"gradcheck_1part", test_gradcheck_1part},
@@ -958,30 +681,11 @@ static const test_case k_cases[] = {
     {"overfit", test_overfit},
 };
 
+static void bench_main(int argc, char **argv) {
+  bench(argc > 2 ? atoi(argv[2]) : 2, argc > 3 ? argv[3] : NULL);
+}
+
 int main(int argc, char **argv) {
-  if (argc < 2) {
-    fprintf(stderr, "usage: model_tests <case>|all|bench [threads]\n");
-    return 2;
-  }
-  const size_t n = sizeof k_cases / sizeof k_cases[0];
-  double t0 = now_s();
-  if (strcmp(argv[1], "bench") == 0) {
-    bench(argc > 2 ? atoi(argv[2]) : 2, argc > 3 ? argv[3] : NULL);
-  } else if (strcmp(argv[1], "all") == 0) {
-    for (size_t i = 0; i < n; i++)
-      if (strcmp(k_cases[i].name, "overfit") != 0) {
-        printf("== %s\n", k_cases[i].name);
-        k_cases[i].fn();
-      }
-  } else {
-    size_t i = 0;
-    while (i < n && strcmp(k_cases[i].name, argv[1]) != 0) i++;
-    if (i == n) {
-      fprintf(stderr, "unknown case %s\n", argv[1]);
-      return 2;
-    }
-    k_cases[i].fn();
-  }
-  printf("%s: %s (%.2f s)\n", argv[1], g_failures ? "FAIL" : "ok", now_s() - t0);
-  return g_failures ? 1 : 0;
+  return test_main(argc, argv, k_cases, sizeof k_cases / sizeof k_cases[0],
+                   "model_tests <case>|all|bench [threads]", "bench", bench_main);
 }

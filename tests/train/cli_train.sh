@@ -8,71 +8,20 @@ if [ $# -ne 4 ]; then
   echo "usage: $0 LPSYNTH STRING.so TOY.so MODELS_DIR" >&2
   exit 2
 fi
-LPSYNTH=$1
-STRING=$2
-TOY=$3
 MODELS=$4
+# The run-and-expect helpers of the CLI tests; cli_lib.sh takes
+# LPSYNTH TOY.so FIXTURES_DIR STRING.so (no loader fixtures are used here).
+# shellcheck source-path=SCRIPTDIR source=../runtime/cli_lib.sh
+. "$(dirname -- "$0")/../runtime/cli_lib.sh" "$1" "$3" "" "$2"
 TINY="$MODELS/robustfill-tiny.cfg"
-export LPSYNTH_PROGRESS=0 OPENBLAS_NUM_THREADS=1
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}exitcode=99"
-export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}exitcode=99:print_stacktrace=1"
-T=$(mktemp -d "${TMPDIR:-/tmp}/lpsynth-train.XXXXXX")
+export OPENBLAS_NUM_THREADS=1
 BG=""
 cleanup() {
   if [ -n "$BG" ]; then kill "$BG" 2>/dev/null || true; fi
   rm -rf -- "$T"
 }
 trap cleanup EXIT
-FAILED=0
-CHECKS=0
-
-fail() {
-  echo "FAIL: $*" >&2
-  FAILED=$((FAILED + 1))
-}
-show() {
-  sed 's/^/    stdout: /' "$T/out" | head -n 20 >&2 || true
-  sed 's/^/    stderr: /' "$T/err" | head -n 20 >&2 || true
-}
-sanitizer_clean() {
-  if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/err"; then
-    fail "sanitizer report (exit status $rc)"
-    show
-  fi
-}
-runcmd() {
-  rc=0
-  "$@" >"$T/out" 2>"$T/err" || rc=$?
-  sanitizer_clean
-}
-expect_rc() {
-  CHECKS=$((CHECKS + 1))
-  if [ "$rc" -ne "$1" ]; then
-    fail "$2: exit status $rc, want $1"
-    show
-  fi
-}
-expect_has() {
-  CHECKS=$((CHECKS + 1))
-  if ! grep -qF -- "$2" "$1"; then
-    fail "$3: $(basename -- "$1") lacks: $2"
-    show
-  fi
-}
-expect_true() {
-  local what=$1
-  shift
-  CHECKS=$((CHECKS + 1))
-  if ! "$@"; then fail "$what"; fi
-}
-no_temp_files() {
-  local f
-  for f in "$T"/*.tmp*; do
-    [ -e "$f" ] && return 1
-  done
-  return 0
-}
-train() { "$LPSYNTH" train --domain "$STRING" --config "$TINY" "$@"; }
+train() { "$LPSYNTH" train --domain "$STRING_SO" --config "$TINY" "$@"; }
 
 # ---- usage errors (exit 2) and --help
 runcmd "$LPSYNTH" train --help
@@ -82,13 +31,13 @@ expect_has "$T/out" "step,seconds,loss,token_acc,lr,grad_norm,tasks_per_s" "help
 runcmd "$LPSYNTH" train --model robustfill --steps 3 --out "$T/x.ckpt"
 expect_rc 2 "no --domain"
 expect_has "$T/err" "lpsynth train: --domain" "no --domain message"
-runcmd "$LPSYNTH" train --domain "$STRING" --model robustfill --out "$T/x.ckpt"
+runcmd "$LPSYNTH" train --domain "$STRING_SO" --model robustfill --out "$T/x.ckpt"
 expect_rc 2 "no --steps"
-runcmd "$LPSYNTH" train --domain "$STRING" --model robustfill --steps 3
+runcmd "$LPSYNTH" train --domain "$STRING_SO" --model robustfill --steps 3
 expect_rc 2 "no --out"
-runcmd "$LPSYNTH" train --domain "$STRING" --steps 3 --out "$T/x.ckpt"
+runcmd "$LPSYNTH" train --domain "$STRING_SO" --steps 3 --out "$T/x.ckpt"
 expect_rc 2 "no --model"
-runcmd "$LPSYNTH" train --domain "$STRING" --model lstm --steps 3 --out "$T/x.ckpt"
+runcmd "$LPSYNTH" train --domain "$STRING_SO" --model lstm --steps 3 --out "$T/x.ckpt"
 expect_rc 2 "bad --model"
 expect_has "$T/err" "--model must be robustfill or lp" "bad --model message"
 runcmd train --model lp --steps 3 --out "$T/x.ckpt"
@@ -198,7 +147,7 @@ done
 for sig in INT TERM; do
   rm -f "$T/sig.csv" "$T/sig.ckpt"
   # the binary itself in the background (not a function: a subshell would get the signal)
-  "$LPSYNTH" train --domain "$STRING" --config "$TINY" --steps 1000000 --out "$T/sig.ckpt" \
+  "$LPSYNTH" train --domain "$STRING_SO" --config "$TINY" --steps 1000000 --out "$T/sig.ckpt" \
     --log "$T/sig.csv" --log-every 1 --checkpoint-every 0 >"$T/sig.out" 2>"$T/sig.err" &
   BG=$!
   for _ in $(seq 1 300); do
@@ -278,26 +227,26 @@ expect_rc 1 "resume a toy checkpoint with the string domain"
 expect_has "$T/err" "$T/toy.ckpt: the checkpoint is for domain \"toy\", not \"string\"" "other domain message"
 # a config that differs from the checkpoint's
 sed 's/^lr = .*/lr = 5e-4/' "$TINY" >"$T/other.cfg"
-runcmd "$LPSYNTH" train --domain "$STRING" --config "$T/other.cfg" --steps 40 --resume "$T/a.ckpt" --out "$T/never.ckpt"
+runcmd "$LPSYNTH" train --domain "$STRING_SO" --config "$T/other.cfg" --steps 40 --resume "$T/a.ckpt" --out "$T/never.ckpt"
 expect_rc 1 "resume with another config"
 expect_has "$T/err" "differs from the checkpoint's" "config mismatch message"
 expect_true "failed runs wrote no checkpoint" test ! -e "$T/never.ckpt"
 
 # ---- bad configs
 printf 'model = robustfill\nd_model = 32\nbogus = 1\n' >"$T/bad.cfg"
-runcmd "$LPSYNTH" train --domain "$STRING" --config "$T/bad.cfg" --steps 2 --out "$T/never.ckpt"
+runcmd "$LPSYNTH" train --domain "$STRING_SO" --config "$T/bad.cfg" --steps 2 --out "$T/never.ckpt"
 expect_rc 1 "unknown config key"
 expect_has "$T/err" "$T/bad.cfg:3: unknown key \"bogus\"" "unknown key message"
 printf 'd_model = 30\nn_heads = 4\n' >"$T/bad2.cfg"
-runcmd "$LPSYNTH" train --domain "$STRING" --model robustfill --config "$T/bad2.cfg" --steps 2 --out "$T/never.ckpt"
+runcmd "$LPSYNTH" train --domain "$STRING_SO" --model robustfill --config "$T/bad2.cfg" --steps 2 --out "$T/never.ckpt"
 expect_rc 1 "d_model not a multiple of n_heads"
 expect_has "$T/err" "$T/bad2.cfg:1: d_model must be a positive multiple of n_heads" "relation message"
-runcmd "$LPSYNTH" train --domain "$STRING" --config "$T/absent.cfg" --steps 2 --out "$T/never.ckpt"
+runcmd "$LPSYNTH" train --domain "$STRING_SO" --config "$T/absent.cfg" --steps 2 --out "$T/never.ckpt"
 expect_rc 1 "missing config"
 expect_has "$T/err" "$T/absent.cfg: cannot open" "missing config message"
 
 # ---- training from a JSONL file (lpsynth gen output), and a bad line
-runcmd "$LPSYNTH" gen --domain "$STRING" -n 10 --seed 77 -o "$T/tasks.jsonl"
+runcmd "$LPSYNTH" gen --domain "$STRING_SO" -n 10 --seed 77 -o "$T/tasks.jsonl"
 expect_rc 0 "gen tasks"
 runcmd train --data "$T/tasks.jsonl" --steps 4 --out "$T/f.ckpt"
 expect_rc 0 "train from a file"
@@ -310,8 +259,4 @@ expect_rc 1 "bad data line"
 expect_has "$T/err" "$T/bad.jsonl:6: program" "bad data line message names FILE:LINE"
 expect_has "$T/err" "the checkpoint of step 1 was saved" "progress before the bad line saved"
 
-if [ "$FAILED" -ne 0 ]; then
-  echo "cli_train.sh: $FAILED of $CHECKS checks failed" >&2
-  exit 1
-fi
-echo "cli_train.sh: all $CHECKS checks passed"
+finish

@@ -10,44 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lpsynth/checkpoint.h"
-#include "lpsynth/model.h"
-#include "lpsynth/runtime.h"
-
-static int failures;
-#define CHECK(cond, ...)                                  \
-  do {                                                    \
-    if (!(cond)) {                                        \
-      fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__); \
-      fprintf(stderr, __VA_ARGS__);                       \
-      fputc('\n', stderr);                                \
-      failures++;                                         \
-    }                                                     \
-  } while (0)
-
-static int has(const char *s, const char *sub) { return strstr(s, sub) != NULL; }
-
-/* Configs compare by their canonical text (no padding bytes involved). */
-static int cfg_eq(const lp_model_cfg *a, const lp_model_cfg *b) {
-  lp_buf x = {0}, y = {0};
-  lp_model_cfg_to_text(a, &x);
-  lp_model_cfg_to_text(b, &y);
-  int eq = x.len == y.len && !memcmp(x.data, y.data, x.len);
-  lp_buf_free(&x);
-  lp_buf_free(&y);
-  return eq;
-}
-
-static int pos_eq(const lp_train_pos *a, const lp_train_pos *b) {
-  return a->step == b->step && a->rng_state == b->rng_state && a->init_seed == b->init_seed &&
-         a->data_kind == b->data_kind && a->data_seed == b->data_seed &&
-         a->next_task == b->next_task && a->seconds == b->seconds &&
-         a->gen_min_size == b->gen_min_size && a->gen_max_size == b->gen_max_size &&
-         a->gen_n_examples == b->gen_n_examples;
-}
-
-static const char *string_so, *toy_so, *models_dir;
-static char tmpdir[64];
+#include "test_util.h"
 
 /* ---------------------------------------------------------------------- */
 /* Config                                                                  */
@@ -306,14 +269,6 @@ static void sample_free(sample *s) {
   lp_buf_free(&s->conf);
 }
 
-static const char *tmp(const char *name) {
-  static char buf[4][256];
-  static int k;
-  k = (k + 1) % 4;
-  snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-  return buf[k];
-}
-
 static int write_bytes(const char *path, const void *d, size_t n) {
   FILE *f = fopen(path, "wb");
   if (!f) return -1;
@@ -552,6 +507,14 @@ static void crc(void) {
   CHECK(lp_crc32c(0, "", 0) == 0, "empty crc");
 }
 
+static const test_case k_cases[] = {
+    {"cfg_defaults", cfg_defaults},     {"cfg_roundtrip", cfg_roundtrip},
+    {"cfg_errors", cfg_errors},         {"cfg_files", cfg_files},
+    {"ckpt_roundtrip", ckpt_roundtrip}, {"ckpt_refusals", ckpt_refusals},
+    {"ckpt_layout", ckpt_layout},       {"fingerprint", fingerprint},
+    {"crc", crc},
+};
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: %s CASE [STRING.so TOY.so MODELS_DIR]\n", argv[0]);
@@ -560,41 +523,5 @@ int main(int argc, char **argv) {
   string_so = argc > 2 ? argv[2] : "string";
   toy_so = argc > 3 ? argv[3] : "toy";
   models_dir = argc > 4 ? argv[4] : "models";
-  snprintf(tmpdir, sizeof tmpdir, "/tmp/lptrain.XXXXXX");
-  if (!mkdtemp(tmpdir)) return 1;
-  const char *c = argv[1];
-  int known = 1;
-  if (!strcmp(c, "cfg_defaults"))
-    cfg_defaults();
-  else if (!strcmp(c, "cfg_roundtrip"))
-    cfg_roundtrip();
-  else if (!strcmp(c, "cfg_errors"))
-    cfg_errors();
-  else if (!strcmp(c, "cfg_files"))
-    cfg_files();
-  else if (!strcmp(c, "ckpt_roundtrip"))
-    ckpt_roundtrip();
-  else if (!strcmp(c, "ckpt_refusals"))
-    ckpt_refusals();
-  else if (!strcmp(c, "ckpt_layout"))
-    ckpt_layout();
-  else if (!strcmp(c, "fingerprint"))
-    fingerprint();
-  else if (!strcmp(c, "crc"))
-    crc();
-  else
-    known = 0;
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", tmpdir);
-  if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", tmpdir);
-  if (!known) {
-    fprintf(stderr, "unknown case %s\n", c);
-    return 2;
-  }
-  if (failures) {
-    fprintf(stderr, "%s: %d failure(s)\n", c, failures);
-    return 1;
-  }
-  printf("%s: ok\n", c);
-  return 0;
+  return run_case(argv[1], k_cases, sizeof k_cases / sizeof k_cases[0], "/tmp/lptrain.XXXXXX");
 }

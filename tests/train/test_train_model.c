@@ -9,55 +9,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lpsynth/checkpoint.h"
-#include "lpsynth/model.h"
-#include "lpsynth/runtime.h"
 #include "lpsynth/train.h"
+#include "test_util.h"
 
-static int failures;
-#define CHECK(cond, ...)                                    \
-  do {                                                      \
-    if (!(cond)) {                                          \
-      fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__); \
-      fprintf(stderr, __VA_ARGS__);                         \
-      fputc('\n', stderr);                                  \
-      failures++;                                           \
-    }                                                       \
-  } while (0)
-
-static int has(const char *s, const char *sub) { return strstr(s, sub) != NULL; }
-
-/* Configs compare by their canonical text (no padding bytes involved). */
-static int cfg_eq(const lp_model_cfg *a, const lp_model_cfg *b) {
-  lp_buf x = {0}, y = {0};
-  lp_model_cfg_to_text(a, &x);
-  lp_model_cfg_to_text(b, &y);
-  int eq = x.len == y.len && !memcmp(x.data, y.data, x.len);
-  lp_buf_free(&x);
-  lp_buf_free(&y);
-  return eq;
-}
-
-static int pos_eq(const lp_train_pos *a, const lp_train_pos *b) {
-  return a->step == b->step && a->rng_state == b->rng_state && a->init_seed == b->init_seed &&
-         a->data_kind == b->data_kind && a->data_seed == b->data_seed &&
-         a->next_task == b->next_task && a->seconds == b->seconds &&
-         a->gen_min_size == b->gen_min_size && a->gen_max_size == b->gen_max_size &&
-         a->gen_n_examples == b->gen_n_examples;
-}
-
-static const char *string_so, *toy_so, *models_dir;
-static char tmpdir[64];
 static lp_domain *dom_string;
 static lp_model_cfg tiny;
-
-static const char *tmp(const char *name) {
-  static char buf[8][256];
-  static int k;
-  k = (k + 1) % 8;
-  snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-  return buf[k];
-}
 
 static int load_tiny(void) {
   char path[4096];
@@ -577,6 +533,12 @@ static void refuse_mismatch(void) {
         "corrupted: %s", e.msg);
 }
 
+static const test_case k_cases[] = {
+    {"model_ckpt", model_ckpt},   {"resume_equal", resume_equal}, {"data_file", data_file},
+    {"data_errors", data_errors}, {"stop_flag", stop_flag},
+    {"refuse_mismatch", refuse_mismatch},
+};
+
 int main(int argc, char **argv) {
   if (argc < 5) {
     fprintf(stderr, "usage: %s CASE STRING.so TOY.so MODELS_DIR\n", argv[0]);
@@ -591,36 +553,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "setup: %s\n", e.msg);
     return 1;
   }
-  snprintf(tmpdir, sizeof tmpdir, "/tmp/lptrainm.XXXXXX");
-  if (!mkdtemp(tmpdir)) return 1;
-  const char *c = argv[1];
-  int known = 1;
-  if (!strcmp(c, "model_ckpt"))
-    model_ckpt();
-  else if (!strcmp(c, "resume_equal"))
-    resume_equal();
-  else if (!strcmp(c, "data_file"))
-    data_file();
-  else if (!strcmp(c, "data_errors"))
-    data_errors();
-  else if (!strcmp(c, "stop_flag"))
-    stop_flag();
-  else if (!strcmp(c, "refuse_mismatch"))
-    refuse_mismatch();
-  else
-    known = 0;
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", tmpdir);
-  if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", tmpdir);
+  int rc = run_case(argv[1], k_cases, sizeof k_cases / sizeof k_cases[0], "/tmp/lptrainm.XXXXXX");
   lp_domain_free(dom_string);
-  if (!known) {
-    fprintf(stderr, "unknown case %s\n", c);
-    return 2;
-  }
-  if (failures) {
-    fprintf(stderr, "%s: %d failure(s)\n", c, failures);
-    return 1;
-  }
-  printf("%s: ok\n", c);
-  return 0;
+  return rc;
 }

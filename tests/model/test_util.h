@@ -1,0 +1,438 @@
+/* Shared harness of the model tests (test_model.c, test_lp.c): EXPECT
+ * macros, the LP_SLOW_BUILD switch, toy tasks of small random ids,
+ * generated string-domain tasks, and the case table / main. Included by one
+ * source file per executable (the statics are per executable), after
+ * _POSIX_C_SOURCE is defined (clock_gettime). */
+#ifndef LP_TESTS_MODEL_TEST_UTIL_H
+#define LP_TESTS_MODEL_TEST_UTIL_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lpsynth/engine.h"
+#include "lpsynth/model.h"
+#include "lpsynth/runtime.h"
+#include "model_internal.h"
+#include "strdsl.h"
+
+static int g_failures;
+
+/* Sanitizer and unoptimised builds run the finite-difference checks on a
+ * sample of every tensor (the full check is the optimised build's). */
+#if defined(__SANITIZE_ADDRESS__) || !defined(__OPTIMIZE__)
+#define LP_SLOW_BUILD 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
+#define LP_SLOW_BUILD 1
+#endif
+#endif
+#ifndef LP_SLOW_BUILD
+#define LP_SLOW_BUILD 0
+#endif
+
+#define EXPECT(cond)                                                           \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      fprintf(stderr, "%s:%d: EXPECT(%s) failed\n", __FILE__, __LINE__, #cond); \
+      g_failures++;                                                            \
+    }                                                                          \
+  } while (0)
+
+#define EXPECT_OK(expr)                                                               \
+  do {                                                                                \
+    int rc_ = (expr);                                                                 \
+    if (rc_ != LP_OK) {                                                               \
+      fprintf(stderr, "%s:%d: %s -> %d (%s)\n", __FILE__, __LINE__, #expr, rc_, err.msg); \
+      g_failures++;                                                                   \
+    }                                                                                 \
+  } while (0)
+
+static inline double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* ---- toy tasks ------------------------------------------------------------------ */
+
+#define TOY_MAX_E 4
+#define TOY_MAX_LEN 32
+
+static const lp_vocab_info k_spec_v = {20, 0, -1, -1, 19}; /* size pad bos eos unk */
+static const lp_vocab_info k_prog_v = {20, 0, 1, 2, -1};
+
+typedef struct toy_task {
+  int32_t prog[TOY_MAX_LEN];
+  size_t plen;
+  size_t ne;
+  int32_t spec[TOY_MAX_E * 2][TOY_MAX_LEN];
+  size_t slen[TOY_MAX_E * 2];
+  const int32_t *sp[TOY_MAX_E * 2];
+} toy_task;
+
+static inline int rnd(lp_rng *r, int lo, int hi) {
+  return lo + (int)(lp_rng_next(r) % (uint64_t)(hi - lo + 1));
+}
+
+static inline void toy_make(toy_task *t, lp_rng *r, int ne, int n_parts, int smin, int smax,
+                            int pmin, int pmax) {
+  memset(t, 0, sizeof *t);
+  t->ne = (size_t)ne;
+  for (int e = 0; e < ne; e++)
+    for (int p = 0; p < n_parts; p++) {
+      int i = e * n_parts + p, len = rnd(r, smin, smax);
+      for (int j = 0; j < len; j++) t->spec[i][j] = rnd(r, 1, k_spec_v.size - 1);
+      t->slen[i] = (size_t)len;
+      t->sp[i] = t->spec[i];
+    }
+  int len = rnd(r, pmin, pmax);
+  for (int j = 0; j < len - 1; j++) t->prog[j] = rnd(r, 3, k_prog_v.size - 1);
+  t->prog[len - 1] = k_prog_v.eos;
+  t->plen = (size_t)len;
+}
+
+static inline int toy_batch(lp_batch *b, toy_task *tasks, int n, int n_parts, int with_prog,
+                            const lp_model_cfg *c, lp_err *err) {
+  lp_task_ids ids[16];
+  for (int i = 0; i < n; i++) {
+    memset(&ids[i], 0, sizeof ids[i]);
+    ids[i].prog = with_prog ? tasks[i].prog : NULL;
+    ids[i].prog_len = with_prog ? tasks[i].plen : 0;
+    ids[i].n_examples = tasks[i].ne;
+    ids[i].spec = tasks[i].sp;
+    ids[i].spec_len = tasks[i].slen;
+  }
+  return lp_batch_fill(b, ids, n, n_parts, k_spec_v.pad, k_prog_v.pad, c, err);
+}
+
+/* The tiny model both test files start from (kind: LP_MODEL_ROBUSTFILL or
+ * LP_MODEL_LP): d 16, ff 32, 2 heads, one layer each side, no dropout,
+ * inputs and programs up to 16 tokens. */
+static inline void tiny_cfg_base(lp_model_cfg *c, int kind) {
+  lp_model_cfg_default(c, kind);
+  c->d_model = 16;
+  c->d_ff = 32;
+  c->n_heads = 2;
+  c->n_enc_layers = 1;
+  c->n_dec_layers = 1;
+  c->dropout = 0.0f;
+  c->attn_dropout = 0.0f;
+  c->max_spec_len = 16;
+  c->max_program_len = 16;
+}
+
+/* ---- gradient checks -------------------------------------------------------------- */
+
+/* One gradient-check line; `width` pads the name column. */
+static inline void print_gc(const char *name, int width, const lp_gc_result *r) {
+  printf("gradcheck %-*s max_rel %.3e  max_abs %.3e  checked %zu  bad %zu  %s\n", width, name,
+         r->max_rel, r->max_abs, r->n_checked, r->n_bad, r->ok ? "ok" : "FAIL");
+  if (!r->ok)
+    printf("  worst element %zu: analytic %.6g numeric %.6g\n", r->worst, r->worst_analytic,
+           r->worst_numeric);
+}
+
+/* The loss a gradient check differentiates (gc_loss): forward computes m's
+ * loss on batch b (at `step`, for the LP) drawing dropout from r, which is
+ * seeded `seed` when `train` and NULL otherwise; a failing forward's status
+ * is kept in err. */
+typedef struct gc_ctx gc_ctx;
+struct gc_ctx {
+  lp_model *m;
+  lp_batch *b;
+  int64_t step;
+  int train;
+  uint64_t seed;
+  int err;
+  int (*forward)(const gc_ctx *c, lp_rng *r, lp_step_stats *st, lp_err *err);
+};
+
+static inline double gc_loss(void *p) {
+  gc_ctx *c = p;
+  lp_step_stats st;
+  lp_err err = {0};
+  lp_rng r;
+  lp_rng_seed(&r, c->seed);
+  int rc = c->forward(c, c->train ? &r : NULL, &st, &err);
+  if (rc != LP_OK) c->err = rc;
+  return st.loss;
+}
+
+/* The model of a gradient check: config *c made by cfg_fn (with dropout 0.1
+ * when `train`), n_parts spec parts, seed 7, its parameters perturbed by
+ * 0.05 N(0, 1) (r seeded 99, left for the caller to draw on) so LayerNorm
+ * parameters and biases are not trivial. NULL on an error, printed. */
+static inline lp_model *gc_model(void (*cfg_fn)(lp_model_cfg *), int train, int n_parts,
+                                 lp_model_cfg *c, lp_rng *r) {
+  lp_err err = {0};
+  cfg_fn(c);
+  if (train) c->dropout = c->attn_dropout = 0.1f;
+  lp_model *m = lp_model_new(c, &k_spec_v, &k_prog_v, n_parts, 7, &err);
+  EXPECT(m != NULL);
+  if (!m) {
+    fprintf(stderr, "%s\n", err.msg);
+    return NULL;
+  }
+  float *P = lp_model_params(m);
+  const size_t np = lp_model_num_params(m);
+  lp_rng_seed(r, 99);
+  for (size_t i = 0; i < np; i++) P[i] += 0.05f * lp_rng_normal(r);
+  return m;
+}
+
+/* Finite-difference check of every parameter tensor of m (loss(ctx) against
+ * the analytic gradient g) with eps 5e-2, order 4, tol 2e-2 and at most
+ * max_checks elements per tensor (0: all), merged into *all. Prints a
+ * tensor's line (name column `width` wide) when it fails or its name contains
+ * `show` (NULL: only failures), and a line for each tensor whose gradient is
+ * zero throughout; returns how many of those there are. */
+static inline size_t gradcheck_tensors(lp_model *m, lp_gc_loss_fn loss, void *ctx, const float *g,
+                                       size_t max_checks, int width, const char *show,
+                                       lp_gc_result *all) {
+  lp_err err = {0}; /* for EXPECT_OK */
+  lp_gc_opts o;
+  lp_gc_opts_default(&o);
+  o.eps = 5e-2f;
+  o.order = 4;
+  o.tol = 2e-2;
+  o.max_checks = max_checks;
+  lp_gc_result_init(all);
+  float *P = lp_model_params(m);
+  const lp_layout *L = lp_model_layout(m);
+  size_t n_zero = 0;
+  for (size_t i = 0; i < lp_layout_count(L); i++) {
+    const lp_param_info *p = lp_layout_param(L, i);
+    lp_gc_result res;
+    EXPECT_OK(lp_gradcheck(loss, ctx, P + p->offset, g + p->offset, p->numel, &o, &res));
+    double gmax = 0.0;
+    for (size_t j = 0; j < p->numel; j++) gmax = fmax(gmax, fabs(g[p->offset + j]));
+    if (gmax == 0.0) {
+      printf("  tensor %s has a zero gradient\n", p->name);
+      n_zero++;
+    }
+    if (!res.ok || (show && strstr(p->name, show))) print_gc(p->name, width, &res);
+    lp_gc_result_merge(all, &res);
+  }
+  return n_zero;
+}
+
+/* ---- string-domain tasks ---------------------------------------------------------- */
+
+typedef struct str_task {
+  int32_t *prog;
+  size_t plen;
+  int32_t *spec[8];
+  size_t slen[8];
+  const int32_t *sp[8];
+  size_t ne;
+} str_task;
+
+static const lp_vocab_info k_str_spec = {85, 0, -1, -1, 84};
+static const lp_vocab_info k_str_prog = {SD_VOCAB_SIZE, 0, 1, 2, -1};
+
+static inline int32_t *encode_chars(const char *s, size_t *n) {
+  sd_str cps = {0};
+  if (sd_decode(s, strlen(s), &cps) != 0) return NULL;
+  int32_t *ids = malloc(sizeof(int32_t) * (cps.n ? cps.n : 1));
+  for (size_t i = 0; i < cps.n; i++) {
+    int ci = sd_char_index(cps.c[i]);
+    ids[i] = ci < 0 ? 84 : ci + 1;
+  }
+  *n = cps.n;
+  sd_str_free(&cps);
+  return ids;
+}
+
+/* Generates a string-domain task; 0 ok. Tasks with a string longer than
+ * max_str characters are skipped (returns 1) when max_str > 0. */
+static inline int str_task_make(str_task *t, uint64_t seed, int min_e, int max_e, int max_str) {
+  memset(t, 0, sizeof *t);
+  sd_task st = {0};
+  char emsg[128];
+  if (sd_generate(seed, min_e, max_e, 4, &st, emsg, sizeof emsg) != 0) return -1;
+  size_t cap = 0;
+  if (sd_to_tokens(&st.prog, &t->prog, &t->plen, &cap) != 0) {
+    sd_task_free(&st);
+    return -1;
+  }
+  t->ne = st.n_examples;
+  int skip = 0;
+  for (size_t e = 0; e < st.n_examples && e < 4; e++) {
+    t->spec[2 * e] = encode_chars(st.inputs[e], &t->slen[2 * e]);
+    t->spec[2 * e + 1] = encode_chars(st.outputs[e], &t->slen[2 * e + 1]);
+    t->sp[2 * e] = t->spec[2 * e], t->sp[2 * e + 1] = t->spec[2 * e + 1];
+    if (max_str > 0 && (t->slen[2 * e] > (size_t)max_str || t->slen[2 * e + 1] > (size_t)max_str))
+      skip = 1;
+  }
+  sd_task_free(&st);
+  return skip;
+}
+
+static inline void str_task_free(str_task *t) {
+  free(t->prog);
+  for (int i = 0; i < 8; i++) free(t->spec[i]);
+}
+
+static inline void str_ids(lp_task_ids *ids, const str_task *t, int with_prog) {
+  memset(ids, 0, sizeof *ids);
+  ids->prog = with_prog ? t->prog : NULL;
+  ids->prog_len = with_prog ? t->plen : 0;
+  ids->n_examples = t->ne;
+  ids->spec = t->sp;
+  ids->spec_len = t->slen;
+}
+
+/* Whether hypothesis h is task t's program. */
+static inline int same_prog(const lp_hyp *h, const str_task *t) {
+  return (size_t)h->prog_len == t->plen &&
+         memcmp(h->prog, t->prog, sizeof(int32_t) * t->plen) == 0;
+}
+
+/* ---- overfit (acceptance) ----------------------------------------------------------- */
+
+#define OF_TASKS 64
+
+/* The overfit tests' model of the given kind: 4 heads, no dropout, strings and
+ * programs up to 128 tokens; d_model 64, d_ff 256 and 2+2 layers, or d_model
+ * 32, d_ff 64 and 1+1 layers on a smaller problem in sanitizer/unoptimised
+ * builds or with LP_OVERFIT_SMALL set. Returns whether it is the small one. */
+static inline int overfit_cfg(lp_model_cfg *c, int kind) {
+  const int slow = LP_SLOW_BUILD || getenv("LP_OVERFIT_SMALL") != NULL;
+  lp_model_cfg_default(c, kind);
+  c->d_model = slow ? 32 : 64, c->d_ff = slow ? 64 : 256, c->n_heads = 4;
+  c->n_enc_layers = c->n_dec_layers = slow ? 1 : 2;
+  c->dropout = c->attn_dropout = 0.0f;
+  c->max_spec_len = 128, c->max_program_len = 128;
+  return slow;
+}
+
+/* An overfit run: the tasks, the model and its optimiser, the batches. */
+typedef struct overfit_run {
+  double t0; /* now_s() at the start */
+  int n_tasks, min_e, max_e; /* the tasks' count and expressions */
+  str_task tasks[OF_TASKS];
+  lp_model *m;
+  lp_adam *opt;
+  lp_lr_schedule sched;
+  lp_batch b, one; /* a training batch; one task to decode */
+  lp_task_ids ids[OF_TASKS];
+  int order[OF_TASKS]; /* the tasks in this epoch's order */
+  lp_rng r;            /* shuffles the tasks */
+  lp_step_stats st;    /* the last step's */
+  int step;            /* steps taken */
+} overfit_run;
+
+/* Starts an overfit run of the model c (2 spec parts, seed 42) on 64
+ * generated string tasks of 1..3 expressions (seeds from 1000), with Adam
+ * without weight decay at a peak rate of 5e-3 after 40 warmup steps, on 2
+ * OpenBLAS threads; when `slow` (overfit_cfg's small problem), on 16 tasks of
+ * 1..2 expressions at 1e-2 after 20 steps. 0 ok; on an error the run holds
+ * nothing to free. */
+static inline int overfit_start(overfit_run *run, const lp_model_cfg *c, int slow) {
+  lp_err err = {0};
+  memset(run, 0, sizeof *run);
+  run->t0 = now_s();
+  lp_engine_set_threads(2);
+  const int n_tasks = slow ? 16 : OF_TASKS;
+  run->min_e = 1, run->max_e = slow ? 2 : 3;
+  uint64_t seed = 1000;
+  for (int i = 0; i < n_tasks; i++) {
+    int rc;
+    while ((rc = str_task_make(&run->tasks[i], seed++, run->min_e, run->max_e, 0)) != 0) {
+      EXPECT(rc >= 0);
+      if (rc < 0) return -1;
+      str_task_free(&run->tasks[i]);
+    }
+  }
+  run->m = lp_model_new(c, &k_str_spec, &k_str_prog, 2, 42, &err);
+  EXPECT(run->m != NULL);
+  if (!run->m) return -1;
+  run->n_tasks = n_tasks;
+  lp_adam_cfg ac;
+  lp_adam_cfg_default(&ac);
+  ac.weight_decay = 0.0f;
+  run->opt = lp_adam_new(lp_model_num_params(run->m), &ac);
+  run->sched = (lp_lr_schedule){slow ? 1e-2f : 5e-3f, slow ? 20 : 40};
+  for (int i = 0; i < n_tasks; i++) run->order[i] = i;
+  lp_rng_seed(&run->r, 77);
+  return 0;
+}
+
+/* One epoch: shuffles the tasks, then trains on their consecutive batches of
+ * 16 (gradients clipped to norm 1). */
+static inline void overfit_epoch(overfit_run *run, const lp_model_cfg *c) {
+  const int bs = 16;
+  lp_err err = {0};
+  const size_t np = lp_model_num_params(run->m);
+  for (int i = run->n_tasks - 1; i > 0; i--) {
+    int j = (int)(lp_rng_next(&run->r) % (uint64_t)(i + 1)), tmp = run->order[i];
+    run->order[i] = run->order[j], run->order[j] = tmp;
+  }
+  for (int s = 0; s + bs <= run->n_tasks; s += bs) {
+    for (int k = 0; k < bs; k++) str_ids(&run->ids[k], &run->tasks[run->order[s + k]], 1);
+    EXPECT_OK(lp_batch_fill(&run->b, run->ids, bs, 2, 0, 0, c, &err));
+    EXPECT_OK(lp_model_train_step(run->m, &run->b, run->step + 1, NULL, &run->st, &err));
+    lp_grad_clip(lp_model_grads(run->m), np, 1.0f, NULL);
+    lp_adam_step(run->opt, lp_model_params(run->m), lp_model_grads(run->m),
+                 lp_lr_at(&run->sched, run->step + 1), NULL);
+    run->step++;
+  }
+}
+
+/* Fills run->one with task i, without its program. */
+static inline int overfit_one(overfit_run *run, int i, const lp_model_cfg *c, lp_err *err) {
+  str_ids(&run->ids[0], &run->tasks[i], 0);
+  return lp_batch_fill(&run->one, run->ids, 1, 2, 0, 0, c, err);
+}
+
+static inline void overfit_end(overfit_run *run) {
+  lp_adam_free(run->opt);
+  lp_batch_free(&run->b);
+  lp_batch_free(&run->one);
+  lp_model_free(run->m);
+  for (int i = 0; i < run->n_tasks; i++) str_task_free(&run->tasks[i]);
+}
+
+/* ---- main -------------------------------------------------------------------------- */
+
+typedef struct test_case {
+  const char *name;
+  void (*fn)(void);
+} test_case;
+
+/* `prog <case>` runs one case, `prog all` every case except overfit; when
+ * extra_name is set, `prog <extra_name> ...` calls extra(argc, argv) instead.
+ * Prints the verdict and the time; the exit status is 0 on a pass. */
+static inline int test_main(int argc, char **argv, const test_case *cases, size_t n,
+                            const char *usage, const char *extra_name,
+                            void (*extra)(int, char **)) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: %s\n", usage);
+    return 2;
+  }
+  double t0 = now_s();
+  if (extra_name && strcmp(argv[1], extra_name) == 0) {
+    extra(argc, argv);
+  } else if (strcmp(argv[1], "all") == 0) {
+    for (size_t i = 0; i < n; i++)
+      if (strcmp(cases[i].name, "overfit") != 0) {
+        printf("== %s\n", cases[i].name);
+        cases[i].fn();
+      }
+  } else {
+    size_t i = 0;
+    while (i < n && strcmp(cases[i].name, argv[1]) != 0) i++;
+    if (i == n) {
+      fprintf(stderr, "unknown case %s\n", argv[1]);
+      return 2;
+    }
+    cases[i].fn();
+  }
+  printf("%s: %s (%.2f s)\n", argv[1], g_failures ? "FAIL" : "ok", now_s() - t0);
+  return g_failures ? 1 : 0;
+}
+
+#endif
