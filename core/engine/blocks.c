@@ -556,7 +556,8 @@ struct lp_enc_block_acts {
   mha_scratch ms;
 };
 
-static void carve_enc(lp_carve *c, lp_enc_block_acts *a) {
+static void carve_enc(lp_carve *c, void *p) {
+  lp_enc_block_acts *a = p;
   const int B = a->max_B, T = a->max_T;
   const size_t N = (size_t)B * T, nd = N * (size_t)a->cfg.d_model;
   a->x = lp_carve_take(c, sizeof(float) * nd);
@@ -588,9 +589,23 @@ static int acts_size_ok(const lp_block_cfg *c, int B, int T, int S) {
          lp_prod4(B, c->n_heads, L, L) <= SIZE_MAX / 64;
 }
 
-static void *alloc_carved(size_t bytes) {
-  size_t n = (bytes + 63u) & ~(size_t)63u;
-  return aligned_alloc(64, n ? n : 64);
+/* Gives the new object a (calloc'ed, config and capacities set) its arrays:
+ * one 64-byte-aligned block, *mem (a's own field), laid out by carve - a first
+ * pass adds up the size, a second places the arrays. Returns a, or NULL with
+ * a freed when out of memory. */
+static void *carve_arrays(void *a, void **mem, void (*carve)(lp_carve *, void *)) {
+  lp_carve c = {NULL, 0};
+  carve(&c, a);
+  const size_t n = (c.used + 63u) & ~(size_t)63u;
+  c.base = aligned_alloc(64, n ? n : 64);
+  if (!c.base) {
+    free(a);
+    return NULL;
+  }
+  *mem = c.base;
+  c.used = 0;
+  carve(&c, a);
+  return a;
 }
 
 lp_enc_block_acts *lp_enc_block_acts_new(const lp_enc_block *blk, int max_B, int max_T) {
@@ -603,17 +618,7 @@ lp_enc_block_acts *lp_enc_block_acts_new(const lp_enc_block *blk, int max_B, int
   a->cfg = cfg;
   a->max_B = max_B;
   a->max_T = max_T;
-  lp_carve c = {NULL, 0};
-  carve_enc(&c, a);
-  a->mem = alloc_carved(c.used);
-  if (!a->mem) {
-    free(a);
-    return NULL;
-  }
-  c.base = a->mem;
-  c.used = 0;
-  carve_enc(&c, a);
-  return a;
+  return carve_arrays(a, &a->mem, carve_enc);
 }
 
 void lp_enc_block_acts_free(lp_enc_block_acts *a) {
@@ -713,7 +718,8 @@ struct lp_dec_block_acts {
   mha_scratch ms;             /* sized for Tk = max(T, S) */
 };
 
-static void carve_dec(lp_carve *c, lp_dec_block_acts *a) {
+static void carve_dec(lp_carve *c, void *p) {
+  lp_dec_block_acts *a = p;
   const int B = a->max_B, T = a->max_T, S = a->max_S;
   const size_t N = (size_t)B * T, D = (size_t)a->cfg.d_model, nd = N * D;
   a->x = lp_carve_take(c, sizeof(float) * nd);
@@ -754,17 +760,7 @@ lp_dec_block_acts *lp_dec_block_acts_new(const lp_dec_block *blk, int max_B, int
   a->max_B = max_B;
   a->max_T = max_T;
   a->max_S = max_S;
-  lp_carve c = {NULL, 0};
-  carve_dec(&c, a);
-  a->mem = alloc_carved(c.used);
-  if (!a->mem) {
-    free(a);
-    return NULL;
-  }
-  c.base = a->mem;
-  c.used = 0;
-  carve_dec(&c, a);
-  return a;
+  return carve_arrays(a, &a->mem, carve_dec);
 }
 
 void lp_dec_block_acts_free(lp_dec_block_acts *a) {
@@ -873,7 +869,8 @@ struct lp_dec_block_cache {
   float *sc;               /* [max(H*max_T, max_N*max_S)] scores */
 };
 
-static void carve_cache(lp_carve *c, lp_dec_block_cache *a) {
+static void carve_cache(lp_carve *c, void *p) {
+  lp_dec_block_cache *a = p;
   const size_t D = (size_t)a->cfg.d_model, Dq = (size_t)a->cfg.d_qkv, F = (size_t)a->cfg.d_ff;
   const size_t N = (size_t)a->max_N, ms = (size_t)a->max_M * a->max_S;
   const size_t kv = N * (size_t)a->max_T * Dq;
@@ -911,17 +908,7 @@ lp_dec_block_cache *lp_dec_block_cache_new(const lp_dec_block *blk, int max_N, i
   a->max_T = max_T;
   a->max_M = max_M;
   a->max_S = max_S;
-  lp_carve c = {NULL, 0};
-  carve_cache(&c, a);
-  a->mem = alloc_carved(c.used);
-  if (!a->mem) {
-    free(a);
-    return NULL;
-  }
-  c.base = a->mem;
-  c.used = 0;
-  carve_cache(&c, a);
-  return a;
+  return carve_arrays(a, &a->mem, carve_cache);
 }
 
 void lp_dec_block_cache_free(lp_dec_block_cache *c) {

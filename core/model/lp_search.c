@@ -18,7 +18,8 @@
  * With L = 1 this is plain beam search of B programs conditioned on the
  * predictor's greedy (best) code (test lp.search_l1).
  * Both levels batch their hypotheses through the decoders with key/value
- * caches (lp_dec_block_cache_*), as the RobustFill search does. */
+ * caches (lp_dec_block_cache_*) and run search.c's beam loop (rf_beam_run),
+ * the RobustFill search's, with lsx_step / lsx_reorder as the decoder. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,233 +190,14 @@ static int lsx_reorder(void *ctx, const int32_t *parent, int n, lp_err *err) {
   return LP_OK;
 }
 
-/* ---- a generic batched beam search (the algorithm of search.c) ------------------ */
-
-typedef struct cand {
-  double s;
-  int32_t i;
-} cand;
-
-static int better(const cand *a, const cand *b) {
-  return a->s > b->s || (a->s == b->s && a->i < b->i);
-}
-
-static void heap_push(cand *h, int *n, int K, cand c) {
-  if (*n < K) {
-    int i = (*n)++;
-    h[i] = c;
-    while (i > 0) {
-      int p = (i - 1) / 2;
-      if (!better(&h[p], &h[i])) break;
-      cand t = h[p];
-      h[p] = h[i];
-      h[i] = t;
-      i = p;
-    }
-    return;
-  }
-  if (!better(&c, &h[0])) return;
-  h[0] = c;
-  int i = 0;
-  for (;;) {
-    int l = 2 * i + 1, r = l + 1, w = i;
-    if (l < *n && better(&h[w], &h[l])) w = l;
-    if (r < *n && better(&h[w], &h[r])) w = r;
-    if (w == i) break;
-    cand t = h[w];
-    h[w] = h[i];
-    h[i] = t;
-    i = w;
-  }
-}
-
-static int cand_cmp(const void *pa, const void *pb) {
-  const cand *a = pa, *b = pb;
-  return better(a, b) ? -1 : better(b, a) ? 1 : 0;
-}
-
-typedef struct fin {
-  double key, raw;
-  int32_t *seq;
-  int len;
-  uint64_t order;
-} fin;
-
-static int fin_cmp(const void *pa, const void *pb) {
-  const fin *a = pa, *b = pb;
-  if (a->key != b->key) return a->key > b->key ? -1 : 1;
-  return a->order < b->order ? -1 : a->order > b->order ? 1 : 0;
-}
-
-typedef int (*step_fn)(void *, const int32_t *, int, float *, lp_err *);
-typedef int (*reorder_fn)(void *, const int32_t *, int, lp_err *);
-
-/* Beam K over tokens 0..V-1 from bos; ban1/ban2 never generated (-1: none);
- * eos not before position min_len. *fins_out (n_out, best first) owned by the
- * caller (free each seq). */
-static int beam_run(void *ctx, step_fn step, reorder_fn reorder, int V, int bos, int eos, int ban1,
-                    int ban2, int min_len, int K, int max_len, double alpha, fin **fins_out,
-                    int *n_out, lp_err *err) {
-  *fins_out = NULL;
-  *n_out = 0;
-  const int C = 2 * K;
-  int rc = LP_OK;
-  float *logits = malloc(sizeof(float) * (size_t)K * V);
-  float *logp = malloc(sizeof(float) * (size_t)K * V);
-  int32_t *pre = malloc(sizeof(int32_t) * (size_t)K * max_len);
-  int32_t *pre2 = malloc(sizeof(int32_t) * (size_t)K * max_len);
-  double *score = malloc(sizeof(double) * (size_t)K), *score2 = malloc(sizeof(double) * (size_t)K);
-  int32_t *tok = malloc(sizeof(int32_t) * (size_t)K), *parent = malloc(sizeof(int32_t) * (size_t)K);
-  int32_t *cpar = malloc(sizeof(int32_t) * (size_t)K), *ctok = malloc(sizeof(int32_t) * (size_t)K);
-  int32_t *slot = malloc(sizeof(int32_t) * (size_t)K);
-  uint8_t *taken = malloc((size_t)K);
-  double *cscore = malloc(sizeof(double) * (size_t)K);
-  cand *heap = malloc(sizeof(cand) * (size_t)C);
-  fin *fins = calloc((size_t)K, sizeof(fin));
-  int n_fin = 0;
-  uint64_t order = 0;
-  if (!logits || !logp || !pre || !pre2 || !score || !score2 || !tok || !parent || !heap ||
-      !fins || !cpar || !ctok || !slot || !taken || !cscore) {
-    rc = lp_err_set(err, LP_ENOMEM, "lp search: out of memory");
-    goto done;
-  }
-  int nlive = 1;
-  score[0] = 0.0;
-  tok[0] = bos;
-  for (int t = 0; t < max_len && nlive > 0; t++) {
-    if ((rc = step(ctx, tok, nlive, logits, err)) != LP_OK) goto done;
-    if (lp_log_softmax_forward(logp, logits, nlive, V) != LP_OK) {
-      rc = lp_err_set(err, LP_EINVAL, "log-softmax failed");
-      goto done;
-    }
-    const int last = t + 1 == max_len;
-    int nh = 0;
-    for (int i = 0; i < nlive; i++) {
-      const float *row = logp + (size_t)i * V;
-      if (last) {
-        heap_push(heap, &nh, C, (cand){score[i] + row[eos], i * V + eos});
-        continue;
-      }
-      for (int v = 0; v < V; v++) {
-        if (v == ban1 || v == ban2 || (v == eos && t < min_len)) continue;
-        cand c = {score[i] + row[v], i * V + v};
-        if (nh == C && !better(&c, &heap[0])) continue;
-        heap_push(heap, &nh, C, c);
-      }
-    }
-    qsort(heap, (size_t)nh, sizeof(cand), cand_cmp);
-    int nnew = 0;
-    for (int r = 0; r < nh && nnew < K; r++) {
-      const int i = heap[r].i / V, v = heap[r].i % V;
-      if (v == eos) {
-        if (r >= K) continue;
-        const int len = t + 1;
-        const double key = alpha > 0.0 ? heap[r].s / pow((double)len, alpha) : heap[r].s;
-        int sl = n_fin;
-        if (n_fin == K) {
-          sl = 0;
-          for (int f = 1; f < n_fin; f++)
-            if (fin_cmp(&fins[f], &fins[sl]) > 0) sl = f;
-          if (!(key > fins[sl].key)) continue;
-          free(fins[sl].seq);
-          fins[sl].seq = NULL;
-        }
-        int32_t *p = malloc(sizeof(int32_t) * (size_t)len);
-        if (!p) {
-          rc = lp_err_set(err, LP_ENOMEM, "lp search: out of memory");
-          goto done;
-        }
-        memcpy(p, pre + (size_t)i * max_len, sizeof(int32_t) * (size_t)t);
-        p[t] = eos;
-        fins[sl] = (fin){key, heap[r].s, p, len, order++};
-        if (sl == n_fin) n_fin++;
-      } else {
-        cpar[nnew] = i;
-        ctok[nnew] = v;
-        cscore[nnew] = heap[r].s;
-        nnew++;
-      }
-    }
-    for (int j = 0; j < nnew; j++) slot[j] = -1, taken[j] = 0;
-    for (int j = 0; j < nnew; j++)
-      if (cpar[j] < nnew && !taken[cpar[j]]) slot[j] = cpar[j], taken[cpar[j]] = 1;
-    for (int j = 0, f = 0; j < nnew; j++)
-      if (slot[j] < 0) {
-        while (taken[f]) f++;
-        slot[j] = f, taken[f] = 1;
-      }
-    for (int j = 0; j < nnew; j++) {
-      const int d = slot[j];
-      parent[d] = cpar[j];
-      score2[d] = cscore[j];
-      memcpy(pre2 + (size_t)d * max_len, pre + (size_t)cpar[j] * max_len,
-             sizeof(int32_t) * (size_t)t);
-      pre2[(size_t)d * max_len + t] = ctok[j];
-    }
-    int32_t *tp = pre;
-    pre = pre2, pre2 = tp;
-    double *ts = score;
-    score = score2, score2 = ts;
-    nlive = nnew;
-    if (nlive == 0) break;
-    for (int j = 0; j < nlive; j++) tok[j] = pre[(size_t)j * max_len + t];
-    if (n_fin == K) {
-      double worst = fins[0].key;
-      for (int f = 1; f < n_fin; f++)
-        if (fins[f].key < worst) worst = fins[f].key;
-      double bound = score[0];
-      for (int j = 1; j < nlive; j++) bound = score[j] > bound ? score[j] : bound;
-      if (alpha > 0.0) bound /= pow((double)max_len, alpha);
-      if (bound < worst) break;
-    }
-    if (t + 1 < max_len && (rc = reorder(ctx, parent, nlive, err)) != LP_OK) goto done;
-  }
-  qsort(fins, (size_t)n_fin, sizeof(fin), fin_cmp);
-  *fins_out = fins;
-  *n_out = n_fin;
-  fins = NULL;
-  rc = LP_OK;
-done:
-  if (fins)
-    for (int f = 0; f < n_fin; f++) free(fins[f].seq);
-  free(fins);
-  free(heap);
-  free(cpar);
-  free(ctok);
-  free(slot);
-  free(taken);
-  free(cscore);
-  free(parent);
-  free(tok);
-  free(score);
-  free(score2);
-  free(pre);
-  free(pre2);
-  free(logp);
-  free(logits);
-  return rc;
-}
-
-static void fins_free(fin *f, int n) {
-  if (!f) return;
-  for (int i = 0; i < n; i++) free(f[i].seq);
-  free(f);
-}
-
 /* ---- entry points ---------------------------------------------------------------- */
 
-static int prep(lp_model *m, const lp_batch *b, int beam, int *max_len, float alpha,
-                lp_err *err) {
-  if (beam < 1 || beam > 4096)
-    return lp_err_set(err, LP_EINVAL, "beam size %d outside [1, 4096]", beam);
-  if (b->B != 1) return lp_err_set(err, LP_EINVAL, "search takes one task (batch of %d)", b->B);
-  if (*max_len <= 0) *max_len = m->cfg.max_program_len;
-  if (*max_len > 65536) return lp_err_set(err, LP_EINVAL, "max_len %d too large", *max_len);
-  if (!(alpha >= 0.0f && alpha <= 10.0f))
-    return lp_err_set(err, LP_EINVAL, "len_alpha %g outside [0, 10]", (double)alpha);
-  int rc = rf_check_batch(m, b, 0, err);
-  if (rc != LP_OK) return rc;
-  return rf_encode(m, b, NULL, err);
+/* the program level: beam K over the program vocabulary (PAD and BOS never generated) */
+static rf_beam_spec prog_spec(const lp_model *m, int K, int max_len, float alpha) {
+  const lp_vocab_info *pv = &m->prog_v;
+  return (rf_beam_spec){.V = pv->size, .bos = pv->bos, .eos = pv->eos, .ban1 = pv->pad,
+                        .ban2 = pv->bos, .min_len = 0, .K = K, .max_len = max_len,
+                        .alpha = alpha, .who = "lp search"};
 }
 
 static int max_codes(const lp_model *m, int max_len) {
@@ -447,7 +229,7 @@ int lpm_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o, lp_beam_re
   out->n = 0;
   const int B = o->beam;
   int max_len = o->max_len;
-  int rc = prep(m, b, B, &max_len, o->len_alpha, err);
+  int rc = rf_search_prep(m, b, B, &max_len, o->len_alpha, err);
   if (rc != LP_OK) return rc;
   int L = o->latent_beam > 0 ? o->latent_beam : (int)floor(sqrt((double)B));
   if (L < 1) L = 1;
@@ -457,7 +239,12 @@ int lpm_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o, lp_beam_re
   lsx c;
   if ((rc = lsx_init(&c, m, L > PB ? L : PB, maxS, max_len, err)) != LP_OK) return rc;
   for (int h = 0; h < c.cap_H; h++) memcpy(c.em + (size_t)h * c.E, b->emask, (size_t)c.E);
-  fin *lat = NULL, *pf = NULL;
+  /* latents: codes 0..K-1 and EOS = K after at least one code; BOS = K+1 never */
+  const rf_beam_spec ls = {.V = c.v.Vl, .bos = c.v.K + 1, .eos = c.v.K, .ban1 = c.v.K + 1,
+                           .ban2 = -1, .min_len = 1, .K = L, .max_len = maxS, .alpha = 0.0,
+                           .who = "lp search"};
+  const rf_beam_spec ps = prog_spec(m, PB, max_len, o->len_alpha);
+  rf_beam_fin *lat = NULL, *pf = NULL;
   int nlat = 0, npf = 0, ntot = 0;
   tot *all = calloc((size_t)B, sizeof(tot));
   if (!all) {
@@ -465,13 +252,11 @@ int lpm_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o, lp_beam_re
     goto done;
   }
   c.mode = 0;
-  rc = beam_run(&c, lsx_step, lsx_reorder, c.v.Vl, c.v.K + 1, c.v.K, c.v.K + 1, -1, 1, L, maxS,
-                0.0, &lat, &nlat, err);
+  rc = rf_beam_run(&ls, &c, lsx_step, lsx_reorder, &lat, &nlat, err);
   if (rc != LP_OK) goto done;
   for (int li = 0; li < nlat; li++) {
     if ((rc = lsx_set_code(&c, lat[li].seq, lat[li].len - 1, err)) != LP_OK) goto done;
-    rc = beam_run(&c, lsx_step, lsx_reorder, m->prog_v.size, m->prog_v.bos, m->prog_v.eos,
-                  m->prog_v.pad, m->prog_v.bos, 0, PB, max_len, o->len_alpha, &pf, &npf, err);
+    rc = rf_beam_run(&ps, &c, lsx_step, lsx_reorder, &pf, &npf, err);
     if (rc != LP_OK) goto done;
     for (int pi = 0; pi < npf && ntot < B; pi++) {
       tot *t = &all[ntot++];
@@ -482,7 +267,7 @@ int lpm_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o, lp_beam_re
       t->lscore = (float)lat[li].raw;
       t->code = lat[li].seq, t->clen = lat[li].len - 1;
     }
-    fins_free(pf, npf);
+    rf_beam_fins_free(pf, npf);
     pf = NULL, npf = 0;
   }
   qsort(all, (size_t)ntot, sizeof(tot), tot_cmp);
@@ -514,8 +299,8 @@ done:
   if (all)
     for (int i = 0; i < ntot; i++) free(all[i].prog);
   free(all);
-  fins_free(pf, npf);
-  fins_free(lat, nlat);
+  rf_beam_fins_free(pf, npf);
+  rf_beam_fins_free(lat, nlat);
   lsx_free(&c);
   return rc;
 }
@@ -526,30 +311,17 @@ int lpm_search_programs(lp_model *m, const lp_batch *b, const int32_t *code, int
     return lp_err_set(err, LP_EINVAL, "lpm_search_programs: bad arguments");
   out->hyps = NULL;
   out->n = 0;
-  int rc = prep(m, b, beam, &max_len, len_alpha, err);
+  int rc = rf_search_prep(m, b, beam, &max_len, len_alpha, err);
   if (rc != LP_OK) return rc;
   lsx c;
   if ((rc = lsx_init(&c, m, beam, len, max_len, err)) != LP_OK) return rc;
   for (int h = 0; h < c.cap_H; h++) memcpy(c.em + (size_t)h * c.E, b->emask, (size_t)c.E);
-  fin *pf = NULL;
+  rf_beam_fin *pf = NULL;
   int npf = 0;
+  const rf_beam_spec ps = prog_spec(m, beam, max_len, len_alpha);
   if ((rc = lsx_set_code(&c, code, len, err)) == LP_OK)
-    rc = beam_run(&c, lsx_step, lsx_reorder, m->prog_v.size, m->prog_v.bos, m->prog_v.eos,
-                  m->prog_v.pad, m->prog_v.bos, 0, beam, max_len, len_alpha, &pf, &npf, err);
-  if (rc == LP_OK) {
-    out->hyps = calloc((size_t)(npf ? npf : 1), sizeof(lp_hyp));
-    if (!out->hyps) rc = lp_err_set(err, LP_ENOMEM, "lp search: out of memory");
-  }
-  if (rc == LP_OK) {
-    for (int i = 0; i < npf; i++) {
-      out->hyps[i].prog = pf[i].seq;
-      out->hyps[i].prog_len = pf[i].len;
-      out->hyps[i].score = (float)pf[i].key;
-      pf[i].seq = NULL;
-    }
-    out->n = npf;
-  }
-  fins_free(pf, npf);
+    rc = rf_beam_run(&ps, &c, lsx_step, lsx_reorder, &pf, &npf, err);
+  if (rc == LP_OK) rc = rf_beam_result(pf, npf, out, ps.who, err); /* frees pf */
   lsx_free(&c);
   return rc;
 }

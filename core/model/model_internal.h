@@ -112,6 +112,41 @@ int rf_inc_step(lp_model *m, const int32_t *tokens, int n, float *logits, lp_err
 int rf_inc_reorder(lp_model *m, const int32_t *parent, int n, lp_err *err);
 void rf_inc_release(lp_model *m);
 
+/* ---- batched beam search (search.c): RobustFill's search and both levels of the
+ * LP's (lp_search.c) run this one loop over a decoder given as callbacks. */
+/* Checks the search arguments (beam in [1, 4096], one task, *max_len <= 0 ->
+ * the model's max_program_len, at most 65536, alpha in [0, 10]) and the batch,
+ * then encodes it (rf_encode). */
+int rf_search_prep(lp_model *m, const lp_batch *b, int beam, int *max_len, float alpha,
+                   lp_err *err);
+/* Feeds tok[n] (one token per live hypothesis) at the next position and writes
+ * logits[n,V]. */
+typedef int (*rf_beam_step_fn)(void *ctx, const int32_t *tok, int n, float *logits, lp_err *err);
+/* Makes hypothesis i continue old hypothesis parent[i] (i < n) in the caches. */
+typedef int (*rf_beam_reorder_fn)(void *ctx, const int32_t *parent, int n, lp_err *err);
+typedef struct rf_beam_spec {
+  int V, bos, eos;  /* vocabulary size; the first token fed; the end token */
+  int ban1, ban2;   /* never generated (-1: none) */
+  int min_len;      /* EOS not before position min_len */
+  int K, max_len;   /* beam size; longest sequence (incl. EOS) */
+  double alpha;     /* finished key = log-probability / len^alpha when alpha > 0 */
+  const char *who;  /* names the search in error messages */
+} rf_beam_spec;
+typedef struct rf_beam_fin {
+  double key, raw; /* ranking key (length-normalised when alpha > 0); log-probability */
+  int32_t *seq;    /* len tokens, EOS last (owned) */
+  int len;
+  uint64_t order;  /* insertion order, breaks ties */
+} rf_beam_fin;
+/* Beam search of at most K finished sequences: *fins_out gets *n_out of them,
+ * best first (free with rf_beam_fins_free). */
+int rf_beam_run(const rf_beam_spec *s, void *ctx, rf_beam_step_fn step,
+                rf_beam_reorder_fn reorder, rf_beam_fin **fins_out, int *n_out, lp_err *err);
+void rf_beam_fins_free(rf_beam_fin *f, int n);
+/* out = the n finished programs (score = key), taking their sequences; frees
+ * fins in any case. */
+int rf_beam_result(rf_beam_fin *fins, int n, lp_beam_result *out, const char *who, lp_err *err);
+
 /* ---- Latent Programmer (core/model/lp.c) --------------------------------------------
  * An LP model is a RobustFill model (spec encoder, program embedding "dec.embed",
  * spec-attending decoder stack "dec.block<i>"/"dec.ln", output layer "out.w/b")

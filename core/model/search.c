@@ -1,7 +1,10 @@
 /* Incremental decoding with key/value caches and batched beam search for one
  * task. The spec is encoded once; every decoder layer keeps the cross-
  * attention keys/values of the E examples' memories and a self-attention
- * cache of (hypotheses x E) rows; a step feeds one token per hypothesis. */
+ * cache of (hypotheses x E) rows; a step feeds one token per hypothesis.
+ * The beam loop (rf_beam_run) takes the decoder as step / reorder callbacks:
+ * RobustFill's search passes rf_inc_step / rf_inc_reorder, the Latent
+ * Programmer's two levels (lp_search.c) their own. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,41 +177,27 @@ static int cand_cmp(const void *pa, const void *pb) {
   return better(a, b) ? -1 : better(b, a) ? 1 : 0;
 }
 
-typedef struct fin {
-  double key;  /* ranking score (length-normalised when asked) */
-  int32_t *prog;
-  int len;
-  uint64_t order; /* insertion order, breaks ties */
-} fin;
-
+/* ranks by key, then insertion order */
 static int fin_cmp(const void *pa, const void *pb) {
-  const fin *a = pa, *b = pb;
+  const rf_beam_fin *a = pa, *b = pb;
   if (a->key != b->key) return a->key > b->key ? -1 : 1;
   return a->order < b->order ? -1 : a->order > b->order ? 1 : 0;
 }
 
-int lp_model_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o,
-                    lp_beam_result *out, lp_err *err) {
-  if (!m || !b || !o || !out) return lp_err_set(err, LP_EINVAL, "lp_model_search: NULL argument");
-  out->hyps = NULL;
-  out->n = 0;
-  if (m->cfg.kind == LP_MODEL_LP) return lpm_search(m, b, o, out, err); /* LP: lp_search.c */
-  const int K = o->beam;
-  if (K < 1 || K > 4096)
-    return lp_err_set(err, LP_EINVAL, "beam size %d outside [1, 4096]", K);
-  if (b->B != 1) return lp_err_set(err, LP_EINVAL, "search takes one task (batch of %d)", b->B);
-  const int max_len = o->max_len > 0 ? o->max_len : m->cfg.max_program_len;
-  if (max_len > 65536) return lp_err_set(err, LP_EINVAL, "max_len %d too large", max_len);
-  if (!(o->len_alpha >= 0.0f && o->len_alpha <= 10.0f))
-    return lp_err_set(err, LP_EINVAL, "len_alpha %g outside [0, 10]", (double)o->len_alpha);
-  int rc = rf_check_batch(m, b, 0, err);
-  if (rc != LP_OK) return rc;
-  if ((rc = rf_encode(m, b, NULL, err)) != LP_OK) return rc;
-  if ((rc = rf_inc_start(m, b->emask, K, max_len, err)) != LP_OK) return rc;
+void rf_beam_fins_free(rf_beam_fin *f, int n) {
+  if (!f) return;
+  for (int i = 0; i < n; i++) free(f[i].seq);
+  free(f);
+}
 
-  const int V = m->prog_v.size, eos = m->prog_v.eos, pad = m->prog_v.pad, bos = m->prog_v.bos;
-  const double alpha = o->len_alpha;
+int rf_beam_run(const rf_beam_spec *s, void *ctx, rf_beam_step_fn step,
+                rf_beam_reorder_fn reorder, rf_beam_fin **fins_out, int *n_out, lp_err *err) {
+  *fins_out = NULL;
+  *n_out = 0;
+  const int K = s->K, V = s->V, eos = s->eos, max_len = s->max_len;
+  const double alpha = s->alpha;
   const int C = 2 * K; /* candidates considered per step */
+  int rc = LP_OK;
   float *logits = malloc(sizeof(float) * (size_t)K * V);
   float *logp = malloc(sizeof(float) * (size_t)K * V);
   int32_t *pre = malloc(sizeof(int32_t) * (size_t)K * max_len);
@@ -220,19 +209,19 @@ int lp_model_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o,
   uint8_t *taken = malloc((size_t)K);
   double *cscore = malloc(sizeof(double) * (size_t)K);
   cand *heap = malloc(sizeof(cand) * (size_t)C);
-  fin *fins = calloc((size_t)K, sizeof(fin));
+  rf_beam_fin *fins = calloc((size_t)K, sizeof(rf_beam_fin));
   int n_fin = 0;
   uint64_t order = 0;
   if (!logits || !logp || !pre || !pre2 || !score || !score2 || !tok || !parent || !heap ||
       !fins || !cpar || !ctok || !slot || !taken || !cscore) {
-    rc = lp_err_set(err, LP_ENOMEM, "lp_model_search: out of memory");
+    rc = lp_err_set(err, LP_ENOMEM, "%s: out of memory", s->who);
     goto done;
   }
   int nlive = 1;
   score[0] = 0.0;
-  tok[0] = bos;
+  tok[0] = s->bos;
   for (int t = 0; t < max_len && nlive > 0; t++) {
-    if ((rc = rf_inc_step(m, tok, nlive, logits, err)) != LP_OK) goto done;
+    if ((rc = step(ctx, tok, nlive, logits, err)) != LP_OK) goto done;
     if (lp_log_softmax_forward(logp, logits, nlive, V) != LP_OK) {
       rc = lp_err_set(err, LP_EINVAL, "log-softmax failed");
       goto done;
@@ -246,7 +235,7 @@ int lp_model_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o,
         continue;
       }
       for (int v = 0; v < V; v++) {
-        if (v == pad || v == bos) continue;
+        if (v == s->ban1 || v == s->ban2 || (v == eos && t < s->min_len)) continue;
         cand c = {score[i] + row[v], i * V + v};
         if (nh == C && !better(&c, &heap[0])) continue;
         heap_push(heap, &nh, C, c);
@@ -260,24 +249,24 @@ int lp_model_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o,
         if (r >= K) continue; /* only EOS among the best K candidates finishes */
         const int len = t + 1;
         const double key = alpha > 0.0 ? heap[r].s / pow((double)len, alpha) : heap[r].s;
-        int slot = n_fin;
+        int sl = n_fin;
         if (n_fin == K) { /* full: replace the worst if this one is better */
-          slot = 0;
+          sl = 0;
           for (int f = 1; f < n_fin; f++)
-            if (fin_cmp(&fins[f], &fins[slot]) > 0) slot = f;
-          if (!(key > fins[slot].key)) continue;
-          free(fins[slot].prog);
-          fins[slot].prog = NULL;
+            if (fin_cmp(&fins[f], &fins[sl]) > 0) sl = f;
+          if (!(key > fins[sl].key)) continue;
+          free(fins[sl].seq);
+          fins[sl].seq = NULL;
         }
         int32_t *p = malloc(sizeof(int32_t) * (size_t)len);
         if (!p) {
-          rc = lp_err_set(err, LP_ENOMEM, "lp_model_search: out of memory");
+          rc = lp_err_set(err, LP_ENOMEM, "%s: out of memory", s->who);
           goto done;
         }
         memcpy(p, pre + (size_t)i * max_len, sizeof(int32_t) * (size_t)t);
         p[t] = eos;
-        fins[slot] = (fin){key, p, len, order++};
-        if (slot == n_fin) n_fin++;
+        fins[sl] = (rf_beam_fin){key, heap[r].s, p, len, order++};
+        if (sl == n_fin) n_fin++;
       } else {
         cpar[nnew] = i;
         ctok[nnew] = v;
@@ -322,26 +311,15 @@ int lp_model_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o,
       if (alpha > 0.0) bound /= pow((double)max_len, alpha);
       if (bound < worst) break;
     }
-    if (t + 1 < max_len && (rc = rf_inc_reorder(m, parent, nlive, err)) != LP_OK) goto done;
+    if (t + 1 < max_len && (rc = reorder(ctx, parent, nlive, err)) != LP_OK) goto done;
   }
-  qsort(fins, (size_t)n_fin, sizeof(fin), fin_cmp);
-  out->hyps = calloc((size_t)(n_fin ? n_fin : 1), sizeof(lp_hyp));
-  if (!out->hyps) {
-    rc = lp_err_set(err, LP_ENOMEM, "lp_model_search: out of memory");
-    goto done;
-  }
-  for (int f = 0; f < n_fin; f++) {
-    out->hyps[f].prog = fins[f].prog;
-    out->hyps[f].prog_len = fins[f].len;
-    out->hyps[f].score = (float)fins[f].key;
-    fins[f].prog = NULL;
-  }
-  out->n = n_fin;
+  qsort(fins, (size_t)n_fin, sizeof(rf_beam_fin), fin_cmp);
+  *fins_out = fins;
+  *n_out = n_fin;
+  fins = NULL;
   rc = LP_OK;
 done:
-  if (fins)
-    for (int f = 0; f < n_fin; f++) free(fins[f].prog);
-  free(fins);
+  rf_beam_fins_free(fins, n_fin);
   free(heap);
   free(cpar);
   free(ctok);
@@ -357,4 +335,64 @@ done:
   free(logp);
   free(logits);
   return rc;
+}
+
+int rf_beam_result(rf_beam_fin *fins, int n, lp_beam_result *out, const char *who, lp_err *err) {
+  out->hyps = calloc((size_t)(n ? n : 1), sizeof(lp_hyp));
+  if (!out->hyps) {
+    rf_beam_fins_free(fins, n);
+    return lp_err_set(err, LP_ENOMEM, "%s: out of memory", who);
+  }
+  for (int f = 0; f < n; f++) {
+    out->hyps[f].prog = fins[f].seq;
+    out->hyps[f].prog_len = fins[f].len;
+    out->hyps[f].score = (float)fins[f].key;
+    fins[f].seq = NULL;
+  }
+  out->n = n;
+  rf_beam_fins_free(fins, n);
+  return LP_OK;
+}
+
+int rf_search_prep(lp_model *m, const lp_batch *b, int beam, int *max_len, float alpha,
+                   lp_err *err) {
+  if (beam < 1 || beam > 4096)
+    return lp_err_set(err, LP_EINVAL, "beam size %d outside [1, 4096]", beam);
+  if (b->B != 1) return lp_err_set(err, LP_EINVAL, "search takes one task (batch of %d)", b->B);
+  if (*max_len <= 0) *max_len = m->cfg.max_program_len;
+  if (*max_len > 65536) return lp_err_set(err, LP_EINVAL, "max_len %d too large", *max_len);
+  if (!(alpha >= 0.0f && alpha <= 10.0f))
+    return lp_err_set(err, LP_EINVAL, "len_alpha %g outside [0, 10]", (double)alpha);
+  int rc = rf_check_batch(m, b, 0, err);
+  if (rc != LP_OK) return rc;
+  return rf_encode(m, b, NULL, err);
+}
+
+/* RobustFill's decoder as the beam's step and reorder (ctx: the model) */
+static int inc_step(void *m, const int32_t *tok, int n, float *logits, lp_err *err) {
+  return rf_inc_step(m, tok, n, logits, err);
+}
+
+static int inc_reorder(void *m, const int32_t *parent, int n, lp_err *err) {
+  return rf_inc_reorder(m, parent, n, err);
+}
+
+int lp_model_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o,
+                    lp_beam_result *out, lp_err *err) {
+  if (!m || !b || !o || !out) return lp_err_set(err, LP_EINVAL, "lp_model_search: NULL argument");
+  out->hyps = NULL;
+  out->n = 0;
+  if (m->cfg.kind == LP_MODEL_LP) return lpm_search(m, b, o, out, err); /* LP: lp_search.c */
+  int max_len = o->max_len;
+  int rc = rf_search_prep(m, b, o->beam, &max_len, o->len_alpha, err);
+  if (rc != LP_OK) return rc;
+  if ((rc = rf_inc_start(m, b->emask, o->beam, max_len, err)) != LP_OK) return rc;
+  const lp_vocab_info *pv = &m->prog_v;
+  const rf_beam_spec s = {.V = pv->size, .bos = pv->bos, .eos = pv->eos, .ban1 = pv->pad,
+                          .ban2 = pv->bos, .min_len = 0, .K = o->beam, .max_len = max_len,
+                          .alpha = o->len_alpha, .who = "lp_model_search"};
+  rf_beam_fin *fins;
+  int n;
+  if ((rc = rf_beam_run(&s, m, inc_step, inc_reorder, &fins, &n, err)) != LP_OK) return rc;
+  return rf_beam_result(fins, n, out, s.who, err);
 }
