@@ -683,6 +683,18 @@ int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err) {
   if (o->resume_path) {
     rc = lp_ckpt_load(o->resume_path, &dom, &m, &opt, &pos, NULL, err);
     if (rc) goto out;
+    lp_ckpt info;
+    if ((rc = lp_ckpt_read(o->resume_path, LP_CKPT_INFO_ONLY, &info, err)) != LP_OK) goto out;
+    const int stripped = info.n_adam == 0 && info.pos.step > 0;
+    lp_ckpt_free(&info);
+    if (stripped) {
+      rc = lp_err_set(err, LP_EINVAL,
+                      "%s: the checkpoint has no optimiser state (made by `lpsynth ckpt "
+                      "strip`), so training cannot resume from it exactly; resume from the "
+                      "full checkpoint",
+                      o->resume_path);
+      goto out;
+    }
     if (o->cfg && o->cfg_must_match) {
       if (cfg_text(o->cfg, &t1) || cfg_text(lp_model_config(m), &t2)) {
         rc = lp_err_set(err, LP_ENOMEM, "out of memory");

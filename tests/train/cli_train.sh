@@ -143,6 +143,37 @@ assert a[b"TPOS"][:48] == b[b"TPOS"][:48] and a[b"TPOS"][56:] == b[b"TPOS"][56:]
 PY
 done
 
+# ---- ckpt strip: a third of the size, same parameters, search works, resume refused
+runcmd "$LPSYNTH" ckpt strip "$T/s8.ckpt" "$T/s8s.ckpt"
+expect_rc 0 "ckpt strip"
+expect_true "stripped: smaller, same parameters and config, no Adam moments" python3 - "$T/s8.ckpt" "$T/s8s.ckpt" <<'PY'
+import os, struct, sys
+def sections(path):
+    d = open(path, "rb").read()
+    out, pos = {}, 24
+    while pos < len(d) - 4:
+        tag, _, n = struct.unpack_from("<4sIQ", d, pos)
+        out[tag] = d[pos + 16:pos + 16 + n]
+        pos += 16 + n
+    return out
+a, b = sections(sys.argv[1]), sections(sys.argv[2])
+for tag in (b"CONF", b"DOMN", b"LAYT", b"PARM", b"MSTA", b"TPOS"):
+    assert a[tag] == b[tag], tag
+assert struct.unpack_from("<Q", b[b"ADAM"], 8)[0] == 0
+assert os.path.getsize(sys.argv[2]) * 2 < os.path.getsize(sys.argv[1])
+PY
+runcmd "$LPSYNTH" ckpt info "$T/s8s.ckpt"
+expect_rc 0 "ckpt info on a stripped checkpoint"
+runcmd "$LPSYNTH" synth --domain "$STRING_SO" --model "$T/s8s.ckpt" --io 'ab => a' --beam 2
+expect_rc 0 "synth with a stripped checkpoint"
+runcmd train --steps 10 --resume "$T/s8s.ckpt" --out "$T/s10.ckpt"
+expect_rc 1 "resume from a stripped checkpoint is refused"
+expect_has "$T/err" "no optimiser state" "the refusal says why"
+runcmd "$LPSYNTH" ckpt strip "$T/s8.ckpt"
+expect_rc 2 "ckpt strip needs two files"
+runcmd "$LPSYNTH" ckpt strip "$T/missing.ckpt" "$T/x.ckpt"
+expect_rc 1 "ckpt strip of a missing file"
+
 # ---- SIGINT and SIGTERM: the step finishes, a checkpoint is saved, exit 0
 for sig in INT TERM; do
   rm -f "$T/sig.csv" "$T/sig.ckpt"
