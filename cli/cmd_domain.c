@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -590,22 +591,95 @@ int cmd_gen(int argc, char **argv) {
 
 /* ---------- demo ---------- */
 
+/* The shipped model for the demo: <exe dir>/../models/DEMO_MODEL (source tree)
+ * or <exe dir>/../share/lpsynth/models/DEMO_MODEL (install); "" when absent. */
+#define DEMO_MODEL "lp-string-2h/model.ckpt"
+static void find_demo_model(char *out, size_t n) {
+  char exe[4096];
+  out[0] = 0;
+  ssize_t r = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (r <= 0) return;
+  exe[r] = 0;
+  char *slash = strrchr(exe, '/');
+  if (!slash) return;
+  *slash = 0;
+  const char *sub[] = {"/../models/", "/../share/lpsynth/models/"};
+  for (int i = 0; i < 2; i++) {
+    if (strlen(exe) + strlen(sub[i]) + strlen(DEMO_MODEL) + 1 > n) break;
+    strcpy(out, exe);
+    strcat(out, sub[i]);
+    strcat(out, DEMO_MODEL);
+    if (access(out, R_OK) == 0) return;
+  }
+  out[0] = 0;
+}
+
+/* Synthesis with a trained model: `lpsynth synth` on the given examples. */
+static int demo_synth(const char *domain, const char *model, const char *const *in,
+                      const char *const *out, size_t n) {
+  char *argv[64];
+  char *io[16];
+  int argc = 0;
+  argv[argc++] = "synth";
+  argv[argc++] = "--domain";
+  argv[argc++] = (char *)domain;
+  argv[argc++] = "--model";
+  argv[argc++] = (char *)model;
+  argv[argc++] = "--beam";
+  argv[argc++] = "10";
+  size_t k = 0;
+  for (size_t i = 0; i < n && k < 16; i++) {
+    if (strstr(in[i], " => ") || strstr(out[i], " => ")) return EXIT_OK; /* not expressible */
+    size_t len = strlen(in[i]) + strlen(out[i]) + 5;
+    io[k] = malloc(len);
+    if (!io[k]) break;
+    snprintf(io[k], len, "%s => %s", in[i], out[i]);
+    argv[argc++] = "--io";
+    argv[argc++] = io[k++];
+  }
+  argv[argc] = NULL;
+  fflush(stdout);
+  optind = 1;
+  int rc = cmd_synth(argc, argv);
+  fflush(stdout);
+  for (size_t i = 0; i < k; i++) free(io[i]);
+  return rc;
+}
+
 int cmd_demo(int argc, char **argv) {
-  static const struct option lo[] = {COMMON_LONGOPTS, {0, 0, 0, 0}};
+  static const struct option lo[] = {COMMON_LONGOPTS, {"model", required_argument, 0, 'm'},
+                                     {0, 0, 0, 0}};
   common_opts co = {0};
+  const char *model = NULL;
   int c;
   while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
     int r = common_opt("demo", c, optarg, &co);
     if (r < 0) return EXIT_USAGE;
     if (r) continue;
+    if (c == 'm') {
+      model = optarg;
+      continue;
+    }
     if (c == OPT_HELP) {
-      printf("usage: lpsynth demo [--domain string]\n\n"
+      printf("usage: lpsynth demo [--domain string] [--model CKPT]\n\n"
              "The built-in example: runs the paper's Figure 1 program on its four names,\n"
              "then generates three random tasks and checks each program against its\n"
-             "examples. Exit status 0 when everything agrees.\n");
+             "examples. Then, with a trained model (--model, default: the shipped\n"
+             "models/" DEMO_MODEL " when found beside the build or install), searches\n"
+             "it for programs for the Figure 1 examples and for the generated tasks\n"
+             "(`lpsynth synth --beam 10`). Exit status 0 when the programs agree with\n"
+             "their examples (a model that finds no program is reported, not an error).\n\n"
+             "  --model CKPT   the model to search (\"none\": skip the synthesis part)\n");
       return EXIT_OK;
     }
     return EXIT_USAGE;
+  }
+  char found[4096];
+  if (!model) {
+    find_demo_model(found, sizeof found);
+    model = found;
+  } else if (!strcmp(model, "none")) {
+    model = "";
   }
   lp_domain *d = open_domain("demo", co.domain ? co.domain : "string", co.domain_options);
   if (!d) return EXIT_FAIL;
@@ -642,7 +716,9 @@ int cmd_demo(int argc, char **argv) {
     printf("  %-18s -> %-14s %s\n", in[i], out.data ? out.data : "", ok ? "ok" : "WRONG");
     if (!ok) rc = EXIT_FAIL;
   }
-generated:
+generated:;
+  char *gin[3][8] = {{0}}, *gout[3][8] = {{0}};
+  size_t gn[3] = {0};
   if (lp_domain_has(d, LP_CAP_GENERATE | LP_CAP_CHECK)) {
     printf("\nThree generated tasks (seed 2021), each re-checked:\n");
     lp_gen_opts opts = {sizeof opts, 0, 0, 0};
@@ -675,9 +751,34 @@ generated:
                np == 2 && t.examples.items[i * np + 1].len > 42 ? "..." : "");
       printf("    consistent: %s\n", ok ? "yes" : "NO");
       if (!ok) rc = EXIT_FAIL;
+      for (size_t i = 0; np == 2 && i < nex && i < 8; i++) {
+        gin[k][i] = strdup(t.examples.items[i * np].data);
+        gout[k][i] = strdup(t.examples.items[i * np + 1].data);
+        if (gin[k][i] && gout[k][i]) gn[k] = i + 1;
+      }
     }
   }
-  printf("\nNo trained model ships yet: synthesis (train/synth/eval) arrives with the neural engine.\n");
+  if (!*model) {
+    printf("\nNo trained model found (models/" DEMO_MODEL "): skipping synthesis; train one\n"
+           "with `lpsynth train` and pass it with --model.\n");
+  } else if (!strcmp(lp_domain_name(d), "string")) {
+    printf("\nSynthesis with the trained model %s (beam 10; '*' marks the first\n"
+           "program consistent with every example):\n\nFigure 1:\n", model);
+    int r = demo_synth(co.domain ? co.domain : "string", model, in, want, 4);
+    if (r == EXIT_USAGE || r == EXIT_FAIL) rc = EXIT_FAIL;
+    for (int k = 0; k < 3 && rc == EXIT_OK; k++) {
+      if (!gn[k]) continue;
+      printf("\nGenerated task %d:\n", k + 1);
+      r = demo_synth(co.domain ? co.domain : "string", model, (const char *const *)gin[k],
+                     (const char *const *)gout[k], gn[k]);
+      if (r == EXIT_USAGE || r == EXIT_FAIL) rc = EXIT_FAIL;
+    }
+  }
+  for (int k = 0; k < 3; k++)
+    for (int i = 0; i < 8; i++) {
+      free(gin[k][i]);
+      free(gout[k][i]);
+    }
 done:
   lp_ids_free(&ids);
   lp_buf_free(&out);
