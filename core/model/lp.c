@@ -123,15 +123,6 @@ struct lpm {
 
 /* ---- construction --------------------------------------------------------------- */
 
-static int layout_ln(lp_layout *L, const char *prefix, int D, lp_ln_off *o) {
-  char name[LP_PARAM_NAME_MAX];
-  snprintf(name, sizeof name, "%s.scale", prefix);
-  int rc = lp_layout_add(L, name, 1, &D, LP_INIT_ONES, 0.0f, &o->g);
-  if (rc != LP_OK) return rc;
-  snprintf(name, sizeof name, "%s.bias", prefix);
-  return lp_layout_add(L, name, 1, &D, LP_INIT_ZEROS, 0.0f, &o->b);
-}
-
 int lpm_build(lp_model *m, uint64_t seed, lp_err *err) {
   const lp_model_cfg *c = &m->cfg;
   const int D = c->d_model, K = c->latent_K;
@@ -161,7 +152,7 @@ int lpm_build(lp_model *m, uint64_t seed, lp_err *err) {
     snprintf(name, sizeof name, "penc.block%d", i);
     TRYE(lp_enc_block_init(&p->penc[i], &m->bcfg, L, name), "program encoder block");
   }
-  TRYE(layout_ln(L, "penc.ln", D, &p->penc_ln), "layout");
+  TRYE(rf_layout_ln(L, "penc.ln", D, &p->penc_ln), "layout");
   for (int j = 0; j < p->l; j++) {
     sh[0] = 2, sh[1] = D, sh[2] = D;
     snprintf(name, sizeof name, "penc.conv%d.w", j);
@@ -173,7 +164,7 @@ int lpm_build(lp_model *m, uint64_t seed, lp_err *err) {
     snprintf(name, sizeof name, "zdec.block%d", i);
     TRYE(lp_dec_block_init(&p->zdec[i], &m->bcfg, L, name), "latent decoder block");
   }
-  TRYE(layout_ln(L, "zdec.ln", D, &p->zdec_ln), "layout");
+  TRYE(rf_layout_ln(L, "zdec.ln", D, &p->zdec_ln), "layout");
   sh[0] = 2 * D, sh[1] = D;
   TRYE(lp_layout_add(L, "dec.cat.w", 2, sh, LP_INIT_XAVIER_UNIFORM, 1.0f, &p->cat_w), "layout");
   TRYE(lp_layout_add(L, "dec.cat.b", 1, &D, LP_INIT_ZEROS, 0.0f, &p->cat_b), "layout");
@@ -183,7 +174,7 @@ int lpm_build(lp_model *m, uint64_t seed, lp_err *err) {
     snprintf(name, sizeof name, "lat.block%d", i);
     TRYE(lp_dec_block_init(&p->lat[i], &m->bcfg, L, name), "latent predictor block");
   }
-  TRYE(layout_ln(L, "lat.ln", D, &p->lat_ln), "layout");
+  TRYE(rf_layout_ln(L, "lat.ln", D, &p->lat_ln), "layout");
   sh[0] = D, sh[1] = p->Vl;
   TRYE(lp_layout_add(L, "lat.out.w", 2, sh, LP_INIT_XAVIER_UNIFORM, 1.0f, &p->lat_w), "layout");
   TRYE(lp_layout_add(L, "lat.out.b", 1, &sh[1], LP_INIT_NORMAL, 1e-6f, &p->lat_b), "layout");
@@ -381,40 +372,6 @@ static int acts_ensure(lp_model *m, int B, int E, int T, int S, int SL, int Sm, 
   return LP_OK;
 }
 
-/* ---- helpers ---------------------------------------------------------------------- */
-
-/* x[N*T,D] = Drop(Embed(ids) + PE) */
-static int embed_seq(const lp_model *m, float *x, uint8_t *drop, const int32_t *ids,
-                     size_t table, int V, int pad, int N, int T, lp_rng *rng) {
-  const int D = m->cfg.d_model;
-  int rc = lp_embedding_forward(x, ids, m->params + table, N * T, V, D, pad);
-  if (rc == LP_OK) rc = lp_posenc_forward(x, x, N, T, D, 0);
-  if (rc == LP_OK) rc = lp_dropout_forward(x, drop, x, (size_t)N * T * D, m->cfg.dropout, rng);
-  return rc;
-}
-
-static int embed_backward(lp_model *m, float *scratch, const float *dx, const uint8_t *drop,
-                          const int32_t *ids, size_t table, int V, int pad, int N, int dropped) {
-  const int D = m->cfg.d_model;
-  const size_t n = (size_t)N * D;
-  memset(scratch, 0, sizeof(float) * n);
-  int rc = lp_dropout_backward(scratch, dx, dropped ? drop : NULL, n,
-                               dropped ? m->cfg.dropout : 0.0f);
-  if (rc != LP_OK) return rc;
-  return lp_embedding_backward(m->grads + table, scratch, ids, N, V, D, pad);
-}
-
-/* Max-pool across examples, or (frozen) the stored selection. */
-static int pool_fwd(int freeze, float *y, int32_t *am, const float *x, const uint8_t *emask,
-                    int B, int E, int M) {
-  if (!freeze) return lp_maxpool_examples_forward(y, am, x, emask, B, E, M);
-  for (size_t i = 0; i < (size_t)B * M; i++) {
-    int32_t e = am[i];
-    y[i] = e < 0 ? 0.0f : x[((i / M) * E + (size_t)e) * M + i % M];
-  }
-  return LP_OK;
-}
-
 void lpm_vq_ema(float *codebook, float *ema_w, float *ema_n, int K, int D, const float *z,
                 const int32_t *idx, int n, float decay, float eps) {
   double *cnt = calloc((size_t)K, sizeof(double));
@@ -491,7 +448,8 @@ static int combine_fwd(lp_model *m, const lp_batch *b, int p, double *loss, int 
       }
   TRYE(lp_linear_forward(a->yc[p], a->cat[p], P + L->cat_w, P + L->cat_b, B * E * T, 2 * D, D),
        "concat layer");
-  TRYE(pool_fwd(L->freeze, a->pool[p], a->pam[p], a->yc[p], b->emask, B, E, T * D), "max-pool");
+  TRYE(rf_pool_forward(L->freeze, a->pool[p], a->pam[p], a->yc[p], b->emask, B, E, T * D),
+       "max-pool");
   TRYE(lp_linear_forward(a->logits[p], a->pool[p], P + m->out_w, P + m->out_b, B * T, D, V),
        "output layer");
   TRYE(lp_cross_entropy_forward(loss, a->probs[p], NULL, nv, a->logits[p], b->prog, B * T, V,
@@ -541,19 +499,10 @@ int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int back
     memcpy(d + 1, y, sizeof(int32_t) * (size_t)(T - 1));
     for (int e = 0; e < E; e++) memcpy(ra->ids_dec + ((size_t)t * E + e) * T, d, sizeof(int32_t) * T);
   }
-  TRYE(embed_seq(m, ra->h_dec, ra->drop_dec, ra->ids_dec, m->emb_prog, V, pad, BE, T, rng),
-       "program embedding");
-  for (int i = 0; i < m->cfg.n_dec_layers; i++)
-    TRYE(lp_dec_block_forward(&m->dec[i], P, ra->dec[i], ra->h_dec, ra->h_dec, NULL, mem, mmask,
-                              BE, T, Sm, rng),
-         "decoder block");
-  TRYE(lp_layernorm_forward(ra->hn_dec, ra->mean_dec, ra->rstd_dec, ra->h_dec, P + m->ln_dec.g,
-                            P + m->ln_dec.b, BE * T, D, m->bcfg.ln_eps),
-       "decoder layer norm");
+  if ((rc = rf_decoder_forward(m, BE, T, rng, err)) != LP_OK) return rc;
 
   /* 2. program encoder */
-  for (size_t i = 0; i < (size_t)B * T; i++) a->kp[i] = penc_ids[i] != pad;
-  TRYE(embed_seq(m, a->hp, a->drop_p, penc_ids, L->penc_emb, V, pad, B, T, rng),
+  TRYE(rf_embed_seq(m, a->hp, a->drop_p, a->kp, penc_ids, L->penc_emb, V, pad, B, T, rng),
        "program encoder embedding");
   for (int i = 0; i < m->cfg.n_enc_layers; i++)
     TRYE(lp_enc_block_forward(&L->penc[i], P, a->penc[i], a->hp, a->hp, a->kp, B, T, rng),
@@ -655,7 +604,7 @@ int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int back
   TRYE(lp_posenc_forward(a->zm[0], a->zm[0], B, S, D, 0), "latent positions");
 
   /* 4. stack Z (AE) and the AE combine */
-  TRYE(embed_seq(m, a->xb, a->drop_b, a->ids_b, m->emb_prog, V, pad, B, T, rng),
+  TRYE(rf_embed_seq(m, a->xb, a->drop_b, NULL, a->ids_b, m->emb_prog, V, pad, B, T, rng),
        "program embedding");
   if ((rc = zstack_fwd(m, 0, rng, err)) != LP_OK) return rc;
   double ce_ae = 0.0, ce_e2e = 0.0, ce_lat = 0.0;
@@ -678,7 +627,7 @@ int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int back
         if (in[s] == K) in[s] = K + 1; /* after the last code: filler (causal, never seen) */
     }
   }
-  TRYE(embed_seq(m, a->hl, a->drop_l, a->lin, L->lat_emb, Vl, -1, BE, SL, rng),
+  TRYE(rf_embed_seq(m, a->hl, a->drop_l, NULL, a->lin, L->lat_emb, Vl, -1, BE, SL, rng),
        "latent embedding");
   for (int i = 0; i < m->cfg.n_dec_layers; i++)
     TRYE(lp_dec_block_forward(&L->lat[i], P, a->lat[i], a->hl, a->hl, NULL, mem, mmask, BE, SL,
@@ -687,7 +636,7 @@ int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int back
   TRYE(lp_layernorm_forward(a->hln, a->mean_l, a->rstd_l, a->hl, P + L->lat_ln.g,
                             P + L->lat_ln.b, BE * SL, D, m->bcfg.ln_eps),
        "latent predictor layer norm");
-  TRYE(pool_fwd(L->freeze, a->lpool, a->lam, a->hln, b->emask, B, E, SL * D), "max-pool");
+  TRYE(rf_pool_forward(L->freeze, a->lpool, a->lam, a->hln, b->emask, B, E, SL * D), "max-pool");
   TRYE(lp_linear_forward(a->llog, a->lpool, P + L->lat_w, P + L->lat_b, B * SL, D, Vl),
        "latent output layer");
   TRYE(lp_cross_entropy_forward(&ce_lat, a->lprob, NULL, &nlat, a->llog, a->ltgt, B * SL, Vl,
@@ -719,15 +668,7 @@ int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int back
   const double commit_term = c->commit_beta * L->commit_raw;
   L->fwd_ok = 1;
   if (st) {
-    int correct = 0;
-    for (size_t r = 0; r < (size_t)B * T; r++) {
-      if (b->prog[r] == pad) continue;
-      const float *row = a->logits[0] + r * V;
-      int best = 0;
-      for (int v = 1; v < V; v++)
-        if (row[v] > row[best]) best = v;
-      correct += best == b->prog[r];
-    }
+    const int correct = rf_count_correct(a->logits[0], b->prog, (size_t)B * T, V, pad);
     memset(st, 0, sizeof *st);
     st->loss = c->w_ae * (ce_ae + commit_term) + c->w_latent * ce_lat + c->w_e2e * ce_e2e;
     st->loss_prog = ce_ae;
@@ -843,7 +784,8 @@ static int lpm_backward(lp_model *m, const lp_batch *b, lp_err *err) {
   if ((rc = combine_bwd(m, b, 0, c->w_ae, err)) != LP_OK) return rc;
   if ((rc = zstack_bwd(m, 0, err)) != LP_OK) return rc;
   /* stack Z input -> program embedding */
-  TRYE(embed_backward(m, a->g_t1, a->g_xb, a->drop_b, a->ids_b, m->emb_prog, V, pad, B * T, dr),
+  TRYE(rf_embed_backward(m, a->g_t1, a->g_xb, a->drop_b, a->ids_b, m->emb_prog, V, pad, B * T,
+                         dr),
        "program embedding backward");
 
   /* latent predictor: CE + the soft latents' gradient */
@@ -888,7 +830,7 @@ static int lpm_backward(lp_model *m, const lp_batch *b, lp_err *err) {
          "latent predictor block backward");
     tp = dy, dy = dx, dx = tp;
   }
-  TRYE(embed_backward(m, dx, dy, a->drop_l, a->lin, L->lat_emb, Vl, -1, BE * SL, dr),
+  TRYE(rf_embed_backward(m, dx, dy, a->drop_l, a->lin, L->lat_emb, Vl, -1, BE * SL, dr),
        "latent embedding backward");
 
   /* program encoder: straight-through AE gradient (after pretraining) + commitment */
@@ -952,67 +894,13 @@ static int lpm_backward(lp_model *m, const lp_batch *b, lp_err *err) {
            "program encoder block backward");
       tp = pdy, pdy = pdx, pdx = tp;
     }
-    TRYE(embed_backward(m, pdx, pdy, a->drop_p, penc_ids, L->penc_emb, V, pad, B * T, dr),
+    TRYE(rf_embed_backward(m, pdx, pdy, a->drop_p, penc_ids, L->penc_emb, V, pad, B * T, dr),
          "program encoder embedding backward");
   }
 
-  /* stack A (spec decoder): g_hn -> blocks -> gmem (accumulates with the predictor's) */
-  {
-    const size_t ndec = (size_t)BE * T * D;
-    float *ady = ra->g_a, *adx = ra->g_b;
-    memset(ady, 0, sizeof(float) * ndec);
-    TRYE(lp_layernorm_backward(ady, G + m->ln_dec.g, G + m->ln_dec.b, a->g_hn, ra->h_dec,
-                               ra->mean_dec, ra->rstd_dec, P + m->ln_dec.g, BE * T, D),
-         "decoder layer norm backward");
-    for (int i = c->n_dec_layers - 1; i >= 0; i--) {
-      memset(adx, 0, sizeof(float) * ndec);
-      TRYE(lp_dec_block_backward(&m->dec[i], P, G, ra->dec[i], adx, gmem, ady),
-           "decoder block backward");
-      tp = ady, ady = adx, adx = tp;
-    }
-    TRYE(embed_backward(m, adx, ady, ra->drop_dec, ra->ids_dec, m->emb_prog, V, pad, BE * T, dr),
-         "program embedding backward");
-  }
-
-  /* spec encoder(s), from gmem (as rf_backward) */
-  {
-    const int Ti = m->Ti, To = m->To, Vs = m->spec_v.size, spad = m->spec_v.pad;
-    float *g_ein = gmem;
-    if (m->n_parts == 2) {
-      const size_t nout = (size_t)BE * To * D;
-      float *sdy = ra->g_a, *sdx = ra->g_b;
-      memset(sdy, 0, sizeof(float) * nout);
-      TRYE(lp_layernorm_backward(sdy, G + m->ln_out.g, G + m->ln_out.b, gmem, ra->h_out,
-                                 ra->mean_out, ra->rstd_out, P + m->ln_out.g, BE * To, D),
-           "output layer norm backward");
-      g_ein = ra->g_mem2;
-      memset(g_ein, 0, sizeof(float) * (size_t)BE * Ti * D);
-      for (int i = c->n_enc_layers - 1; i >= 0; i--) {
-        memset(sdx, 0, sizeof(float) * nout);
-        TRYE(lp_dec_block_backward(&m->enc_out[i], P, G, ra->enc_out[i], sdx, g_ein, sdy),
-             "output encoder block backward");
-        tp = sdy, sdy = sdx, sdx = tp;
-      }
-      TRYE(embed_backward(m, sdx, sdy, ra->drop_out, b->spec[1], m->emb_out, Vs, spad, BE * To,
-                          dr),
-           "output embedding backward");
-    }
-    const size_t nin = (size_t)BE * Ti * D;
-    float *sdy = ra->g_a, *sdx = ra->g_b;
-    memset(sdy, 0, sizeof(float) * nin);
-    TRYE(lp_layernorm_backward(sdy, G + m->ln_in.g, G + m->ln_in.b, g_ein, ra->h_in, ra->mean_in,
-                               ra->rstd_in, P + m->ln_in.g, BE * Ti, D),
-         "input layer norm backward");
-    for (int i = c->n_enc_layers - 1; i >= 0; i--) {
-      memset(sdx, 0, sizeof(float) * nin);
-      TRYE(lp_enc_block_backward(&m->enc_in[i], P, G, ra->enc_in[i], sdx, sdy),
-           "input encoder block backward");
-      tp = sdy, sdy = sdx, sdx = tp;
-    }
-    TRYE(embed_backward(m, sdx, sdy, ra->drop_in, b->spec[0], m->emb_in, Vs, spad, BE * Ti, dr),
-         "input embedding backward");
-  }
-  return LP_OK;
+  /* stack A (spec decoder): g_hn -> blocks -> gmem (accumulates with the predictor's),
+   * then the spec encoder(s) from gmem (as rf_backward) */
+  return rf_stacks_backward(m, b, a->g_hn, dr, err);
 }
 
 /* The codebook's data initialisation (first train step): K encoder outputs
@@ -1100,19 +988,8 @@ void lpm_replica_free(lp_model *r) {
   r->lp = NULL;
 }
 
-typedef struct lpm_par {
-  lp_model *m;
-  int64_t step;
-  int use_rng;
-  lp_batch view[LP_ENGINE_MAX_WORKERS];
-  lp_rng rng[LP_ENGINE_MAX_WORKERS];
-  lp_step_stats st[LP_ENGINE_MAX_WORKERS];
-  lp_err err[LP_ENGINE_MAX_WORKERS];
-  int rc[LP_ENGINE_MAX_WORKERS];
-} lpm_par;
-
 static void lpm_par_worker(void *ctx, int w) {
-  lpm_par *j = ctx;
+  rf_par *j = ctx;
   lp_model *m = w == 0 ? j->m : j->m->replica[w - 1];
   memset(m->grads, 0, sizeof(float) * m->n_params);
   j->rc[w] = lpm_loss(m, &j->view[w], j->step, j->use_rng ? &j->rng[w] : NULL, 1, &j->st[w],
@@ -1135,24 +1012,13 @@ static int lpm_train_parallel(lp_model *m, const lp_batch *b, int64_t step, lp_r
     q->a = keep;
     q->fwd_ok = 0;
   }
-  lpm_par *j = calloc(1, sizeof *j);
+  rf_par *j = calloc(1, sizeof *j);
   if (!j) return lp_err_set(err, LP_ENOMEM, "out of memory");
-  j->m = m, j->step = step, j->use_rng = rng != NULL;
-  for (int w = 0; w < W; w++) {
-    rf_batch_view(&j->view[w], b, B * w / W, B * (w + 1) / W);
-    if (rng) lp_rng_seed(&j->rng[w], lp_rng_next(rng));
-  }
-  int rc = lp_engine_parallel(W, lpm_par_worker, j);
-  for (int w = 0; rc == LP_OK && w < W; w++)
-    if (j->rc[w] != LP_OK) {
-      rc = j->rc[w];
-      if (err) *err = j->err[w];
-    }
+  j->step = step;
+  int rc = rf_par_run(j, m, b, rng, lpm_par_worker, err);
   float *zall = NULL;
   int32_t *iall = NULL;
   if (rc == LP_OK) {
-    const size_t np = m->n_params;
-    float *G = m->grads;
     lp_step_stats sum;
     memset(&sum, 0, sizeof sum);
     int ntok = 0, nvalid = 0, n = 0;
@@ -1167,12 +1033,7 @@ static int lpm_train_parallel(lp_model *m, const lp_batch *b, int64_t step, lp_r
       ntok += s->n_tokens;
       nvalid += r->lp->nvalid;
       n += r->lp->B * r->lp->S;
-      const float c = (float)f;
-      if (w == 0) {
-        for (size_t i = 0; i < np; i++) G[i] *= c;
-      } else {
-        for (size_t i = 0; i < np; i++) G[i] += c * r->grads[i];
-      }
+      rf_par_add_grads(m, w, (float)f);
     }
     sum.n_tokens = ntok;
     sum.token_acc = ntok ? sum.token_acc / ntok : 0.0;

@@ -102,6 +102,35 @@ int rf_backward(lp_model *m, const lp_batch *b, lp_err *err);
 int rf_encode(lp_model *m, const lp_batch *b, lp_rng *rng, lp_err *err);
 const float *rf_memory(const lp_model *m, int *S, const uint8_t **mask);
 
+/* ---- parts of RobustFill the LP (lp.c) runs as well ---- */
+/* Adds the layer norm "<prefix>.scale" (ones) and "<prefix>.bias" (zeros), [D]. */
+int rf_layout_ln(lp_layout *L, const char *prefix, int D, lp_ln_off *o);
+/* x[B*T,D] = Drop(Embed(ids) + PE); km[B*T] = (id != pad) when km != NULL. */
+int rf_embed_seq(const lp_model *m, float *x, uint8_t *drop, uint8_t *km, const int32_t *ids,
+                 size_t table, int V, int pad, int B, int T, lp_rng *rng);
+/* Backward of Drop(Embed(ids) + PE) over N rows: dx is the gradient of the
+ * stack's input, scratch [N,D] is overwritten; dropped: the forward had an rng. */
+int rf_embed_backward(lp_model *m, float *scratch, const float *dx, const uint8_t *drop,
+                      const int32_t *ids, size_t table, int V, int pad, int N, int dropped);
+/* The spec-attending decoder stack on m->acts.ids_dec [BE,T] (filled by the
+ * caller) over the last rf_encode's memory: m->acts.hn_dec = LN(DecBlocks^n(
+ * Drop(Embed_prog(ids) + PE))). */
+int rf_decoder_forward(lp_model *m, int BE, int T, lp_rng *rng, lp_err *err);
+/* Max-pool across examples of x[B,E,M] into y[B,M], or (frozen) the selection
+ * already in am[B,M]. */
+int rf_pool_forward(int frozen, float *y, int32_t *am, const float *x, const uint8_t *emask,
+                    int B, int E, int M);
+/* How many of the n rows of logits[n,V] whose target is not pad have their
+ * target as the (first) largest logit. */
+int rf_count_correct(const float *logits, const int32_t *tgt, size_t n, int V, int pad);
+/* Backward of the decoder stack and the spec encoder(s) of the last forward
+ * (shape m->B, m->E, m->T, m->Ti, m->To) from g_hn [B*E,T,D], the gradient of
+ * the decoder's layer-norm output (may be m->acts.g_a). The memory's gradient
+ * accumulates in m->acts.g_mem (zeroed by the caller) before it goes through
+ * the encoder(s); g_a and g_b are overwritten. */
+int rf_stacks_backward(lp_model *m, const lp_batch *b, const float *g_hn, int dropped,
+                       lp_err *err);
+
 /* Incremental decoding of ONE task (the last rf_encode must have had B = 1):
  * rf_inc_start prepares the caches for up to max_hyps hypotheses of up to
  * max_len tokens; rf_inc_step feeds one token per hypothesis (n hypotheses,
@@ -166,6 +195,27 @@ int lpm_replica_init(lp_model *r, const lp_model *m);
 void lpm_replica_free(lp_model *r);
 /* *v = tasks [t0, t1) of b, a view (no copy) with b's padded lengths. */
 void rf_batch_view(lp_batch *v, const lp_batch *b, int t0, int t1);
+/* A data-parallel step of m->n_workers workers (robustfill.c, lp.c): worker w
+ * runs on model w (m, then m->replica[w - 1]) with tasks [B*w/W, B*(w+1)/W)
+ * of the batch, view[w], its own rng (when use_rng), stats, error and status. */
+typedef struct rf_par {
+  lp_model *m;
+  int64_t step; /* set by the caller for its worker */
+  int use_rng;
+  lp_batch view[LP_ENGINE_MAX_WORKERS];
+  lp_rng rng[LP_ENGINE_MAX_WORKERS];
+  lp_step_stats st[LP_ENGINE_MAX_WORKERS];
+  lp_err err[LP_ENGINE_MAX_WORKERS];
+  int rc[LP_ENGINE_MAX_WORKERS];
+} rf_par;
+/* Fills j's model, views and rngs (seeded from rng in worker order; none when
+ * rng is NULL), runs worker(j, w) on the workers, then returns the first
+ * failing worker's status (its message in err). */
+int rf_par_run(rf_par *j, lp_model *m, const lp_batch *b, lp_rng *rng,
+               void (*worker)(void *ctx, int w), lp_err *err);
+/* Worker w's share of the summed gradient, in worker order: m->grads *= c
+ * (w == 0), m->grads += c * (replica w's gradients) (w > 0). */
+void rf_par_add_grads(lp_model *m, int w, float c);
 int lpm_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o, lp_beam_result *out,
                lp_err *err);
 /* Forward (and, when backward != 0, backward into the zeroed-by-caller grads)

@@ -19,9 +19,6 @@
 #include "lpsynth/runtime.h"
 #include "model_internal.h"
 
-/* ---- small helpers ---------------------------------------------------------- */
-
-
 /* ---- construction ----------------------------------------------------------- */
 
 static int check_cfg(const lp_model_cfg *c, lp_err *err) {
@@ -58,7 +55,7 @@ static int check_vocab(const lp_vocab_info *v, const char *what, int need_bos_eo
   return LP_OK;
 }
 
-static int layout_ln(lp_layout *L, const char *prefix, int D, lp_ln_off *o) {
+int rf_layout_ln(lp_layout *L, const char *prefix, int D, lp_ln_off *o) {
   char name[LP_PARAM_NAME_MAX];
   snprintf(name, sizeof name, "%s.scale", prefix);
   int rc = lp_layout_add(L, name, 1, &D, LP_INIT_ONES, 0.0f, &o->g);
@@ -79,7 +76,7 @@ static int build_layout(lp_model *m, lp_err *err) {
     snprintf(name, sizeof name, "spec.in.block%d", l);
     TRYE(lp_enc_block_init(&m->enc_in[l], &m->bcfg, L, name), "encoder block");
   }
-  TRYE(layout_ln(L, "spec.in.ln", D, &m->ln_in), "layout");
+  TRYE(rf_layout_ln(L, "spec.in.ln", D, &m->ln_in), "layout");
   if (m->n_parts == 2) {
     TRYE(lp_layout_add(L, "spec.out.embed", 2, sh, LP_INIT_NORMAL, 1.0f, &m->emb_out),
          "layout");
@@ -89,7 +86,7 @@ static int build_layout(lp_model *m, lp_err *err) {
       snprintf(name, sizeof name, "spec.out.block%d", l);
       TRYE(lp_dec_block_init(&m->enc_out[l], &xc, L, name), "output encoder block");
     }
-    TRYE(layout_ln(L, "spec.out.ln", D, &m->ln_out), "layout");
+    TRYE(rf_layout_ln(L, "spec.out.ln", D, &m->ln_out), "layout");
   }
   sh[0] = m->prog_v.size;
   TRYE(lp_layout_add(L, "dec.embed", 2, sh, LP_INIT_NORMAL, 1.0f, &m->emb_prog), "layout");
@@ -97,7 +94,7 @@ static int build_layout(lp_model *m, lp_err *err) {
     snprintf(name, sizeof name, "dec.block%d", l);
     TRYE(lp_dec_block_init(&m->dec[l], &m->bcfg, L, name), "decoder block");
   }
-  TRYE(layout_ln(L, "dec.ln", D, &m->ln_dec), "layout");
+  TRYE(rf_layout_ln(L, "dec.ln", D, &m->ln_dec), "layout");
   sh[0] = D, sh[1] = m->prog_v.size;
   TRYE(lp_layout_add(L, "out.w", 2, sh, LP_INIT_XAVIER_UNIFORM, 1.0f, &m->out_w), "layout");
   TRYE(lp_layout_add(L, "out.b", 1, &sh[1], LP_INIT_NORMAL, 1e-6f, &m->out_b), "layout");
@@ -358,9 +355,8 @@ int rf_check_batch(const lp_model *m, const lp_batch *b, int need_prog, lp_err *
 
 /* ---- forward ---------------------------------------------------------------------- */
 
-/* x[B*T,D] = Drop(Embed(ids) + PE); km[B*T] = (id != pad) when km != NULL. */
-static int embed_seq(const lp_model *m, float *x, uint8_t *drop, uint8_t *km, const int32_t *ids,
-                     size_t table, int V, int pad, int B, int T, lp_rng *rng) {
+int rf_embed_seq(const lp_model *m, float *x, uint8_t *drop, uint8_t *km, const int32_t *ids,
+                 size_t table, int V, int pad, int B, int T, lp_rng *rng) {
   const int D = m->cfg.d_model;
   const size_t n = (size_t)B * T;
   int rc = lp_embedding_forward(x, ids, m->params + table, B * T, V, D, pad);
@@ -380,7 +376,7 @@ int rf_encode(lp_model *m, const lp_batch *b, lp_rng *rng, lp_err *err) {
     return err ? err->code : LP_ENOMEM;
   m->B = b->B, m->E = b->E, m->Ti = Ti, m->To = To;
   m->fwd_ok = 0;
-  TRYE(embed_seq(m, a->h_in, a->drop_in, a->kin, b->spec[0], m->emb_in, Vs, pad, BE, Ti, rng),
+  TRYE(rf_embed_seq(m, a->h_in, a->drop_in, a->kin, b->spec[0], m->emb_in, Vs, pad, BE, Ti, rng),
        "input embedding");
   for (int l = 0; l < m->cfg.n_enc_layers; l++)
     TRYE(lp_enc_block_forward(&m->enc_in[l], P, a->enc_in[l], a->h_in, a->h_in, a->kin, BE, Ti,
@@ -390,8 +386,8 @@ int rf_encode(lp_model *m, const lp_batch *b, lp_rng *rng, lp_err *err) {
                             P + m->ln_in.b, BE * Ti, D, m->bcfg.ln_eps),
        "input layer norm");
   if (m->n_parts == 2) {
-    TRYE(embed_seq(m, a->h_out, a->drop_out, a->kout, b->spec[1], m->emb_out, Vs, pad, BE, To,
-                   rng),
+    TRYE(rf_embed_seq(m, a->h_out, a->drop_out, a->kout, b->spec[1], m->emb_out, Vs, pad, BE,
+                      To, rng),
          "output embedding");
     for (int l = 0; l < m->cfg.n_enc_layers; l++)
       TRYE(lp_dec_block_forward(&m->enc_out[l], P, a->enc_out[l], a->h_out, a->h_out, a->kout,
@@ -416,6 +412,48 @@ const float *rf_memory(const lp_model *m, int *S, const uint8_t **mask) {
   return a->e_in;
 }
 
+int rf_decoder_forward(lp_model *m, int BE, int T, lp_rng *rng, lp_err *err) {
+  rf_acts *a = &m->acts;
+  const int D = m->cfg.d_model, V = m->prog_v.size, pad = m->prog_v.pad;
+  const float *P = m->params;
+  TRYE(rf_embed_seq(m, a->h_dec, a->drop_dec, NULL, a->ids_dec, m->emb_prog, V, pad, BE, T, rng),
+       "program embedding");
+  int S;
+  const uint8_t *mmask;
+  const float *mem = rf_memory(m, &S, &mmask);
+  for (int l = 0; l < m->cfg.n_dec_layers; l++)
+    TRYE(lp_dec_block_forward(&m->dec[l], P, a->dec[l], a->h_dec, a->h_dec, NULL, mem, mmask,
+                              BE, T, S, rng),
+         "decoder block");
+  TRYE(lp_layernorm_forward(a->hn_dec, a->mean_dec, a->rstd_dec, a->h_dec, P + m->ln_dec.g,
+                            P + m->ln_dec.b, BE * T, D, m->bcfg.ln_eps),
+       "decoder layer norm");
+  return LP_OK;
+}
+
+int rf_pool_forward(int frozen, float *y, int32_t *am, const float *x, const uint8_t *emask,
+                    int B, int E, int M) {
+  if (!frozen) return lp_maxpool_examples_forward(y, am, x, emask, B, E, M);
+  for (size_t i = 0; i < (size_t)B * M; i++) {
+    int32_t e = am[i];
+    y[i] = e < 0 ? 0.0f : x[((i / M) * E + (size_t)e) * M + i % M];
+  }
+  return LP_OK;
+}
+
+int rf_count_correct(const float *logits, const int32_t *tgt, size_t n, int V, int pad) {
+  int correct = 0;
+  for (size_t r = 0; r < n; r++) {
+    if (tgt[r] == pad) continue;
+    const float *row = logits + r * V;
+    int best = 0;
+    for (int v = 1; v < V; v++)
+      if (row[v] > row[best]) best = v;
+    correct += best == tgt[r];
+  }
+  return correct;
+}
+
 int rf_forward(lp_model *m, const lp_batch *b, lp_rng *rng, lp_step_stats *st, lp_err *err) {
   if (rf_check_batch(m, b, 1, err) != LP_OK) return err ? err->code : LP_EINVAL;
   int rc = rf_encode(m, b, rng, err);
@@ -436,29 +474,12 @@ int rf_forward(lp_model *m, const lp_batch *b, lp_rng *rng, lp_step_stats *st, l
       memcpy(d + 1, y, sizeof(int32_t) * (size_t)(T - 1));
     }
   }
-  TRYE(embed_seq(m, a->h_dec, a->drop_dec, NULL, a->ids_dec, m->emb_prog, V, pad, BE, T, rng),
-       "program embedding");
-  int S;
-  const uint8_t *mmask;
-  const float *mem = rf_memory(m, &S, &mmask);
-  for (int l = 0; l < m->cfg.n_dec_layers; l++)
-    TRYE(lp_dec_block_forward(&m->dec[l], P, a->dec[l], a->h_dec, a->h_dec, NULL, mem, mmask,
-                              BE, T, S, rng),
-         "decoder block");
-  TRYE(lp_layernorm_forward(a->hn_dec, a->mean_dec, a->rstd_dec, a->h_dec, P + m->ln_dec.g,
-                            P + m->ln_dec.b, BE * T, D, m->bcfg.ln_eps),
-       "decoder layer norm");
-  if (m->freeze_argmax) { /* tests: a fixed selection (see model_internal.h) */
-    const size_t M = (size_t)T * D;
-    for (size_t i = 0; i < (size_t)B * M; i++) {
-      int32_t e = m->freeze_argmax[i];
-      a->argmax[i] = e;
-      a->pooled[i] = e < 0 ? 0.0f : a->hn_dec[((i / M) * E + (size_t)e) * M + i % M];
-    }
-  } else {
-    TRYE(lp_maxpool_examples_forward(a->pooled, a->argmax, a->hn_dec, b->emask, B, E, T * D),
-         "max-pool");
-  }
+  if ((rc = rf_decoder_forward(m, BE, T, rng, err)) != LP_OK) return rc;
+  if (m->freeze_argmax) /* tests: a fixed selection (see model_internal.h) */
+    memcpy(a->argmax, m->freeze_argmax, sizeof(int32_t) * (size_t)B * T * D);
+  TRYE(rf_pool_forward(m->freeze_argmax != NULL, a->pooled, a->argmax, a->hn_dec, b->emask, B, E,
+                       T * D),
+       "max-pool");
   TRYE(lp_linear_forward(a->logits, a->pooled, P + m->out_w, P + m->out_b, B * T, D, V),
        "output layer");
   double loss = 0.0;
@@ -468,15 +489,7 @@ int rf_forward(lp_model *m, const lp_batch *b, lp_rng *rng, lp_step_stats *st, l
        "cross-entropy");
   m->fwd_ok = 1;
   if (st) {
-    int correct = 0;
-    for (size_t r = 0; r < (size_t)B * T; r++) {
-      if (b->prog[r] == pad) continue;
-      const float *row = a->logits + r * V;
-      int best = 0;
-      for (int v = 1; v < V; v++)
-        if (row[v] > row[best]) best = v;
-      correct += best == b->prog[r];
-    }
+    const int correct = rf_count_correct(a->logits, b->prog, (size_t)B * T, V, pad);
     memset(st, 0, sizeof *st);
     st->loss = st->loss_prog = loss;
     st->n_tokens = n_valid;
@@ -487,54 +500,40 @@ int rf_forward(lp_model *m, const lp_batch *b, lp_rng *rng, lp_step_stats *st, l
 
 /* ---- backward --------------------------------------------------------------------- */
 
-/* Backward of Drop(Embed(ids) + PE): dx is the gradient of the stack's input. */
-static int embed_backward(lp_model *m, float *scratch, const float *dx, const uint8_t *drop,
-                          const int32_t *ids, size_t table, int V, int pad, int N) {
+int rf_embed_backward(lp_model *m, float *scratch, const float *dx, const uint8_t *drop,
+                      const int32_t *ids, size_t table, int V, int pad, int N, int dropped) {
   const int D = m->cfg.d_model;
   const size_t n = (size_t)N * D;
   memset(scratch, 0, sizeof(float) * n);
-  int rc = lp_dropout_backward(scratch, dx, m->dropped ? drop : NULL, n,
-                               m->dropped ? m->cfg.dropout : 0.0f);
+  int rc = lp_dropout_backward(scratch, dx, dropped ? drop : NULL, n,
+                               dropped ? m->cfg.dropout : 0.0f);
   if (rc != LP_OK) return rc;
   return lp_embedding_backward(m->grads + table, scratch, ids, N, V, D, pad);
 }
 
-int rf_backward(lp_model *m, const lp_batch *b, lp_err *err) {
+int rf_stacks_backward(lp_model *m, const lp_batch *b, const float *g_hn, int dropped,
+                       lp_err *err) {
   rf_acts *a = &m->acts;
-  const int B = m->B, E = m->E, BE = B * E, T = m->T, Ti = m->Ti, To = m->To;
+  const int BE = m->B * m->E, T = m->T, Ti = m->Ti, To = m->To;
   const int D = m->cfg.d_model, V = m->prog_v.size, pad = m->prog_v.pad;
   const float *P = m->params;
   float *G = m->grads;
-  if (!m->fwd_ok || !b || b->B != B || b->E != E || b->T_prog != T)
-    return lp_err_set(err, LP_EINVAL, "backward without a matching forward");
-  /* logits -> pooled -> per-example decoder states */
-  memset(a->g_logits, 0, sizeof(float) * (size_t)B * T * V);
-  TRYE(lp_cross_entropy_backward(a->g_logits, a->probs, b->prog, B * T, V, pad, 1.0f),
-       "cross-entropy backward");
-  memset(a->g_pooled, 0, sizeof(float) * (size_t)B * T * D);
-  TRYE(lp_linear_backward(a->g_pooled, G + m->out_w, G + m->out_b, a->g_logits, a->pooled,
-                          P + m->out_w, B * T, D, V),
-       "output layer backward");
+  /* decoder: g_hn -> layer norm -> blocks (memory gradient into g_mem) -> embedding */
   const size_t ndec = (size_t)BE * T * D;
-  float *dy = a->g_a, *dx = a->g_b, *t;
+  float *dy = g_hn == a->g_a ? a->g_b : a->g_a, *dx = dy == a->g_a ? a->g_b : a->g_a, *t;
   memset(dy, 0, sizeof(float) * ndec);
-  TRYE(lp_maxpool_examples_backward(dy, a->g_pooled, a->argmax, B, E, T * D),
-       "max-pool backward");
-  memset(dx, 0, sizeof(float) * ndec);
-  TRYE(lp_layernorm_backward(dx, G + m->ln_dec.g, G + m->ln_dec.b, dy, a->h_dec, a->mean_dec,
+  TRYE(lp_layernorm_backward(dy, G + m->ln_dec.g, G + m->ln_dec.b, g_hn, a->h_dec, a->mean_dec,
                              a->rstd_dec, P + m->ln_dec.g, BE * T, D),
        "decoder layer norm backward");
-  t = dy, dy = dx, dx = t;
-  const int S = m->n_parts == 2 ? To : Ti;
   float *gmem = a->g_mem;
-  memset(gmem, 0, sizeof(float) * (size_t)BE * S * D);
   for (int l = m->cfg.n_dec_layers - 1; l >= 0; l--) {
     memset(dx, 0, sizeof(float) * ndec);
     TRYE(lp_dec_block_backward(&m->dec[l], P, G, a->dec[l], dx, gmem, dy),
          "decoder block backward");
     t = dy, dy = dx, dx = t;
   }
-  TRYE(embed_backward(m, dx, dy, a->drop_dec, a->ids_dec, m->emb_prog, V, pad, BE * T),
+  TRYE(rf_embed_backward(m, dx, dy, a->drop_dec, a->ids_dec, m->emb_prog, V, pad, BE * T,
+                         dropped),
        "program embedding backward");
   /* gmem = d loss / d memory (Eout, or Ein with one part) */
   float *g_ein = gmem;
@@ -554,8 +553,8 @@ int rf_backward(lp_model *m, const lp_batch *b, lp_err *err) {
            "output encoder block backward");
       t = dy, dy = dx, dx = t;
     }
-    TRYE(embed_backward(m, dx, dy, a->drop_out, b->spec[1], m->emb_out, Vs, spad,
-                        BE * To),
+    TRYE(rf_embed_backward(m, dx, dy, a->drop_out, b->spec[1], m->emb_out, Vs, spad, BE * To,
+                           dropped),
          "output embedding backward");
   }
   const size_t nin = (size_t)BE * Ti * D;
@@ -570,9 +569,35 @@ int rf_backward(lp_model *m, const lp_batch *b, lp_err *err) {
          "input encoder block backward");
     t = dy, dy = dx, dx = t;
   }
-  TRYE(embed_backward(m, dx, dy, a->drop_in, b->spec[0], m->emb_in, Vs, spad, BE * Ti),
+  TRYE(rf_embed_backward(m, dx, dy, a->drop_in, b->spec[0], m->emb_in, Vs, spad, BE * Ti,
+                         dropped),
        "input embedding backward");
   return LP_OK;
+}
+
+int rf_backward(lp_model *m, const lp_batch *b, lp_err *err) {
+  rf_acts *a = &m->acts;
+  const int B = m->B, E = m->E, BE = B * E, T = m->T;
+  const int D = m->cfg.d_model, V = m->prog_v.size, pad = m->prog_v.pad;
+  const float *P = m->params;
+  float *G = m->grads;
+  if (!m->fwd_ok || !b || b->B != B || b->E != E || b->T_prog != T)
+    return lp_err_set(err, LP_EINVAL, "backward without a matching forward");
+  /* logits -> pooled -> per-example decoder states */
+  memset(a->g_logits, 0, sizeof(float) * (size_t)B * T * V);
+  TRYE(lp_cross_entropy_backward(a->g_logits, a->probs, b->prog, B * T, V, pad, 1.0f),
+       "cross-entropy backward");
+  memset(a->g_pooled, 0, sizeof(float) * (size_t)B * T * D);
+  TRYE(lp_linear_backward(a->g_pooled, G + m->out_w, G + m->out_b, a->g_logits, a->pooled,
+                          P + m->out_w, B * T, D, V),
+       "output layer backward");
+  float *dy = a->g_a; /* gradient of the decoder's layer-norm output */
+  memset(dy, 0, sizeof(float) * (size_t)BE * T * D);
+  TRYE(lp_maxpool_examples_backward(dy, a->g_pooled, a->argmax, B, E, T * D),
+       "max-pool backward");
+  const int S = m->n_parts == 2 ? m->To : m->Ti;
+  memset(a->g_mem, 0, sizeof(float) * (size_t)BE * S * D);
+  return rf_stacks_backward(m, b, dy, m->dropped, err);
 }
 
 /* ---- data-parallel training ---------------------------------------------------------- */
@@ -614,19 +639,8 @@ int lp_model_set_threads(lp_model *m, int n, lp_err *err) {
   return LP_OK;
 }
 
-typedef struct par_job {
-  lp_model *m;
-  const lp_batch *b;
-  lp_batch view[LP_ENGINE_MAX_WORKERS];
-  lp_rng rng[LP_ENGINE_MAX_WORKERS];
-  int use_rng;
-  lp_step_stats st[LP_ENGINE_MAX_WORKERS];
-  lp_err err[LP_ENGINE_MAX_WORKERS];
-  int rc[LP_ENGINE_MAX_WORKERS];
-} par_job;
-
 static void par_worker(void *ctx, int w) {
-  par_job *j = ctx;
+  rf_par *j = ctx;
   lp_model *m = w == 0 ? j->m : j->m->replica[w - 1];
   memset(m->grads, 0, sizeof(float) * m->n_params);
   j->rc[w] = rf_forward(m, &j->view[w], j->use_rng ? &j->rng[w] : NULL, &j->st[w], &j->err[w]);
@@ -646,45 +660,54 @@ void rf_batch_view(lp_batch *v, const lp_batch *b, int t0, int t1) {
   v->cap_prog = v->cap_emask = 0;
 }
 
-/* One train step split over the workers: worker w takes tasks
- * [B*w/W, B*(w+1)/W) as a view of b (same padded lengths); its gradient of its
- * own token-mean loss is weighted by its share of the batch's target tokens. */
-static int rf_train_parallel(lp_model *m, const lp_batch *b, lp_rng *rng, lp_step_stats *st,
-                             lp_err *err) {
+int rf_par_run(rf_par *j, lp_model *m, const lp_batch *b, lp_rng *rng,
+               void (*worker)(void *ctx, int w), lp_err *err) {
   const int W = m->n_workers, B = b->B;
-  par_job *j = calloc(1, sizeof *j);
-  if (!j) return lp_err_set(err, LP_ENOMEM, "out of memory");
   j->m = m;
-  j->b = b;
   j->use_rng = rng != NULL;
   for (int w = 0; w < W; w++) {
     rf_batch_view(&j->view[w], b, B * w / W, B * (w + 1) / W);
     if (rng) lp_rng_seed(&j->rng[w], lp_rng_next(rng));
   }
-  int rc = lp_engine_parallel(W, par_worker, j);
+  int rc = lp_engine_parallel(W, worker, j);
   for (int w = 0; rc == LP_OK && w < W; w++)
     if (j->rc[w] != LP_OK) {
       rc = j->rc[w];
       if (err) *err = j->err[w];
     }
+  return rc;
+}
+
+void rf_par_add_grads(lp_model *m, int w, float c) {
+  const size_t np = m->n_params;
+  float *G = m->grads;
+  if (w == 0) {
+    for (size_t i = 0; i < np; i++) G[i] *= c;
+  } else {
+    const float *g = m->replica[w - 1]->grads;
+    for (size_t i = 0; i < np; i++) G[i] += c * g[i];
+  }
+}
+
+/* One train step split over the workers: worker w takes tasks
+ * [B*w/W, B*(w+1)/W) as a view of b (same padded lengths); its gradient of its
+ * own token-mean loss is weighted by its share of the batch's target tokens. */
+static int rf_train_parallel(lp_model *m, const lp_batch *b, lp_rng *rng, lp_step_stats *st,
+                             lp_err *err) {
+  const int W = m->n_workers;
+  rf_par *j = calloc(1, sizeof *j);
+  if (!j) return lp_err_set(err, LP_ENOMEM, "out of memory");
+  int rc = rf_par_run(j, m, b, rng, par_worker, err);
   if (rc == LP_OK) {
     int n = 0;
     for (int w = 0; w < W; w++) n += j->st[w].n_tokens;
     lp_step_stats sum;
     memset(&sum, 0, sizeof sum);
-    const size_t np = m->n_params;
-    float *G = m->grads;
     for (int w = 0; w < W; w++) {
       const double f = n ? (double)j->st[w].n_tokens / n : 1.0 / W;
       sum.loss += f * j->st[w].loss;
       sum.token_acc += f * j->st[w].token_acc;
-      const float c = (float)f;
-      if (w == 0) {
-        for (size_t i = 0; i < np; i++) G[i] *= c;
-      } else {
-        const float *g = m->replica[w - 1]->grads;
-        for (size_t i = 0; i < np; i++) G[i] += c * g[i];
-      }
+      rf_par_add_grads(m, w, (float)f);
     }
     sum.loss_prog = sum.loss;
     sum.n_tokens = n;

@@ -4,26 +4,13 @@
 # models (ignored, with a warning), bad lines (FILE:LINE, exit 1).
 #   eval_report.sh LPSYNTH MODELS_DIR HELDOUT.jsonl
 set -euo pipefail
-LP=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+# shellcheck source-path=SCRIPTDIR source=../common/cli_scratch.sh
+. "$(dirname -- "$0")/../common/cli_scratch.sh"
+LP=$(abs_path "$1")
 MODELS=$(cd "$2" && pwd)
-HELDOUT=$(cd "$(dirname "$3")" && pwd)/$(basename "$3")
+HELDOUT=$(abs_path "$3")
 export LPSYNTH_PROGRESS=0 OPENBLAS_NUM_THREADS=1
-T=$(mktemp -d "${TMPDIR:-/tmp}/lpsynth-eval.XXXXXX")
-trap 'rm -rf -- "$T"' EXIT
-cd "$T"
-failures=0
-fail() {
-  echo "FAILED: $*" >&2
-  failures=$((failures + 1))
-}
-expect_status() {
-  local want=$1
-  shift
-  local got=0
-  "$@" >out.txt 2>err.txt || got=$?
-  [ "$got" = "$want" ] || fail "status $got (want $want): $* :: $(head -c 600 err.txt)"
-}
-has() { grep -qF -- "$2" "$1" || fail "$3: $(basename "$1") lacks \"$2\": $(head -c 800 "$1")"; }
+scratch_temp eval
 
 sed -n 1,3p "$HELDOUT" >tasks.jsonl
 expect_status 0 "$LP" train --domain string --config "$MODELS/robustfill-tiny.cfg" --steps 3 --out rf.ckpt
@@ -79,8 +66,4 @@ has out.txt "3 tasks from bad.jsonl (2 bad lines)" "report after bad lines"
 expect_status 2 "$LP" eval --domain string --model rf.ckpt --tasks tasks.jsonl --metric rouge
 has err.txt "--metric must be exact or bleu" "bad metric"
 
-if [ "$failures" -ne 0 ]; then
-  echo "$failures failures" >&2
-  exit 1
-fi
-echo "eval report: all checks passed"
+finish "eval report"

@@ -10,27 +10,14 @@
 #   eval_threads.sh LPSYNTH MODELS_DIR HELDOUT.jsonl [STDLIB_DIR]
 # (STDLIB_DIR: a folder of Python modules; given when the python plugin is built)
 set -euo pipefail
-LP=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+# shellcheck source-path=SCRIPTDIR source=../common/cli_scratch.sh
+. "$(dirname -- "$0")/../common/cli_scratch.sh"
+LP=$(abs_path "$1")
 MODELS=$(cd "$2" && pwd)
-HELDOUT=$(cd "$(dirname "$3")" && pwd)/$(basename "$3")
+HELDOUT=$(abs_path "$3")
 STDLIB=${4:-}
 export LPSYNTH_PROGRESS=0 OPENBLAS_NUM_THREADS=1
-T=$(mktemp -d "${TMPDIR:-/tmp}/lpsynth-eval-threads.XXXXXX")
-trap 'rm -rf -- "$T"' EXIT
-cd "$T"
-failures=0
-fail() {
-  echo "FAILED: $*" >&2
-  failures=$((failures + 1))
-}
-expect_status() { # WANT CMD...: run (stdout out.txt, stderr err.txt), compare the exit status
-  local want=$1
-  shift
-  local got=0
-  "$@" >out.txt 2>err.txt || got=$?
-  [ "$got" = "$want" ] || fail "status $got (want $want): $* :: $(head -c 600 err.txt)"
-}
-has() { grep -qF -- "$2" "$1" || fail "$3: $(basename "$1") lacks \"$2\": $(head -c 800 "$1")"; }
+scratch_temp eval-threads
 
 # same_report NAME: compares NAME.1.{txt,json,det} with NAME.{2,3}.* (when present)
 same_report() {
@@ -171,8 +158,4 @@ sys.exit(0 if abs(s - r["corpus_bleu_top1"]) <= 1e-12 * max(1.0, s) else 1)' "$b
   run_all pylp 1 2 -- --domain python --model pylp.ckpt --tasks pairs.jsonl --beam 4 --latent-beam 1,2 --max-len 16
 fi
 
-if [ "$failures" -ne 0 ]; then
-  echo "$failures failures" >&2
-  exit 1
-fi
-echo "eval --threads: all checks passed"
+finish "eval --threads"

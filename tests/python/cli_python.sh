@@ -5,23 +5,11 @@
 # hashes to, wherever the tree lies; no program twice; unparsable, Python 2
 # and non-UTF-8 files skipped, counted and reported; every program parses.
 set -euo pipefail
-LP=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+# shellcheck source-path=SCRIPTDIR source=../common/cli_scratch.sh
+. "$(dirname -- "$0")/../common/cli_scratch.sh"
+LP=$(abs_path "$1")
 TMP=$2 STDLIB=$3 PY=$4
-rm -rf "$TMP"
-mkdir -p "$TMP"
-cd "$TMP"
-failures=0
-fail() {
-  echo "FAILED: $*" >&2
-  failures=$((failures + 1))
-}
-expect_status() { # WANT CMD...: run, compare the exit status
-  local want=$1
-  shift
-  local got=0
-  "$@" >out.txt 2>err.txt || got=$?
-  [ "$got" = "$want" ] || fail "status $got (want $want): $* :: $(head -c 400 err.txt)"
-}
+scratch_in "$TMP"
 
 # ---- a small source tree ----
 mkdir -p root1/pkg/json root1/pkg/__pycache__ root1/.hidden root1/other root1/zcopy root1/empty
@@ -163,8 +151,4 @@ grep -q "missing.model" err.txt || fail "missing tokenizer: $(cat err.txt)"
 expect_status 0 "$LP" domains
 grep -Eq "python +1.0.0 +ABI 1\.[0-9]+  \[anonymise,extract,tokenizer\]" out.txt || fail "domains: $(cat out.txt)"
 
-if [ "$failures" -ne 0 ]; then
-  echo "$failures failures" >&2
-  exit 1
-fi
-echo "python CLI: all checks passed"
+finish "python CLI"

@@ -8,28 +8,13 @@
 # tiny overfit (8 pairs, 300 steps: BLEU at beam 1 above 50).
 #   cli_python_train.sh LPSYNTH TMPDIR STDLIB_DIR PYTHON3 MODELS_DIR
 set -euo pipefail
-LP=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+# shellcheck source-path=SCRIPTDIR source=../common/cli_scratch.sh
+. "$(dirname -- "$0")/../common/cli_scratch.sh"
+LP=$(abs_path "$1")
 TMP=$2 STDLIB=$3 PY=$4
 MODELS=$(cd "$5" && pwd)
 export LPSYNTH_PROGRESS=0 OPENBLAS_NUM_THREADS=1
-rm -rf "$TMP"
-mkdir -p "$TMP"
-cd "$TMP"
-failures=0
-fail() {
-  echo "FAILED: $*" >&2
-  failures=$((failures + 1))
-}
-expect_status() { # WANT CMD...: run, compare the exit status
-  local want=$1
-  shift
-  local got=0
-  "$@" >out.txt 2>err.txt || got=$?
-  [ "$got" = "$want" ] || fail "status $got (want $want): $* :: $(head -c 600 err.txt)"
-}
-has() { # FILE TEXT WHAT
-  grep -qF -- "$2" "$1" || fail "$3: $(basename "$1") lacks \"$2\": $(head -c 600 "$1")"
-}
+scratch_in "$TMP"
 
 # ---- data: a few standard-library modules, and 8 small functions ----
 mkdir -p lib small
@@ -278,8 +263,4 @@ b = o["runs"][0]["bleu"]
 print(f"  overfit: BLEU at beam 1 = {100 * b:.1f}")
 raise SystemExit(0 if o["tasks"] == 8 and b > 0.5 else 1)' || fail "overfit: $(cat out.txt)"
 
-if [ "$failures" -ne 0 ]; then
-  echo "$failures failures" >&2
-  exit 1
-fi
-echo "python train/eval/synth: all checks passed"
+finish "python train/eval/synth"

@@ -5,20 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/check.h"
 #include "pyint.h"
-
-static int failures, checks;
-
-#define CHECK(cond, ...)                                        \
-  do {                                                          \
-    checks++;                                                   \
-    if (!(cond)) {                                              \
-      failures++;                                               \
-      fprintf(stderr, "%s:%d: FAILED: ", __FILE__, __LINE__);   \
-      fprintf(stderr, __VA_ARGS__);                             \
-      fputc('\n', stderr);                                      \
-    }                                                           \
-  } while (0)
 
 /* ------------------------------------------------------------------------ */
 /* Anonymisation                                                             */

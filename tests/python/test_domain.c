@@ -12,20 +12,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../common/check.h"
 #include "lpsynth/runtime.h"
-
-static int failures, checks;
-
-#define CHECK(cond, ...)                                        \
-  do {                                                          \
-    checks++;                                                   \
-    if (!(cond)) {                                              \
-      failures++;                                               \
-      fprintf(stderr, "%s:%d: FAILED: ", __FILE__, __LINE__);   \
-      fprintf(stderr, __VA_ARGS__);                             \
-      fputc('\n', stderr);                                      \
-    }                                                           \
-  } while (0)
 
 static int has(const char *s, const char *sub) { return s && strstr(s, sub) != NULL; }
 

@@ -8,19 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define CHECK_ON_STDOUT
+#include "../common/check.h"
 #include "lpsynth/plugin.h"
-
-static int failures, checks;
-#define CHECK(cond, ...)                          \
-  do {                                            \
-    checks++;                                     \
-    if (!(cond)) {                                \
-      failures++;                                 \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-      printf(__VA_ARGS__);                        \
-      printf("\n");                               \
-    }                                             \
-  } while (0)
 
 /* ---- a minimal host ---- */
 static void *h_alloc(size_t n) { return malloc(n); }

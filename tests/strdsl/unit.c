@@ -5,20 +5,9 @@
 #include <string.h>
 #include <time.h>
 
+#define CHECK_ON_STDOUT
+#include "../common/check.h"
 #include "strdsl.h"
-
-static int failures, checks;
-
-#define CHECK(cond, ...)                                   \
-  do {                                                     \
-    checks++;                                              \
-    if (!(cond)) {                                         \
-      failures++;                                          \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__);          \
-      printf(__VA_ARGS__);                                 \
-      printf("\n");                                        \
-    }                                                      \
-  } while (0)
 
 static void put_esc(const char *s, size_t n) {
   for (size_t i = 0; i < n && i < 200; i++) {

@@ -22,6 +22,23 @@ cleanup() {
 }
 trap cleanup EXIT
 train() { "$LPSYNTH" train --domain "$STRING_SO" --config "$TINY" "$@"; }
+# ckpt_pair A.ckpt B.ckpt <<'PY' ... PY: runs the python on stdin with
+# sections(path) ({tag: bytes} of a checkpoint) defined and a, b the sections
+# of A and B.
+ckpt_pair() {
+  python3 -c 'import os, struct, sys
+def sections(path):
+    d = open(path, "rb").read()
+    assert d[:8] == b"LPSYNCKP"
+    out, pos = {}, 24
+    while pos < len(d) - 4:
+        tag, _, n = struct.unpack_from("<4sIQ", d, pos)
+        out[tag] = d[pos + 16:pos + 16 + n]
+        pos += 16 + n
+    return out
+a, b = sections(sys.argv[1]), sections(sys.argv[2])
+'"$(cat)" "$@"
+}
 
 # ---- usage errors (exit 2) and --help
 runcmd "$LPSYNTH" train --help
@@ -124,18 +141,7 @@ runcmd train --steps 4 --out "$T/h4.ckpt" --seed 5 --threads $th
 expect_rc 0 "first 4 ($th threads)"
 runcmd train --steps 8 --resume "$T/h4.ckpt" --out "$T/h4.ckpt" --threads $th
 expect_rc 0 "resume 4..8 in place ($th threads)"
-expect_true "CLI resume gives the straight-through bytes ($th threads)" python3 - "$T/s8.ckpt" "$T/h4.ckpt" <<'PY'
-import struct, sys
-def sections(path):
-    d = open(path, "rb").read()
-    assert d[:8] == b"LPSYNCKP"
-    out, pos = {}, 24
-    while pos < len(d) - 4:
-        tag, _, n = struct.unpack_from("<4sIQ", d, pos)
-        out[tag] = d[pos + 16:pos + 16 + n]
-        pos += 16 + n
-    return out
-a, b = sections(sys.argv[1]), sections(sys.argv[2])
+expect_true "CLI resume gives the straight-through bytes ($th threads)" ckpt_pair "$T/s8.ckpt" "$T/h4.ckpt" <<'PY'
 for tag in (b"CONF", b"DOMN", b"LAYT", b"PARM", b"ADAM", b"MSTA"):
     assert a[tag] == b[tag], tag
 # TPOS: everything but the training seconds (bytes 48..56)
@@ -146,17 +152,7 @@ done
 # ---- ckpt strip: a third of the size, same parameters, search works, resume refused
 runcmd "$LPSYNTH" ckpt strip "$T/s8.ckpt" "$T/s8s.ckpt"
 expect_rc 0 "ckpt strip"
-expect_true "stripped: smaller, same parameters and config, no Adam moments" python3 - "$T/s8.ckpt" "$T/s8s.ckpt" <<'PY'
-import os, struct, sys
-def sections(path):
-    d = open(path, "rb").read()
-    out, pos = {}, 24
-    while pos < len(d) - 4:
-        tag, _, n = struct.unpack_from("<4sIQ", d, pos)
-        out[tag] = d[pos + 16:pos + 16 + n]
-        pos += 16 + n
-    return out
-a, b = sections(sys.argv[1]), sections(sys.argv[2])
+expect_true "stripped: smaller, same parameters and config, no Adam moments" ckpt_pair "$T/s8.ckpt" "$T/s8s.ckpt" <<'PY'
 for tag in (b"CONF", b"DOMN", b"LAYT", b"PARM", b"MSTA", b"TPOS"):
     assert a[tag] == b[tag], tag
 assert struct.unpack_from("<Q", b[b"ADAM"], 8)[0] == 0
