@@ -657,8 +657,6 @@ int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err) {
     return lp_err_set(err, LP_EUNSUP,
                       "domain \"%s\" cannot generate tasks: give a data file (JSONL)",
                       lp_domain_name(o->domain));
-  if (o->threads > 0 && lp_engine_set_threads(o->threads))
-    return lp_err_set(err, LP_EINVAL, "train: cannot use %d threads", o->threads);
 
   int rc = LP_OK;
   lp_ckpt_domain dom;
