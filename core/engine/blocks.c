@@ -9,28 +9,11 @@
 #include <string.h>
 
 #include "internal.h"
+#include "vec.h"
 
 #define PTR(base, off) ((off) == LP_NO_PARAM ? NULL : (base) + (off))
 
 /* ---- fused element-wise kernels -------------------------------------------- */
-/* 4-wide float vectors (GCC/clang vector extensions; SSE2 on any x86-64, NEON
- * on arm64), so these loops are SIMD without -O3 or -march flags. Loads and
- * stores go through memcpy (no alignment assumed). */
-typedef float v4f __attribute__((vector_size(16)));
-typedef int32_t v4i __attribute__((vector_size(16)));
-
-static inline v4f v4_load(const float *p) {
-  v4f v;
-  memcpy(&v, p, sizeof v);
-  return v;
-}
-static inline void v4_store(float *p, v4f v) { memcpy(p, &v, sizeof v); }
-static inline v4f v4_splat(float x) { return (v4f){x, x, x, x}; }
-static inline v4f v4_select(v4i m, v4f a, v4f b) { /* m ? a : b (m lanes all 0 or all 1) */
-  return (v4f)(((v4i)a & m) | ((v4i)b & ~m));
-}
-static inline float v4_sum(v4f v) { return (v[0] + v[2]) + (v[1] + v[3]); }
-
 /* tanh by a rational approximation (the [13/6] minimax fit used by Eigen and
  * XLA; |error| < 4e-7 absolute), clamped to the exact limits at |x| >= 7.9.
  * Branch-free. */
@@ -280,28 +263,6 @@ static void carve_mha_scratch(lp_carve *c, mha_scratch *s, const lp_block_cfg *c
  * head), in the same order) and results up to float rounding as the engine's
  * lp_attention_* ops; the softmax and dropout passes run on 4-wide vectors
  * and the scratch comes from the block's activations (no malloc per call). */
-
-/* e^x for x <= 0 (softmax arguments; x > 0 is taken as 0), Cephes
- * polynomial, ~2 ulp; x < -87 gives 0. */
-static inline v4f v4_exp_neg(v4f x) {
-  const v4f lo = v4_splat(-87.0f), zero = v4_splat(0.0f);
-  const v4i under = x < lo;
-  x = v4_select(under, lo, x);
-  x = v4_select(x > zero, zero, x); /* masked keys may score above the max */
-  const v4f magic = v4_splat(12582912.0f); /* 1.5 * 2^23: round to nearest */
-  v4f n = (x * 1.44269504088896341f + magic) - magic;
-  v4f f = x - n * 0.693359375f + n * 2.12194440e-4f;
-  v4f p = v4_splat(1.9875691500e-4f);
-  p = p * f + 1.3981999507e-3f;
-  p = p * f + 8.3334519073e-3f;
-  p = p * f + 4.1665795894e-2f;
-  p = p * f + 1.6666665459e-1f;
-  p = p * f + 5.0000001201e-1f;
-  v4f y = p * f * f + f + 1.0f;
-  v4i e = (__builtin_convertvector(n, v4i) + 127) << 23;
-  y = y * (v4f)e;
-  return v4_select(under, v4_splat(0.0f), y);
-}
 
 /* Softmax of row s[0..L) restricted to keys j with kmf[j] = 1 (kmf NULL:
  * all); s[L..Tk) = 0. A row with no visible key becomes all zeros. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "vec.h"
 
 /* ---- embedding ----------------------------------------------------------- */
 
@@ -203,14 +204,8 @@ int lp_softmax_forward(float *y, const float *x, int N, int C) {
   for (int n = 0; n < N; n++) {
     const float *xr = x + (size_t)n * C;
     float *yr = y + (size_t)n * C;
-    float mx = xr[0];
-    for (int i = 1; i < C; i++) mx = xr[i] > mx ? xr[i] : mx;
-    double s = 0.0;
-    for (int i = 0; i < C; i++) {
-      float e = expf(xr[i] - mx);
-      yr[i] = e;
-      s += e;
-    }
+    const float mx = v4_max_row(xr, C);
+    double s = v4_sum_exp(yr, xr, C, mx);
     float inv = (float)(1.0 / s);
     for (int i = 0; i < C; i++) yr[i] *= inv;
   }
@@ -234,12 +229,10 @@ int lp_log_softmax_forward(float *y, const float *x, int N, int C) {
   for (int n = 0; n < N; n++) {
     const float *xr = x + (size_t)n * C;
     float *yr = y + (size_t)n * C;
-    float mx = xr[0];
-    for (int i = 1; i < C; i++) mx = xr[i] > mx ? xr[i] : mx;
-    double s = 0.0;
-    for (int i = 0; i < C; i++) s += exp((double)(xr[i] - mx));
+    const float mx = v4_max_row(xr, C);
+    double s = v4_sum_exp(NULL, xr, C, mx);
     float lse = mx + (float)log(s);
-    for (int i = 0; i < C; i++) yr[i] = xr[i] - lse;
+    v4_sub_row(yr, xr, C, lse);
   }
   return LP_OK;
 }
@@ -251,8 +244,12 @@ int lp_log_softmax_backward(float *dx, const float *dy, const float *y, int N, i
     const float *dyr = dy + (size_t)n * C;
     double s = 0.0;
     for (int i = 0; i < C; i++) s += dyr[i];
-    for (int i = 0; i < C; i++)
-      dx[(size_t)n * C + i] += dyr[i] - expf(yr[i]) * (float)s;
+    float *dxr = dx + (size_t)n * C;
+    const v4f sv = v4_splat((float)s);
+    int i = 0;
+    for (; i + 4 <= C; i += 4)
+      v4_store(dxr + i, v4_load(dxr + i) + v4_load(dyr + i) - v4_exp_neg(v4_load(yr + i)) * sv);
+    for (; i < C; i++) dxr[i] += dyr[i] - v4_exp_neg(v4_splat(yr[i]))[0] * (float)s;
   }
   return LP_OK;
 }
