@@ -3,6 +3,7 @@
  * Cases: cfg_defaults cfg_roundtrip cfg_errors cfg_files ckpt_roundtrip
  *        ckpt_refusals ckpt_layout fingerprint crc */
 #define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -197,6 +198,39 @@ static void cfg_files(void) {
             "%s: tiny (and string tasks fit)", path);
     free(s);
   }
+  /* every shipped config parses, passes the checks, and its file name says
+   * its model (robustfill-*.cfg, lp-*.cfg) */
+  DIR *dir = opendir(models_dir);
+  CHECK(dir != NULL, "cannot open %s", models_dir);
+  if (!dir) return;
+  int seen = 0;
+  for (struct dirent *de; (de = readdir(dir)) != NULL;) {
+    size_t nl = strlen(de->d_name);
+    if (nl < 5 || strcmp(de->d_name + nl - 4, ".cfg") != 0) continue;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", models_dir, de->d_name);
+    size_t n;
+    char *s = slurp(path, &n);
+    CHECK(s != NULL, "cannot read %s", path);
+    if (!s) continue;
+    lp_model_cfg c;
+    lp_err e = {0};
+    lp_model_cfg_default(&c, LP_MODEL_ROBUSTFILL);
+    CHECK(lp_model_cfg_parse(&c, s, n, path, &e) == LP_OK, "%s", e.msg);
+    CHECK(lp_model_cfg_check(&c, &e) == LP_OK, "%s: %s", path, e.msg);
+    const int lp = strncmp(de->d_name, "lp-", 3) == 0;
+    CHECK(lp || strncmp(de->d_name, "robustfill-", 11) == 0, "%s: name starts robustfill- or lp-",
+          path);
+    CHECK(c.kind == (lp ? LP_MODEL_LP : LP_MODEL_ROBUSTFILL), "%s: model = %s", path,
+          lp ? "lp" : "robustfill");
+    if (strstr(de->d_name, "-python"))
+      CHECK(c.max_program_len == 151 && c.max_spec_len == 256,
+            "%s: python lengths (150 tokens + EOS, docstrings cut at 256)", path);
+    seen++;
+    free(s);
+  }
+  closedir(dir);
+  CHECK(seen >= 10, "%d configs in %s, expected at least 10", seen, models_dir);
 }
 
 /* ---------------------------------------------------------------------- */
