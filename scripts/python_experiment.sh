@@ -6,7 +6,7 @@
 # split and on ../shared/data/python/cdc-valid.jsonl.
 #
 #   bash scripts/python_experiment.sh [CORPUS_DIR] [OUT_DIR] [BUDGET] [N] [N100]
-#        (defaults: build/python-corpus, py-experiment, 2h, 500, 100)
+#        (defaults: build/python-corpus, py-experiment, 2h, 300, 50)
 #
 # Training reads a shuffled, length-bucketed copy of the train split
 # (scripts/bucket_pairs.py, seed 1): `train --data` reads its file in order,
@@ -22,8 +22,8 @@ build=${LPSYNTH_BUILD:-$root/build}
 corpus=$(cd "${1:-$root/build/python-corpus}" && pwd)
 out=${2:-py-experiment}
 budget=${3:-2h}
-n=${4:-500}
-n100=${5:-100}
+n=${4:-300}
+n100=${5:-50}
 L="$build/lpsynth"
 mkdir -p "$out"
 cd "$out"
