@@ -5,25 +5,23 @@
 # corpus of scripts/build_python_corpus.sh, then scored by BLEU on our test
 # split and on ../shared/data/python/cdc-valid.jsonl.
 #
-#   bash scripts/python_experiment.sh [CORPUS_DIR] [OUT_DIR] [BUDGET] [N] [N100]
-#        (defaults: build/python-corpus, py-experiment, 2h, 300, 50)
+#   bash scripts/python_experiment.sh [CORPUS_DIR] [OUT_DIR] [BUDGET] [N100]
+#        (defaults: build/python-corpus, py-experiment, 2h, 300)
 #
 # Training reads a shuffled, length-bucketed copy of the train split
 # (scripts/bucket_pairs.py, seed 1): `train --data` reads its file in order,
 # and the corpus is in file order, so unshuffled batches would each come from
 # one source file; bucketing makes batches 1.6x faster (less padding).
-# Evaluation (search is the cost: about 0.1 / 0.3 / 2.5 s per task and core at
-# B = 1 / 10 / 100 for these models): B = 1 and 10 on a seeded sample of N
-# pairs of each set, B = 100 on the first N100 pairs of that sample. Set N=0 to
-# score every pair. Samples: scripts/sample_lines.py, seed 2026.
+# Evaluation (EXPERIMENTS.md): B = 1 and 10 on every pair of our test split and
+# of cdc-valid, B = 100 on a seeded sample of N100 pairs of each
+# (scripts/sample_lines.py, seed 2026; N100=0: every pair), two workers.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${LPSYNTH_BUILD:-$root/build}
 corpus=$(cd "${1:-$root/build/python-corpus}" && pwd)
 out=${2:-py-experiment}
 budget=${3:-2h}
-n=${4:-300}
-n100=${5:-50}
+n100=${4:-300}
 L="$build/lpsynth"
 mkdir -p "$out"
 cd "$out"
@@ -42,21 +40,21 @@ if [ ! -e rf.ckpt ] || [ ! -e lp.ckpt ]; then
   wait
 fi
 
-# evaluation sets: our test split, and cdc-valid
+# evaluation: every pair at B = 1, 10; a sample at B = 100
+cdc=$root/../shared/data/python/cdc-valid.jsonl
 python3 "$root/scripts/sample_lines.py" "$corpus/pairs.jsonl" test.sample.jsonl \
-  --split test --n "$n" --seed 2026
-python3 "$root/scripts/sample_lines.py" "$root/../shared/data/python/cdc-valid.jsonl" \
-  cdc.sample.jsonl --n "$n" --seed 2026
-ev() { # model set beams limit tag
-  local lim=()
-  [ "$4" -gt 0 ] && lim=(--limit "$4")
-  "$L" eval --domain python --metric bleu --model $1.ckpt --tasks $2.sample.jsonl \
-    --beam "$3" "${lim[@]}" --threads 1 --json --details $1.$2.$5.details.jsonl \
-    > $1.$2.$5.json
+  --split test --n "$n100" --seed 2026
+python3 "$root/scripts/sample_lines.py" "$cdc" cdc.sample.jsonl --n "$n100" --seed 2026
+ev() { # model tag beams eval-args...
+  local m=$1 tag=$2 b=$3
+  shift 3
+  "$L" eval --domain python --metric bleu --model $m.ckpt --beam "$b" --threads 2 --json \
+    --details $m.$tag.details.jsonl "$@" > $m.$tag.json
 }
 for m in rf lp; do
-  ( ev $m test 1,10 0 b1-10 && ev $m cdc 1,10 0 b1-10 &&
-    ev $m test 100 "$n100" b100 && ev $m cdc 100 "$n100" b100 ) &
+  ev $m test-all 1,10 --tasks "$corpus/pairs.jsonl" --split test
+  ev $m cdc-all 1,10 --tasks "$cdc"
+  ev $m test-sample 100 --tasks test.sample.jsonl
+  ev $m cdc-sample 100 --tasks cdc.sample.jsonl
 done
-wait
-echo "results in $out: {rf,lp}.{test,cdc}.{b1-10,b100}.json"
+echo "results in $out: {rf,lp}.{test-all,cdc-all,test-sample,cdc-sample}.json"
