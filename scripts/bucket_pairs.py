@@ -18,7 +18,9 @@ Lines are copied byte for byte. The output is written atomically (temporary
 file, fsync, rename). --batch must equal the config's batch_size, or the
 grouping is lost.
 """
-import argparse, json, os, random, sys, tempfile
+import argparse, json, random, sys
+
+from atomic_write import write_lines
 
 
 def main():
@@ -57,19 +59,7 @@ def main():
         win = sorted(items[s:s + w], key=lambda x: x[0])
         batches += [win[i:i + a.batch] for i in range(0, len(win), a.batch)]
     rng.shuffle(batches)
-    d = os.path.dirname(os.path.abspath(a.out))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".bucket_pairs.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for b in batches:
-                for _, raw in b:
-                    f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, a.out)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_lines(a.out, (raw for b in batches for _, raw in b))
     print(f"bucket_pairs: {len(items)} pairs in {len(batches)} batches -> {a.out}")
 
 

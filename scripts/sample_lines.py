@@ -7,7 +7,9 @@ order (the same input, --split, --n and --seed give the same bytes).
 --split keeps only the lines whose "split" is NAME first; --n 0 (or an N at
 least the number of lines) keeps every line, shuffled. Written atomically.
 """
-import argparse, json, os, random, sys, tempfile
+import argparse, json, random, sys
+
+from atomic_write import write_lines
 
 
 def main():
@@ -35,17 +37,7 @@ def main():
     rng.shuffle(lines)
     if a.n > 0:
         lines = lines[:a.n]
-    d = os.path.dirname(os.path.abspath(a.out))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".sample_lines.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.writelines(lines)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, a.out)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_lines(a.out, lines)
     print(f"sample_lines: {len(lines)} lines -> {a.out}")
 
 

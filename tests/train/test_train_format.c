@@ -174,36 +174,16 @@ static char *slurp(const char *path, size_t *len) {
   return s;
 }
 
+/* Every shipped config parses, passes the checks, and its file name says its
+ * model (robustfill-*.cfg, lp-*.cfg); python configs have the corpus's
+ * lengths; three RobustFill configs have the sizes their comments give. */
 static void cfg_files(void) {
   static const char *files[] = {"robustfill-string.cfg", "robustfill-tiny.cfg",
                                 "robustfill-string-1h.cfg"};
-  for (size_t i = 0; i < 3; i++) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", models_dir, files[i]);
-    size_t n;
-    char *s = slurp(path, &n);
-    CHECK(s != NULL, "cannot read %s", path);
-    if (!s) continue;
-    lp_model_cfg c;
-    lp_err e = {0};
-    lp_model_cfg_default(&c, LP_MODEL_LP);
-    CHECK(lp_model_cfg_parse(&c, s, n, path, &e) == LP_OK, "%s", e.msg);
-    CHECK(c.kind == LP_MODEL_ROBUSTFILL, "%s: model = robustfill", path);
-    if (i != 1)
-      CHECK(c.d_model == 128 && c.d_ff == 512 && c.n_heads == 4 && c.n_enc_layers == 3 &&
-                c.n_dec_layers == 3,
-            "%s: the paper's architecture", path);
-    else
-      CHECK(c.d_model <= 64 && c.batch_size <= 8 && c.max_spec_len >= 100,
-            "%s: tiny (and string tasks fit)", path);
-    free(s);
-  }
-  /* every shipped config parses, passes the checks, and its file name says
-   * its model (robustfill-*.cfg, lp-*.cfg) */
   DIR *dir = opendir(models_dir);
   CHECK(dir != NULL, "cannot open %s", models_dir);
   if (!dir) return;
-  int seen = 0;
+  int seen = 0, named = 0;
   for (struct dirent *de; (de = readdir(dir)) != NULL;) {
     size_t nl = strlen(de->d_name);
     if (nl < 5 || strcmp(de->d_name + nl - 4, ".cfg") != 0) continue;
@@ -215,8 +195,9 @@ static void cfg_files(void) {
     if (!s) continue;
     lp_model_cfg c;
     lp_err e = {0};
-    lp_model_cfg_default(&c, LP_MODEL_ROBUSTFILL);
+    lp_model_cfg_default(&c, LP_MODEL_LP);
     CHECK(lp_model_cfg_parse(&c, s, n, path, &e) == LP_OK, "%s", e.msg);
+    free(s);
     CHECK(lp_model_cfg_check(&c, &e) == LP_OK, "%s: %s", path, e.msg);
     const int lp = strncmp(de->d_name, "lp-", 3) == 0;
     CHECK(lp || strncmp(de->d_name, "robustfill-", 11) == 0, "%s: name starts robustfill- or lp-",
@@ -226,10 +207,21 @@ static void cfg_files(void) {
     if (strstr(de->d_name, "-python"))
       CHECK(c.max_program_len == 151 && c.max_spec_len == 256,
             "%s: python lengths (150 tokens + EOS, docstrings cut at 256)", path);
+    for (size_t i = 0; i < 3; i++) {
+      if (strcmp(de->d_name, files[i]) != 0) continue;
+      named++;
+      if (i != 1)
+        CHECK(c.d_model == 128 && c.d_ff == 512 && c.n_heads == 4 && c.n_enc_layers == 3 &&
+                  c.n_dec_layers == 3,
+              "%s: the paper's architecture", path);
+      else
+        CHECK(c.d_model <= 64 && c.batch_size <= 8 && c.max_spec_len >= 100,
+              "%s: tiny (and string tasks fit)", path);
+    }
     seen++;
-    free(s);
   }
   closedir(dir);
+  CHECK(named == 3, "%d of the 3 named configs found in %s", named, models_dir);
   CHECK(seen >= 10, "%d configs in %s, expected at least 10", seen, models_dir);
 }
 
