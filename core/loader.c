@@ -35,9 +35,11 @@ static const struct {
     {LP_CAP_LENGTH, offsetof(lp_domain_desc, program_size), "program_size"},
     {LP_CAP_EXTRACT, offsetof(lp_domain_desc, extract_pairs), "extract_pairs"},
     {LP_CAP_TOKENIZER, offsetof(lp_domain_desc, tokenizer_train), "tokenizer_train"},
+    {LP_CAP_SOLVE, offsetof(lp_domain_desc, solve), "solve"},
 };
 #define LP_CAP_ALL (LP_CAP_EXECUTE | LP_CAP_CHECK | LP_CAP_GENERATE | LP_CAP_ANONYMISE | \
-                    LP_CAP_PREFIX | LP_CAP_LENGTH | LP_CAP_EXTRACT | LP_CAP_TOKENIZER)
+                    LP_CAP_PREFIX | LP_CAP_LENGTH | LP_CAP_EXTRACT | LP_CAP_TOKENIZER | \
+                    LP_CAP_SOLVE)
 
 static const struct {
   size_t off;
@@ -520,4 +522,17 @@ int lp_domain_tokenizer_train(lp_domain *d, const lp_strs *texts, int32_t vocab_
                       d->plugin->desc.name);
   return after(d, d->plugin->desc.tokenizer_train(d->self, texts, vocab_size, out_path, err),
                "tokenizer_train", err);
+}
+
+int lp_domain_solve(lp_domain *d, const lp_example *ex, size_t n_ex, const lp_solve_opts *opts,
+                    lp_solution_fn fn, void *ctx, int *complete, lp_err *err) {
+  CLEAR_ERR(err);
+  if (complete) *complete = 0;
+  if (need(d, LP_CAP_SOLVE, "solve for programs (it has no exact solver)", err))
+    return LP_EUNSUP;
+  if (!fn || (!ex && n_ex))
+    return lp_err_set(err, LP_EINVAL, "domain %s: solve needs examples and a callback",
+                      d->plugin->desc.name);
+  return after(d, d->plugin->desc.solve(d->self, ex, n_ex, opts, fn, ctx, complete, err), "solve",
+               err);
 }

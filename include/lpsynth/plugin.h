@@ -46,7 +46,7 @@ extern "C" {
 #endif
 
 #define LP_PLUGIN_ABI_MAJOR 1
-#define LP_PLUGIN_ABI_MINOR 1
+#define LP_PLUGIN_ABI_MINOR 2
 #define LP_PLUGIN_ENTRY_SYMBOL "lp_plugin_entry"
 
 /* Status codes: 0 success, negative failure. */
@@ -167,8 +167,25 @@ enum {
   LP_CAP_PREFIX = 1u << 4,    /* prefix_ok() */
   LP_CAP_LENGTH = 1u << 5,    /* program_size() */
   LP_CAP_EXTRACT = 1u << 6,   /* extract_pairs() (ABI 1.1) */
-  LP_CAP_TOKENIZER = 1u << 7  /* tokenizer_train() (ABI 1.1) */
+  LP_CAP_TOKENIZER = 1u << 7, /* tokenizer_train() (ABI 1.1) */
+  LP_CAP_SOLVE = 1u << 8      /* solve() (ABI 1.2) */
 };
+
+/* Options for solve() (ABI 1.2); 0 means "domain default". struct_size first:
+ * a plugin reads only the fields that lie within the caller's struct_size. */
+typedef struct lp_solve_opts {
+  uint32_t struct_size;
+  int32_t max_solutions;  /* stop after reporting this many programs (0: domain default) */
+  double time_limit;      /* seconds of wall time for the whole call (<= 0: domain default) */
+  int32_t max_size;       /* largest program size in the domain's unit (0: domain default) */
+} lp_solve_opts;
+
+/* Called by solve() for each program found, best first by the domain's own
+ * prior. ids[0..n) is the program's token ids ending with EOS (a view, valid
+ * only during the call); prior is the domain's log-prior score of it (higher
+ * is better; the order of the calls never increases it). Return 0 to go on;
+ * any other value stops the search, and solve() returns LP_OK. */
+typedef int (*lp_solution_fn)(void *ctx, const int32_t *ids, size_t n, double prior);
 
 typedef struct lp_domain_desc {
   uint32_t struct_size;  /* sizeof(lp_domain_desc) as the plugin was compiled */
@@ -249,6 +266,19 @@ typedef struct lp_domain_desc {
    * other calls (the trainer may adjust process-wide logging). */
   int (*tokenizer_train)(void *self, const lp_strs *texts, int32_t vocab_size,
                          const char *out_path, lp_err *err);
+
+  /* ---- optional (ABI 1.2); NULL unless the matching LP_CAP_ flag is set ---- */
+
+  /* Exact search: enumerates programs consistent with every example (part 0
+   * -> part 1) and reports each to fn, best first by the domain's prior,
+   * until opts->max_solutions were reported, the search space is exhausted,
+   * fn returns non-zero or opts->time_limit passes. Every program reported
+   * must pass check() on ex. *complete (if not NULL) is set to 1 when the
+   * search ended because the space was exhausted (no consistent program was
+   * left out), 0 otherwise. Finding no program is not an error (LP_OK, fn
+   * never called). Fails only on bad arguments or memory. opts may be NULL. */
+  int (*solve)(void *self, const lp_example *ex, size_t n_ex, const lp_solve_opts *opts,
+               lp_solution_fn fn, void *ctx, int *complete, lp_err *err);
 } lp_domain_desc;
 
 /* Size of the part every ABI-1 descriptor must have (through spec_encode). */

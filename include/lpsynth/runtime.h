@@ -127,6 +127,12 @@ int lp_domain_extract_pairs(lp_domain *d, const char *path, const char *text, si
 int lp_domain_tokenizer_train(lp_domain *d, const lp_strs *texts, int32_t vocab_size,
                               const char *out_path, lp_err *err);
 
+/* ABI 1.2. solve: the domain's exact search for programs consistent with ex
+ * (see lp_domain_desc.solve); each found program goes to fn, best first by
+ * the domain's prior. LP_EUNSUP when the domain has no solver. */
+int lp_domain_solve(lp_domain *d, const lp_example *ex, size_t n_ex, const lp_solve_opts *opts,
+                    lp_solution_fn fn, void *ctx, int *complete, lp_err *err);
+
 /* Seed of the i-th task of a run with base seed s (splitmix64 of s and i):
  * tasks are independent, so any subset can be regenerated or made in parallel. */
 uint64_t lp_task_seed(uint64_t base, uint64_t i);
