@@ -12,6 +12,8 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 /* Print "lpsynth VERB: message" to stderr. */
 void cli_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Parse integers with range checks; on failure print an error naming the option. */
+/* Seconds 0..1e6 (0: no limit); -1 with a message naming opt. */
+int cli_parse_seconds(const char *verb, const char *opt, const char *s, double *out);
 int cli_parse_i64(const char *verb, const char *opt, const char *s, int64_t lo, int64_t hi,
                   int64_t *out);
 int cli_parse_u64(const char *verb, const char *opt, const char *s, uint64_t *out);
@@ -54,6 +56,19 @@ int cli_copy_file_atomic(const char *verb, const char *src, const char *dst);
  * Returns that total, or -1 when out of memory. Pure. */
 long cli_beam_diversity(const int32_t *const *seqs, const int *lens, int k, int max_n,
                         double *out);
+
+/* Every line of a file (cli/lines.c), as `score` reads hypotheses and
+ * references: '\n' and a '\r' before it removed, NUL bytes kept (len). */
+typedef struct cli_lines {
+  char **v;    /* NUL-terminated copies */
+  size_t *len; /* their lengths */
+  size_t n, cap;
+} cli_lines;
+enum { CLI_LINES_ENOMEM = -1, CLI_LINES_EIO = -2 };
+/* Appends every line of f to out: 0, CLI_LINES_ENOMEM or CLI_LINES_EIO
+ * (errno tells why). Prints nothing. */
+int cli_lines_read(FILE *f, cli_lines *out);
+void cli_lines_free(cli_lines *l);
 
 /* Verbs. */
 int cmd_domains(int argc, char **argv);

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "lpsynth/checkpoint.h"
+#include "lpsynth/synth.h"
 
 /* ---------- shared helpers ---------- */
 
@@ -614,37 +616,96 @@ static void find_demo_model(char *out, size_t n) {
   out[0] = 0;
 }
 
-/* Synthesis with a trained model: `lpsynth synth` on the given examples. */
-static int demo_synth(const char *domain, const char *model, const char *const *in,
-                      const char *const *out, size_t n) {
-  char *argv[64];
-  char *io[16];
-  int argc = 0;
-  argv[argc++] = "synth";
-  argv[argc++] = "--domain";
-  argv[argc++] = (char *)domain;
-  argv[argc++] = "--model";
-  argv[argc++] = (char *)model;
-  argv[argc++] = "--beam";
-  argv[argc++] = "10";
-  size_t k = 0;
-  for (size_t i = 0; i < n && k < 16; i++) {
-    if (strstr(in[i], " => ") || strstr(out[i], " => ")) return EXIT_OK; /* not expressible */
-    size_t len = strlen(in[i]) + strlen(out[i]) + 5;
-    io[k] = malloc(len);
-    if (!io[k]) break;
-    snprintf(io[k], len, "%s => %s", in[i], out[i]);
-    argv[argc++] = "--io";
-    argv[argc++] = io[k++];
+/* Synthesis for the demo: lp_synthesize (--search auto, 10 s) on the examples;
+ * prints the top-ranked consistent program, the stage that found it and its
+ * outputs. m may be NULL (the domain's solver alone). Returns EXIT_OK (also
+ * when nothing is found: reported) or EXIT_FAIL on an error. */
+static int demo_synth(lp_domain *d, lp_model *m, const lp_ckpt_domain *dom,
+                      const char *const *in, const char *const *out, size_t n) {
+  lp_example ex[16];
+  lp_ids ids[32];
+  const int32_t *spec[32];
+  size_t spec_len[32];
+  lp_err e = {0};
+  lp_batch b = {0};
+  lp_synth_result res = {0};
+  lp_buf text = {0}, o = {0};
+  int rc = EXIT_OK;
+  if (n > 16) n = 16;
+  memset(ids, 0, sizeof ids);
+  for (size_t i = 0; i < n; i++) {
+    ex[i].part[0] = in[i], ex[i].len[0] = strlen(in[i]);
+    ex[i].part[1] = out[i], ex[i].len[1] = strlen(out[i]);
+    printf("  %-42.42s -> %s\n", in[i], out[i]);
   }
-  argv[argc] = NULL;
-  fflush(stdout);
-  optind = 1;
-  int rc = cmd_synth(argc, argv);
-  fflush(stdout);
-  for (size_t i = 0; i < k; i++) free(io[i]);
+  if (m) {
+    for (size_t i = 0; i < 2 * n; i++) {
+      if (lp_domain_spec_encode(d, (uint32_t)(i % 2), ex[i / 2].part[i % 2], ex[i / 2].len[i % 2],
+                                &ids[i], NULL, &e)) {
+        cli_error("demo", "%s", e.msg);
+        rc = EXIT_FAIL;
+        goto done;
+      }
+      spec[i] = ids[i].data, spec_len[i] = ids[i].len;
+    }
+    lp_task_ids ti = {0};
+    ti.n_examples = n;
+    ti.spec = spec;
+    ti.spec_len = spec_len;
+    if (lp_batch_fill(&b, &ti, 1, (int)dom->n_parts, dom->spec.pad, dom->prog.pad,
+                      lp_model_config(m), &e)) {
+      cli_error("demo", "%s", e.msg);
+      rc = EXIT_FAIL;
+      goto done;
+    }
+  }
+  lp_synth_opts so = {.mode = LP_SEARCH_AUTO, .beam = 10, .time_limit = 5.0};
+  if (lp_synthesize(d, m, m ? &b : NULL, ex, n, &so, &res, &e)) {
+    cli_error("demo", "%s", e.msg);
+    rc = EXIT_FAIL;
+    goto done;
+  }
+  if (res.top < 0) {
+    printf("  no program found within %g s\n", so.time_limit);
+    goto done;
+  }
+  const lp_synth_answer *a = &res.ans[res.top];
+  if (lp_domain_program_decode(d, a->prog, (size_t)a->prog_len, &text, &e)) {
+    cli_error("demo", "%s", e.msg);
+    rc = EXIT_FAIL;
+    goto done;
+  }
+  printf("  found by %s search in %.2f s (of %d consistent programs ranked%s):\n    %s\n",
+         lp_stage_name(a->stage), res.seconds, res.n, m ? " by the model" : " by the prior",
+         text.data);
+  for (size_t i = 0; i < n; i++) {
+    o.len = 0;
+    if (lp_domain_execute(d, a->prog, (size_t)a->prog_len, in[i], strlen(in[i]), &o, &e)) {
+      cli_error("demo", "%s", e.msg);
+      rc = EXIT_FAIL;
+      goto done;
+    }
+    printf("    %-40.40s -> %s\n", in[i], o.data ? o.data : "");
+  }
+done:
+  for (size_t i = 0; i < 2 * n; i++) lp_ids_free(&ids[i]);
+  lp_batch_free(&b);
+  lp_synth_result_free(&res);
+  lp_buf_free(&text);
+  lp_buf_free(&o);
   return rc;
 }
+
+/* The paper's Figure 8 tasks (the first is Figure 1's). */
+static const char *const fig8_in[3][4] = {
+    {"January 15", "febuary 28", "march 1", "October 31"},
+    {"(321) 704 3331", "(499) 123 3574", "(555) 580 8390", "(288)225 6116"},
+    {"Milk 4, Yoghurt 12, Juice 2, Egg 5", "US:38 China:35 Russia:27 India:1",
+     "10 Apple 2 Oranges 13 Bananas 40 Pears", "parul 7 rico 12 wolfram 15 rick 19"}};
+static const char *const fig8_out[3][4] = {
+    {"jan 15", "feb 28", "mar 1", "oct 31"},
+    {"321.704.3331", "499.123.3574", "555.580.8390", "288.225.6116"},
+    {"M.E.", "U.I.", "A.P.", "P.R."}};
 
 int cmd_demo(int argc, char **argv) {
   static const struct option lo[] = {COMMON_LONGOPTS, {"model", required_argument, 0, 'm'},
@@ -664,12 +725,15 @@ int cmd_demo(int argc, char **argv) {
       printf("usage: lpsynth demo [--domain string] [--model CKPT]\n\n"
              "The built-in example: runs the paper's Figure 1 program on its four names,\n"
              "then generates three random tasks and checks each program against its\n"
-             "examples. Then, with a trained model (--model, default: the shipped\n"
-             "models/" DEMO_MODEL " when found beside the build or install), searches\n"
-             "it for programs for the Figure 1 examples and for the generated tasks\n"
-             "(`lpsynth synth --beam 10`). Exit status 0 when the programs agree with\n"
-             "their examples (a model that finds no program is reported, not an error).\n\n"
-             "  --model CKPT   the model to search (\"none\": skip the synthesis part)\n");
+             "examples. Then synthesises programs for the Figure 1 examples, the paper's\n"
+             "Figure 8 tasks and the generated tasks as `lpsynth synth --search auto\n"
+             "--time-limit 5` does: the domain's solver, its consistent programs ranked\n"
+             "by a trained model (--model, default: the shipped models/" DEMO_MODEL "\n"
+             "when found beside the build or install); each answer is shown with its\n"
+             "outputs. Exit status 0\n"
+             "when the programs agree with their examples (a task with no program found\n"
+             "is reported, not an error).\n\n"
+             "  --model CKPT   the model to rank with (\"none\": the solver and its prior)\n");
       return EXIT_OK;
     }
     return EXIT_USAGE;
@@ -758,22 +822,43 @@ generated:;
       }
     }
   }
-  if (!*model) {
-    printf("\nNo trained model found (models/" DEMO_MODEL "): skipping synthesis; train one\n"
-           "with `lpsynth train` and pass it with --model.\n");
-  } else if (!strcmp(lp_domain_name(d), "string")) {
-    printf("\nSynthesis with the trained model %s (beam 10; '*' marks the first\n"
-           "program consistent with every example):\n\nFigure 1:\n", model);
-    int r = demo_synth(co.domain ? co.domain : "string", model, in, want, 4);
-    if (r == EXIT_USAGE || r == EXIT_FAIL) rc = EXIT_FAIL;
+  if (!strcmp(lp_domain_name(d), "string") && lp_domain_has(d, LP_CAP_SOLVE | LP_CAP_CHECK)) {
+    lp_ckpt_domain dom;
+    lp_model *m = NULL;
+    if (lp_ckpt_domain_of(d, &dom, &e)) {
+      cli_error("demo", "%s", e.msg);
+      rc = EXIT_FAIL;
+      goto gdone;
+    }
+    if (*model && lp_ckpt_load(model, &dom, &m, NULL, NULL, NULL, &e)) {
+      cli_error("demo", "%s", e.msg);
+      rc = EXIT_FAIL;
+      goto gdone;
+    }
+    if (m)
+      printf("\nSynthesis (lpsynth synth --search auto: the domain's solver, its consistent\n"
+             "programs ranked by the trained model %s; the model's\n"
+             "execution-guided beam if the solver finds nothing), 5 s per task:\n\nFigure 1:\n",
+             model);
+    else
+      printf("\nSynthesis without a model (no models/" DEMO_MODEL "): the domain's solver,\n"
+             "its programs ranked by its prior, 5 s per task:\n\nFigure 1:\n");
+    int r = demo_synth(d, m, &dom, in, want, 4);
+    if (r != EXIT_OK) rc = EXIT_FAIL;
+    for (int k = 0; k < 3 && rc == EXIT_OK; k++) {
+      printf("\nFigure 8, task %d:\n", k + 2);
+      if (demo_synth(d, m, &dom, fig8_in[k], fig8_out[k], 4) != EXIT_OK) rc = EXIT_FAIL;
+    }
     for (int k = 0; k < 3 && rc == EXIT_OK; k++) {
       if (!gn[k]) continue;
       printf("\nGenerated task %d:\n", k + 1);
-      r = demo_synth(co.domain ? co.domain : "string", model, (const char *const *)gin[k],
-                     (const char *const *)gout[k], gn[k]);
-      if (r == EXIT_USAGE || r == EXIT_FAIL) rc = EXIT_FAIL;
+      if (demo_synth(d, m, &dom, (const char *const *)gin[k], (const char *const *)gout[k],
+                     gn[k]) != EXIT_OK)
+        rc = EXIT_FAIL;
     }
+    lp_model_free(m);
   }
+gdone:
   for (int k = 0; k < 3; k++)
     for (int i = 0; i < 8; i++) {
       free(gin[k][i]);

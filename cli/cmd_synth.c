@@ -14,6 +14,7 @@
 #include "lpsynth/checkpoint.h"
 #include "lpsynth/metrics.h"
 #include "lpsynth/model.h"
+#include "lpsynth/synth.h"
 
 /* A task's specification encoded for the model, plus its examples as text. */
 typedef struct enc_task {
@@ -184,22 +185,36 @@ static void unload(loaded *L) {
   memset(L, 0, sizeof *L);
 }
 
-/* Search one task; fills res. */
-static int search_task(loaded *L, const enc_task *t, int beam, int latent_beam, int max_len,
-                       lp_beam_result *res, lp_err *e) {
-  lp_task_ids ti = {0};
-  ti.n_examples = t->n_ex;
-  ti.spec = t->spec;
-  ti.spec_len = t->spec_len;
-  lp_batch b = {0};
-  int rc = lp_batch_fill(&b, &ti, 1, (int)L->dom.n_parts, L->dom.spec.pad, L->dom.prog.pad,
-                         lp_model_config(L->m), e);
-  if (rc == LP_OK) {
-    lp_beam_opts o = {beam, latent_beam, max_len, 0.0f};
-    rc = lp_model_search(L->m, &b, &o, res, e);
+/* Opens the domain alone (no model): synth / eval with the domain's solver. */
+static int open_solver_domain(const char *verb, const char *domain, const char *dopts,
+                              loaded *L) {
+  memset(L, 0, sizeof *L);
+  lp_err e = {0};
+  L->d = lp_domain_open(domain, dopts, &e);
+  if (!L->d) {
+    cli_error(verb, "%s", e.msg);
+    return -1;
   }
-  lp_batch_free(&b);
-  return rc;
+  if (!lp_domain_has(L->d, LP_CAP_SOLVE)) {
+    cli_error(verb, "--model CKPT is required: domain %s has no exact solver to search without "
+              "a model", lp_domain_name(L->d));
+    lp_domain_free(L->d);
+    L->d = NULL;
+    return -1;
+  }
+  if (lp_ckpt_domain_of(L->d, &L->dom, &e)) {
+    cli_error(verb, "%s", e.msg);
+    lp_domain_free(L->d);
+    L->d = NULL;
+    return -1;
+  }
+  if (dopts && !(L->dopts = strdup(dopts))) {
+    cli_error(verb, "out of memory");
+    lp_domain_free(L->d);
+    L->d = NULL;
+    return -1;
+  }
+  return 0;
 }
 
 /* ---------------- synth ---------------- */
@@ -216,7 +231,10 @@ static int read_examples_file(const char *verb, const char *path, lp_strs *in, l
   int st = lp_jsonl_next(r, &line, &len, &lineno, &e), rc = -1;
   lp_record rec;
   if (st <= 0) {
-    cli_error(verb, "%s", st == 0 ? "examples file is empty" : e.msg);
+    if (st == 0)
+      cli_error(verb, "%s: the examples file is empty", path);
+    else
+      cli_error(verb, "%s", e.msg);
   } else if (lp_record_parse(line, len, &rec, &e)) {
     cli_error(verb, "%s:%zu: %s", path, lineno, e.msg);
   } else if (rec.docstring) {
@@ -239,6 +257,34 @@ static int read_examples_file(const char *verb, const char *path, lp_strs *in, l
   return rc;
 }
 
+/* Prints one answer of synth (text). */
+static void print_answer(const lp_synth_answer *a, int k, int top, const char *text, size_t tlen,
+                         int valid) {
+  char latent[1024] = "";
+  size_t lu = 0;
+  for (int j = 0; j < a->latent_len && lu + 16 < sizeof latent; j++)
+    lu += (size_t)snprintf(latent + lu, sizeof latent - lu, "%sTOK_%d", j ? " | " : "",
+                           a->latent[j]);
+  const char mark = k == top ? '*' : ' ';
+  if (valid && text && memchr(text, '\n', tlen)) {
+    /* several lines: rank and score, then the program indented */
+    printf("%c %3d  %9.4f  %-6s%s%s\n", mark, k + 1, a->score, lp_stage_name(a->stage),
+           a->latent_len ? "  " : "", a->latent_len ? latent : "");
+    const char *p = text, *end = text + tlen;
+    while (p < end) {
+      const char *nl = memchr(p, '\n', (size_t)(end - p));
+      size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+      printf("        %.*s\n", (int)n, p);
+      p += n + (nl ? 1 : 0);
+    }
+    printf("\n");
+  } else {
+    printf("%c %3d  %9.4f  %-6s  %s%s%s\n", mark, k + 1, a->score, lp_stage_name(a->stage),
+           a->latent_len ? latent : "", a->latent_len ? "  ||  " : "",
+           valid ? text : "(not a well-formed program)");
+  }
+}
+
 int cmd_synth(int argc, char **argv) {
   static const struct option lo[] = {{"domain", required_argument, 0, 'd'},
                                      {"domain-options", required_argument, 0, 'O'},
@@ -250,13 +296,20 @@ int cmd_synth(int argc, char **argv) {
                                      {"latent-beam", required_argument, 0, 'L'},
                                      {"threads", required_argument, 0, 't'},
                                      {"max-len", required_argument, 0, 'M'},
+                                     {"search", required_argument, 0, 'S'},
+                                     {"time-limit", required_argument, 0, 'l'},
+                                     {"candidates", required_argument, 0, 'c'},
+                                     {"show", required_argument, 0, 'w'},
+                                     {"rank", required_argument, 0, 'r'},
                                      {"json", no_argument, 0, 'j'},
                                      {"help", no_argument, 0, 'h'},
                                      {0, 0, 0, 0}};
   const char *domain = NULL, *dopts = NULL, *ckpt = NULL, *exfile = NULL;
-  int64_t beam = 10, lbeam = 0, threads = 0, maxlen = 0;
-  int json = 0, c, rc = EXIT_USAGE;
+  int64_t beam = 10, lbeam = 0, threads = 0, maxlen = 0, cands = 100, show = 10;
+  double tlimit = 10.0;
+  int json = 0, c, rc = EXIT_USAGE, mode = LP_SEARCH_AUTO, rank = LP_RANK_HYBRID;
   lp_strs in = {0}, out = {0};
+  char src[64] = "--io";
   while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
     switch (c) {
       case 'd': domain = optarg; break;
@@ -274,41 +327,84 @@ int cmd_synth(int argc, char **argv) {
         lp_strs_push(&out, sep + 4, strlen(sep + 4));
         break;
       }
-      case 'b':
-        if (cli_parse_i64("synth", "--beam", optarg, 1, 100000, &beam)) goto done;
+      case 'b': /* lp_model_search's limit */
+        if (cli_parse_i64("synth", "--beam", optarg, 1, 4096, &beam)) goto done;
         break;
       case 'L':
-        if (cli_parse_i64("synth", "--latent-beam", optarg, 1, 100000, &lbeam)) goto done;
+        if (cli_parse_i64("synth", "--latent-beam", optarg, 1, 4096, &lbeam)) goto done;
         break;
       case 'M':
-        if (cli_parse_i64("synth", "--max-len", optarg, 1, 100000, &maxlen)) goto done;
+        if (cli_parse_i64("synth", "--max-len", optarg, 1, 65536, &maxlen)) goto done;
         break;
       case 't':
         if (cli_parse_i64("synth", "--threads", optarg, 1, 256, &threads)) goto done;
         break;
+      case 'c':
+        if (cli_parse_i64("synth", "--candidates", optarg, 1, 100000, &cands)) goto done;
+        break;
+      case 'w':
+        if (cli_parse_i64("synth", "--show", optarg, 1, 100000, &show)) goto done;
+        break;
+      case 'S':
+        if ((mode = lp_search_mode_parse(optarg)) < 0) {
+          cli_error("synth", "--search must be beam, guided, solver or auto, got \"%s\"", optarg);
+          goto done;
+        }
+        break;
+      case 'l':
+        if (cli_parse_seconds("synth", "--time-limit", optarg, &tlimit)) goto done;
+        break;
+      case 'r':
+        if ((rank = lp_rank_parse(optarg)) < 0) {
+          cli_error("synth", "--rank must be hybrid, model or prior, got \"%s\"", optarg);
+          goto done;
+        }
+        break;
       case 'j': json = 1; break;
       case 'h':
-        printf("usage: lpsynth synth --domain D --model CKPT (--examples FILE.json | --io 'IN => OUT' ...\n"
-               "                     | --spec TEXT) [--beam B] [--latent-beam L] [--max-len N] [--threads T]\n"
-               "                     [--domain-options STR] [--json]\n\n"
-               "Searches the model for programs and prints the B best, ranked by\n"
-               "log-probability, as text. For domains that can check programs, the first one\n"
-               "consistent with the examples is marked with '*' and its outputs on the inputs\n"
-               "are shown. LP models print each program's latent code (TOK_k | ...). A program\n"
-               "of several lines (python) is printed below its rank and score, indented by eight\n"
-               "spaces, then a blank line. --examples reads the first JSON line of FILE: its \"inputs\" and\n"
-               "\"outputs\" arrays, or its \"docstring\" (a line of `lpsynth corpus`); --io gives\n"
-               "one example (repeatable); --spec gives a text specification (docstring domains\n"
-               "such as python; a spec longer than the model's max_spec_len tokens is cut to\n"
-               "its first max_spec_len tokens, with a warning).\n\n"
-               "  --beam B          programs returned (default 10)\n"
+        printf("usage: lpsynth synth --domain D [--model CKPT] (--examples FILE.json | --io 'IN => OUT' ...\n"
+               "                     | --spec TEXT) [--search auto|guided|beam|solver] [--time-limit S]\n"
+               "                     [--beam B] [--latent-beam L] [--max-len N] [--candidates N]\n"
+               "                     [--show N] [--threads T] [--domain-options STR] [--json]\n\n"
+               "Finds programs for the examples and prints them best first: the top-ranked\n"
+               "program consistent with the examples is marked '*' and its outputs on the\n"
+               "inputs are shown. Each line: rank, score, the stage that found the program,\n"
+               "(LP models: its latent code TOK_k | ...), the program. Search modes:\n"
+               "  beam    the model's beam search of B programs, checked afterwards\n"
+               "  guided  execution-guided beam search: a prefix that can no longer fit the\n"
+               "          examples is dropped before it takes a beam slot (the domain's\n"
+               "          prefix check); only consistent programs finish, one per behaviour\n"
+               "  solver  the domain's exact solver (string: a version-space search)\n"
+               "          enumerates up to --candidates consistent programs, best first by\n"
+               "          the domain's prior; with a model they are re-ranked by the model's\n"
+               "          log-probability\n"
+               "  auto    (default) the solver, its programs ranked by the model (without\n"
+               "          one: by the prior); the guided beam when the domain has no solver\n"
+               "          or the solver found nothing within the time limit\n"
+               "--model is optional where the domain has a solver. --examples reads the\n"
+               "first JSON line of FILE: its \"inputs\" and \"outputs\" arrays, or its\n"
+               "\"docstring\" (a line of `lpsynth corpus`); --io gives one example\n"
+               "(repeatable); --spec gives a text specification (docstring domains such as\n"
+               "python; a spec longer than the model's max_spec_len tokens is cut, with a\n"
+               "warning). Exit status 1 when no consistent program was found (domains\n"
+               "that check programs).\n\n"
+               "  --search MODE     auto (default), guided, beam or solver\n"
+               "  --time-limit S    seconds for the whole search (default 10; 0: none)\n"
+               "  --beam B          beam size, 1..4096 (default 10)\n"
                "  --latent-beam L   LP: latent beams (default floor(sqrt(B)))\n"
                "  --max-len N       longest program searched, in tokens incl. EOS\n"
                "                    (default: the model's max_program_len)\n"
+               "  --candidates N    solver: programs enumerated and ranked (default 100)\n"
+               "  --rank R          with a model, the solver's programs are ranked by: hybrid\n"
+               "                    (default: the domain's prior, ties broken by the model),\n"
+               "                    model (its log-probability alone) or prior\n"
+               "  --show N          programs printed (default 10)\n"
                "  --threads T       OpenBLAS threads\n"
                "  --domain-options STR  the domain's options (default: CKPT.spm beside the\n"
                "                    checkpoint when it exists, as `lpsynth train` writes it)\n"
-               "  --json            one JSON object with every program\n");
+               "  --json            one JSON object: programs (rank, program, score, stage,\n"
+               "                    consistent, prior, latent), first_consistent, stage,\n"
+               "                    outputs, seconds, timed_out\n");
         rc = EXIT_OK;
         goto done;
       default:
@@ -319,13 +415,16 @@ int cmd_synth(int argc, char **argv) {
     cli_error("synth", "unexpected argument \"%s\"", argv[optind]);
     goto done;
   }
-  if (!domain || !ckpt) {
-    cli_error("synth", "%s is required", !domain ? "--domain" : "--model CKPT");
+  if (!domain) {
+    cli_error("synth", "--domain is required");
     goto done;
   }
-  if (exfile && read_examples_file("synth", exfile, &in, &out)) {
-    rc = EXIT_FAIL;
-    goto done;
+  if (exfile) {
+    if (read_examples_file("synth", exfile, &in, &out)) {
+      rc = EXIT_FAIL;
+      goto done;
+    }
+    snprintf(src, sizeof src, "%.50s", exfile);
   }
   if (in.len == 0) {
     cli_error("synth", "no examples: give --examples FILE, --io 'IN => OUT' or --spec TEXT");
@@ -333,17 +432,21 @@ int cmd_synth(int argc, char **argv) {
   }
   rc = EXIT_FAIL;
   loaded L;
-  if (load_model("synth", domain, dopts, ckpt, (int)threads, &L)) goto done;
+  if (ckpt ? load_model("synth", domain, dopts, ckpt, (int)threads, &L)
+           : open_solver_domain("synth", domain, dopts, &L))
+    goto done;
   lp_err e = {0};
   enc_task t;
   size_t unk = 0;
   if (enc_task_make(L.d, &in, L.dom.n_parts == 2 ? &out : NULL, L.dom.n_parts, &t, &unk, &e)) {
-    cli_error("synth", "%s", e.msg);
+    cli_error("synth", "%s: %s", exfile ? exfile : "--io", e.msg);
     unload(&L);
     goto done;
   }
-  if (unk) fprintf(stderr, "lpsynth synth: warning: %zu characters outside the domain's alphabet (encoded as UNK)\n", unk);
-  if (L.dom.n_parts == 1) {
+  if (unk && L.m)
+    fprintf(stderr, "lpsynth synth: warning: %zu characters outside the domain's alphabet "
+            "(encoded as UNK)\n", unk);
+  if (L.dom.n_parts == 1 && L.m) {
     size_t max = (size_t)lp_model_config(L.m)->max_spec_len;
     for (size_t i = 0; i < t.n_ex; i++)
       if (t.spec_len[i] > max) {
@@ -352,92 +455,108 @@ int cmd_synth(int argc, char **argv) {
         t.spec_len[i] = max;
       }
   }
-  lp_beam_result res = {0};
-  double t0 = cli_now();
-  if (search_task(&L, &t, (int)beam, (int)lbeam, (int)maxlen, &res, &e)) {
-    cli_error("synth", "%s", e.msg);
-    enc_task_free(&t);
-    unload(&L);
-    goto done;
-  }
-  double el = cli_now() - t0;
-  int can_check = L.dom.n_parts == 2 && lp_domain_has(L.d, LP_CAP_CHECK);
-  int first = -1;
-  json_t *arr = json_array();
-  lp_buf text = {0}, o = {0};
-  for (int k = 0; k < res.n; k++) {
-    lp_hyp *h = &res.hyps[k];
-    text.len = 0;
-    int ok = 0, valid = lp_domain_program_decode(L.d, h->prog, (size_t)h->prog_len, &text, &e) == 0;
-    if (valid && can_check) lp_domain_check(L.d, h->prog, (size_t)h->prog_len, t.ex, t.n_ex, &ok, &e);
-    if (ok && first < 0) first = k;
-    char latent[1024] = "";
-    size_t lu = 0;
-    for (int j = 0; j < h->latent_len && lu + 16 < sizeof latent; j++)
-      lu += (size_t)snprintf(latent + lu, sizeof latent - lu, "%sTOK_%d", j ? " | " : "", h->latent[j]);
-    if (json) {
-      json_t *hj = json_pack("{s:i, s:o, s:f, s:b}", "rank", k + 1, "program",
-                             valid ? json_text(text.data, text.len)
-                                   : json_string("(not a well-formed program)"),
-                             "score", (double)h->score, "consistent", ok);
-      if (h->latent_len) json_object_set_new(hj, "latent", json_string(latent));
-      json_array_append_new(arr, hj);
-    } else if (valid && text.data && memchr(text.data, '\n', text.len)) {
-      /* several lines: rank and score, then the program indented */
-      printf("%c %3d  %9.4f%s%s\n", ok && first == k ? '*' : ' ', k + 1, h->score,
-             h->latent_len ? "  " : "", h->latent_len ? latent : "");
-      const char *p = text.data, *end = text.data + text.len;
-      while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        printf("        %.*s\n", (int)n, p);
-        p += n + (nl ? 1 : 0);
-      }
-      printf("\n");
-    } else {
-      printf("%c %3d  %9.4f  %s%s%s\n", ok && first == k ? '*' : ' ', k + 1, h->score,
-             h->latent_len ? latent : "", h->latent_len ? "  ||  " : "",
-             valid ? text.data : "(not a well-formed program)");
+  lp_batch b = {0};
+  lp_synth_result res = {0};
+  if (L.m) {
+    lp_task_ids ti = {0};
+    ti.n_examples = t.n_ex;
+    ti.spec = t.spec;
+    ti.spec_len = t.spec_len;
+    if (lp_batch_fill(&b, &ti, 1, (int)L.dom.n_parts, L.dom.spec.pad, L.dom.prog.pad,
+                      lp_model_config(L.m), &e)) {
+      cli_error("synth", "%s: %s", src, e.msg);
+      goto out;
     }
   }
-  if (first >= 0 && lp_domain_has(L.d, LP_CAP_EXECUTE)) {
-    lp_hyp *h = &res.hyps[first];
-    json_t *outs = json_array();
-    if (!json) printf("\nfirst consistent program (rank %d), its outputs:\n", first + 1);
+  const int can_check = L.dom.n_parts == 2 && lp_domain_has(L.d, LP_CAP_CHECK);
+  if (!can_check && mode == LP_SEARCH_AUTO) mode = LP_SEARCH_BEAM; /* nothing to verify */
+  lp_synth_opts so = {.mode = mode, .beam = (int)beam, .latent_beam = (int)lbeam,
+                      .max_len = (int)maxlen, .time_limit = tlimit,
+                      .max_candidates = (int)cands, .rank = rank};
+  if (lp_synthesize(L.d, L.m, L.m ? &b : NULL, t.ex, t.n_ex, &so, &res, &e)) {
+    cli_error("synth", "%s: %s", src, e.msg);
+    goto out;
+  }
+  json_t *arr = json_array();
+  lp_buf text = {0}, o = {0};
+  const int n_show = res.n < show ? res.n : (int)show;
+  for (int k = 0; k < n_show; k++) {
+    const lp_synth_answer *a = &res.ans[k];
+    text.len = 0;
+    int valid = lp_domain_program_decode(L.d, a->prog, (size_t)a->prog_len, &text, &e) == 0;
+    if (json) {
+      json_t *hj = json_pack("{s:i, s:o, s:f, s:s, s:b}", "rank", k + 1, "program",
+                             valid ? json_text(text.data, text.len)
+                                   : json_string("(not a well-formed program)"),
+                             "score", isfinite(a->score) ? a->score : -1e300, "stage",
+                             lp_stage_name(a->stage), "consistent", a->consistent);
+      if (!isnan(a->prior)) json_object_set_new(hj, "prior", json_real(a->prior));
+      if (a->latent_len) {
+        char latent[1024] = "";
+        size_t lu = 0;
+        for (int j = 0; j < a->latent_len && lu + 16 < sizeof latent; j++)
+          lu += (size_t)snprintf(latent + lu, sizeof latent - lu, "%sTOK_%d", j ? " | " : "",
+                                 a->latent[j]);
+        json_object_set_new(hj, "latent", json_string(latent));
+      }
+      json_array_append_new(arr, hj);
+    } else {
+      print_answer(a, k, can_check ? res.top : -1, text.data ? text.data : "", text.len, valid);
+    }
+  }
+  json_t *outs = json_array();
+  if (res.top >= 0 && lp_domain_has(L.d, LP_CAP_EXECUTE)) {
+    const lp_synth_answer *a = &res.ans[res.top];
+    if (!json)
+      printf("\n%s program (rank %d, found by %s search), its outputs:\n",
+             res.top == 0 ? "top-ranked consistent" : "first consistent", res.top + 1,
+             lp_stage_name(a->stage));
     for (size_t i = 0; i < t.n_ex; i++) {
       o.len = 0;
-      if (lp_domain_execute(L.d, h->prog, (size_t)h->prog_len, t.ex[i].part[0], t.ex[i].len[0], &o, &e)) continue;
+      if (lp_domain_execute(L.d, a->prog, (size_t)a->prog_len, t.ex[i].part[0], t.ex[i].len[0],
+                            &o, &e))
+        continue;
       if (json)
-        json_array_append_new(outs, json_stringn(o.data ? o.data : "", o.len));
+        json_array_append_new(outs, json_text(o.data, o.len));
       else
         printf("  %s -> %s\n", t.ex[i].part[0], o.data ? o.data : "");
     }
-    if (json) {
-      json_t *top = json_pack("{s:o, s:i, s:o, s:f}", "programs", arr, "first_consistent", first + 1,
-                              "outputs", outs, "seconds", el);
-      json_dumpf(top, stdout, JSON_COMPACT);
-      putchar('\n');
-      json_decref(top);
-      arr = NULL;
-    } else {
-      json_decref(outs);
-    }
-  } else if (json) {
-    json_t *top = json_pack("{s:o, s:n, s:f}", "programs", arr, "first_consistent", "seconds", el);
+  }
+  if (json) {
+    json_t *top = json_pack("{s:o, s:o, s:s, s:s, s:o, s:f, s:b, s:i}", "programs", arr,
+                            "first_consistent",
+                            res.top >= 0 ? json_integer(res.top + 1) : json_null(), "search",
+                            lp_search_mode_name(mode), "stage",
+                            lp_stage_name(res.top >= 0 ? res.ans[res.top].stage : LP_STAGE_NONE),
+                            "outputs", outs, "seconds", res.seconds, "timed_out", res.timed_out,
+                            "solver_programs", res.n_solver);
+    json_object_set_new(top, "prune_calls", json_integer(res.prune_calls));
+    json_object_set_new(top, "prune_seconds", json_real(res.prune_seconds));
     json_dumpf(top, stdout, JSON_COMPACT);
     putchar('\n');
     json_decref(top);
-    arr = NULL;
-  } else if (can_check) {
-    printf("\nno consistent program among the %d found (%.2f s)\n", res.n, el);
+  } else {
+    json_decref(arr);
+    json_decref(outs);
+    if (can_check && res.top < 0 && res.solver_complete && !res.timed_out)
+      printf("\nno program found within %g s: none fits (the solver searched its whole space)\n",
+             tlimit);
+    else if (can_check && res.top < 0)
+      printf("\nno program found within %g s (%d programs searched%s)\n", tlimit, res.n,
+             res.timed_out ? ", time limit reached" : "");
+    else
+      printf("(%.2f s)\n", res.seconds);
   }
-  json_decref(arr);
   lp_buf_free(&text);
   lp_buf_free(&o);
-  lp_beam_free(&res);
+  rc = can_check && res.top < 0 ? EXIT_FAIL : EXIT_OK;
+  if (can_check && res.top < 0 && json)
+    cli_error("synth", "%s: no program found within %g s", src, tlimit);
+out:
+  lp_synth_result_free(&res);
+  lp_batch_free(&b);
   enc_task_free(&t);
   unload(&L);
-  rc = EXIT_OK;
 done:
   lp_strs_free(&in);
   lp_strs_free(&out);
@@ -463,15 +582,19 @@ typedef struct run_acc {
   /* diversity */
   double div_sum[DIV_N];
   long div_tasks;           /* tasks whose beam has at least one token */
+  /* exact: generalisation, stages, time per task */
+  long held_tasks, generalised, timed_out, by_stage[4];
+  double *times;            /* seconds per task */
+  size_t n_times, cap_times;
 } run_acc;
 
 /* The task of one line, for eval. A docstring/code pair: the docstring (cut to
  * max_spec_len tokens, *truncated = 1) and the code as reference; otherwise
  * "inputs"/"outputs" (one-part domains: "inputs") and "program". The example
  * texts are copied into *in / *out, which the task's views point into. */
-static int eval_task(loaded *L, const lp_record *rec, int metric, lp_strs *in, lp_strs *out,
-                     enc_task *t, const char **ref, size_t *ref_len, int *truncated,
-                     lp_err *e) {
+static int eval_task(loaded *L, const lp_record *rec, int metric, int holdout, lp_strs *in,
+                     lp_strs *out, lp_strs *hin, lp_strs *hout, enc_task *t, const char **ref,
+                     size_t *ref_len, int *truncated, lp_err *e) {
   size_t np = L->dom.n_parts;
   *ref = NULL;
   *ref_len = 0;
@@ -506,17 +629,40 @@ static int eval_task(loaded *L, const lp_record *rec, int metric, lp_strs *in, l
   }
   if (metric == METRIC_BLEU && lp_record_require(rec, LP_REC_PROGRAM, e))
     return lp_err_set(e, LP_EINVAL, "missing field \"program\" (the reference for BLEU)");
-  for (size_t i = 0; i < rec->inputs.len; i++)
+  size_t n_spec = rec->inputs.len;
+  if (np == 2 && rec->outputs.len != rec->inputs.len)
+    return lp_err_set(e, LP_EINVAL, "%zu inputs but %zu outputs", rec->inputs.len,
+                      rec->outputs.len);
+  if (holdout > 0) { /* the last K examples are held out of the specification */
+    if (np != 2 || n_spec <= (size_t)holdout)
+      return lp_err_set(e, LP_EINVAL, "--holdout %d needs more than %d examples (the line has "
+                        "%zu)", holdout, holdout, n_spec);
+    n_spec -= (size_t)holdout;
+    for (size_t i = n_spec; i < rec->inputs.len; i++)
+      if (lp_strs_push(hin, rec->inputs.items[i].data ? rec->inputs.items[i].data : "",
+                       rec->inputs.items[i].len) ||
+          lp_strs_push(hout, rec->outputs.items[i].data ? rec->outputs.items[i].data : "",
+                       rec->outputs.items[i].len))
+        return lp_err_set(e, LP_ENOMEM, "out of memory");
+  } else if (rec->has_held && np == 2) {
+    for (size_t i = 0; i < rec->held_inputs.len; i++)
+      if (lp_strs_push(hin, rec->held_inputs.items[i].data ? rec->held_inputs.items[i].data : "",
+                       rec->held_inputs.items[i].len) ||
+          lp_strs_push(hout, rec->held_outputs.items[i].data ? rec->held_outputs.items[i].data : "",
+                       rec->held_outputs.items[i].len))
+        return lp_err_set(e, LP_ENOMEM, "out of memory");
+  }
+  for (size_t i = 0; i < n_spec; i++)
     if (lp_strs_push(in, rec->inputs.items[i].data ? rec->inputs.items[i].data : "",
                      rec->inputs.items[i].len))
       return lp_err_set(e, LP_ENOMEM, "out of memory");
-  for (size_t i = 0; np == 2 && i < rec->outputs.len; i++)
+  for (size_t i = 0; np == 2 && i < n_spec; i++)
     if (lp_strs_push(out, rec->outputs.items[i].data ? rec->outputs.items[i].data : "",
                      rec->outputs.items[i].len))
       return lp_err_set(e, LP_ENOMEM, "out of memory");
   if (enc_task_make(L->d, in, np == 2 ? out : NULL, np, t, NULL, e)) return LP_EINVAL;
   /* examples are never cut: one longer than the model takes is a bad line */
-  size_t max = (size_t)lp_model_config(L->m)->max_spec_len;
+  size_t max = L->m ? (size_t)lp_model_config(L->m)->max_spec_len : SIZE_MAX;
   for (size_t i = 0; i < t->n_ex * np; i++)
     if (t->spec_len[i] > max)
       return lp_err_set(e, LP_EINVAL, "%s %zu has %zu tokens, more than the model's "
@@ -525,6 +671,18 @@ static int eval_task(loaded *L, const lp_record *rec, int metric, lp_strs *in, l
   *ref = rec->program;
   *ref_len = rec->program_len;
   return LP_OK;
+}
+
+static int dbl_cmp(const void *pa, const void *pb) {
+  const double a = *(const double *)pa, b = *(const double *)pb;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/* The q-quantile of sorted v[0..n) (nearest rank). */
+static double pct(const double *v, size_t n, double q) {
+  size_t k = (size_t)ceil(q * (double)n);
+  if (k < 1) k = 1;
+  return v[k - 1];
 }
 
 /* The latent beam lp_model_search uses for an LP model (lp_search.c). */
@@ -537,10 +695,11 @@ static int latent_used(int beam, int lbeam) {
 
 static void eval_help(void) {
   printf(
-      "usage: lpsynth eval --domain D --model CKPT --tasks FILE.jsonl [--metric exact|bleu]\n"
-      "                    [--split NAME] [--beam 1,10,100] [--latent-beam L,...] [--limit N]\n"
-      "                    [--max-len N] [--details FILE.jsonl] [--domain-options STR]\n"
-      "                    [--threads T] [--json]\n\n"
+      "usage: lpsynth eval --domain D [--model CKPT] --tasks FILE.jsonl [--metric exact|bleu]\n"
+      "                    [--search auto|guided|beam|solver] [--time-limit S] [--holdout K]\n"
+      "                    [--candidates N] [--split NAME] [--beam 1,10,100] [--latent-beam L,...]\n"
+      "                    [--limit N] [--max-len N] [--details FILE.jsonl]\n"
+      "                    [--domain-options STR] [--threads T] [--json]\n\n"
       "Searches the model for each task (one JSONL line) at every beam size B (and, for\n"
       "LP models, every latent beam size L) and reports, per (B, L):\n\n"
       "  exact (the default for domains that can check programs, e.g. string): a task\n"
@@ -570,7 +729,24 @@ static void eval_help(void) {
       "of the model and its own domain instance and one OpenBLAS thread, taking tasks\n"
       "in turn; results are collected and reported in line order, so everything but the\n"
       "times (tasks/s, wall time, \"seconds\") is the same for every T.\n\n"
+      "With --metric exact each task is searched as `lpsynth synth --search MODE` does\n"
+      "(auto: the domain's solver, its programs ranked by the model; guided: the\n"
+      "execution-guided beam; beam: the model's beam; solver: the solver alone or\n"
+      "ranked by the model), within --time-limit seconds; the answer is the top-ranked\n"
+      "consistent program. Without --model the domain's solver runs alone (one row, B\n"
+      "'-'). A line may carry \"held_inputs\"/\"held_outputs\" (examples never shown to\n"
+      "the search), or --holdout K keeps its last K examples out: a second table then\n"
+      "reports generalisation (the answer is right on every held-out example), the\n"
+      "median/p90/max seconds per task, the tasks the time limit cut short and the\n"
+      "stage that found each answer; a line whose \"program\" does not parse is a bad\n"
+      "line.\n\n"
       "  --metric exact|bleu  see above\n"
+      "  --search MODE        auto (default), guided, beam or solver (exact only)\n"
+      "  --time-limit S       seconds per task and (B, L) run (default 10; 0: none)\n"
+      "  --holdout K          hold out the last K examples of every task\n"
+      "  --candidates N       solver: programs enumerated and ranked (default 100)\n"
+      "  --rank R             with a model: hybrid (default: prior, ties by the model),\n"
+      "                       model or prior (see synth --help)\n"
       "  --split NAME         only the lines whose \"split\" is NAME (e.g. test; a line\n"
       "                       without \"split\" is an error)\n"
       "  --beam LIST          beam sizes (default 1,10,100)\n"
@@ -581,7 +757,8 @@ static void eval_help(void) {
       "                       model's max_program_len)\n"
       "  --details FILE       one JSON line per task and (B, L), written atomically:\n"
       "                       line, beam, latent_beam, found, tokens, distinct [n=1..4],\n"
-      "                       and size, solved, rank (exact) or bleu (best, 0..1), rank\n"
+      "                       and size, solved, rank, stage, seconds, generalised, timed_out\n"
+      "                       (exact) or bleu (best, 0..1), rank\n"
       "                       (of the best), top1_bleu, top1 (the top program's text) (bleu)\n"
       "  --domain-options STR the domain's options (default: CKPT.spm beside the\n"
       "                       checkpoint when it exists, as `lpsynth train` writes it)\n"
@@ -613,6 +790,9 @@ typedef struct run_res {
   lp_bleu_stats top_stats;  /* bleu: corpus statistics of the top program */
   long ntok;                /* tokens of the beam's programs (without EOS) */
   double div[DIV_N];
+  int stage;                /* exact: the stage that found the top answer */
+  int generalised;          /* exact: the top answer is right on every held-out example */
+  int timed_out;
 } run_res;
 
 /* One line of the tasks file that is a task or a bad line (lines of other
@@ -629,6 +809,8 @@ typedef struct eval_job {
   size_t ref_len;
   int truncated;            /* the docstring was cut to max_spec_len */
   int32_t size;             /* exact: the reference program's size, 0..MAX_SIZE */
+  lp_strs hin, hout;        /* exact: held-out examples (never shown to the search) */
+  lp_example *hex;          /* views of them */
   run_res *runs;            /* [n_runs], index bi * n_lbeams + li */
   int failed_run;           /* -1, or the run whose search or scoring failed (msg says why) */
 } eval_job;
@@ -656,6 +838,8 @@ typedef struct eval_ctx {
   const int *beams, *lbeams;
   const unsigned char *dup;
   int32_t eos;
+  int mode, cands, rank;    /* exact: --search, --candidates, --rank */
+  double tlimit;            /* exact: --time-limit */
   cli_progress *pg;
   uint64_t done_before;     /* tasks of earlier chunks */
 } eval_ctx;
@@ -679,6 +863,9 @@ static void job_free(eval_job *J, int n_runs) {
   enc_task_free(&J->t);
   lp_strs_free(&J->tin);
   lp_strs_free(&J->tout);
+  lp_strs_free(&J->hin);
+  lp_strs_free(&J->hout);
+  free(J->hex);
   lp_record_free(&J->rec);
   memset(J, 0, sizeof *J);
 }
@@ -699,23 +886,50 @@ static int eval_run(eval_ctx *C, eval_worker *W, eval_job *J, int bi, int li, ru
   lp_err e = {0};
   lp_beam_result res = {0};
   double t0 = cli_now();
-  lp_beam_opts o = {C->beams[bi], C->lbeams[li], C->max_len, 0.0f};
-  if (lp_model_search(W->m, &J->b, &o, &res, &e)) {
-    J->msg = fmt_msg("%s:%zu: search: %s", C->tasks, J->lineno, e.msg);
-    return -1;
-  }
   int rc = 0;
-  R->found = res.n;
   R->first = -1;
   if (C->metric == METRIC_EXACT) {
-    for (int h = 0; h < res.n && R->first < 0; h++) {
+    lp_synth_opts so = {.mode = C->mode, .beam = C->beams[bi], .latent_beam = C->lbeams[li],
+                        .max_len = C->max_len, .time_limit = C->tlimit,
+                        .max_candidates = C->cands, .rank = C->rank};
+    lp_synth_result sr = {0};
+    if (lp_synthesize(W->d, W->m, W->m ? &J->b : NULL, J->t.ex, J->t.n_ex, &so, &sr, &e)) {
+      J->msg = fmt_msg("%s:%zu: search: %s", C->tasks, J->lineno, e.msg);
+      return -1;
+    }
+    R->first = sr.top;
+    R->timed_out = sr.timed_out;
+    if (sr.top >= 0) {
+      const lp_synth_answer *a = &sr.ans[sr.top];
+      R->stage = a->stage;
       int ok = 0;
       lp_err e2 = {0};
-      if (lp_domain_check(W->d, res.hyps[h].prog, (size_t)res.hyps[h].prog_len, J->t.ex,
-                          J->t.n_ex, &ok, &e2) == 0 && ok)
-        R->first = h;
+      if (J->hin.len &&
+          lp_domain_check(W->d, a->prog, (size_t)a->prog_len, J->hex, J->hin.len, &ok, &e2) == 0)
+        R->generalised = ok;
     }
+    /* hand the answers to the diversity code below as a beam result */
+    res.n = sr.n;
+    res.hyps = sr.n ? calloc((size_t)sr.n, sizeof *res.hyps) : NULL;
+    if (sr.n && !res.hyps) {
+      lp_synth_result_free(&sr);
+      J->msg = fmt_msg("%s:%zu: out of memory", C->tasks, J->lineno);
+      return -1;
+    }
+    for (int h = 0; h < sr.n; h++) {
+      res.hyps[h].prog = sr.ans[h].prog, res.hyps[h].prog_len = sr.ans[h].prog_len;
+      sr.ans[h].prog = NULL;
+    }
+    lp_synth_result_free(&sr);
+    R->found = res.n;
   } else {
+    lp_beam_opts o = {.beam = C->beams[bi], .latent_beam = C->lbeams[li],
+                      .max_len = C->max_len, .len_alpha = 0.0f};
+    if (lp_model_search(W->m, &J->b, &o, &res, &e)) {
+      J->msg = fmt_msg("%s:%zu: search: %s", C->tasks, J->lineno, e.msg);
+      return -1;
+    }
+    R->found = res.n;
     const char *rs[1] = {J->ref};
     size_t rl[1] = {J->ref_len};
     for (int h = 0; h < res.n && rc == 0; h++) {
@@ -845,6 +1059,7 @@ static int worker_make(const char *domain, const loaded *L, eval_worker *W) {
     return -1;
   }
   lp_model *m0 = L->m;
+  if (!m0) return 0; /* the solver alone: a domain instance is all a worker needs */
   W->m = lp_model_new(lp_model_config(m0), &L->dom.spec, &L->dom.prog, (int)L->dom.n_parts, 0, &e);
   if (!W->m) {
     cli_error("eval", "worker model: %s", e.msg);
@@ -876,14 +1091,21 @@ int cmd_eval(int argc, char **argv) {
                                      {"details", required_argument, 0, 'D'},
                                      {"metric", required_argument, 0, 'k'},
                                      {"split", required_argument, 0, 'S'},
+                                     {"search", required_argument, 0, 'E'},
+                                     {"time-limit", required_argument, 0, 'l'},
+                                     {"candidates", required_argument, 0, 'c'},
+                                     {"holdout", required_argument, 0, 'H'},
+                                     {"rank", required_argument, 0, 'R'},
                                      {"json", no_argument, 0, 'j'},
                                      {"help", no_argument, 0, 'h'},
                                      {0, 0, 0, 0}};
   const char *domain = NULL, *dopts = NULL, *ckpt = NULL, *tasks = NULL, *details = NULL,
              *split = NULL;
   int beams[MAX_BEAMS] = {1, 10, 100}, n_beams = 3, lbeams[MAX_BEAMS] = {0}, n_lbeams = 1;
-  int64_t limit = 0, threads = 0, maxlen = 0;
-  int json = 0, c, metric = METRIC_DEFAULT;
+  int64_t limit = 0, threads = 0, maxlen = 0, cands = 100, holdout = 0;
+  int json = 0, c, metric = METRIC_DEFAULT, mode = LP_SEARCH_AUTO, beams_given = 0;
+  int rank = LP_RANK_HYBRID;
+  double tlimit = 10.0;
   while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
     switch (c) {
       case 'd': domain = optarg; break;
@@ -910,6 +1132,28 @@ int cmd_eval(int argc, char **argv) {
         break;
       case 'b':
         if (parse_list("eval", "--beam", optarg, beams, MAX_BEAMS, &n_beams)) return EXIT_USAGE;
+        beams_given = 1;
+        break;
+      case 'E':
+        if ((mode = lp_search_mode_parse(optarg)) < 0) {
+          cli_error("eval", "--search must be beam, guided, solver or auto, got \"%s\"", optarg);
+          return EXIT_USAGE;
+        }
+        break;
+      case 'l':
+        if (cli_parse_seconds("eval", "--time-limit", optarg, &tlimit)) return EXIT_USAGE;
+        break;
+      case 'c':
+        if (cli_parse_i64("eval", "--candidates", optarg, 1, 100000, &cands)) return EXIT_USAGE;
+        break;
+      case 'H':
+        if (cli_parse_i64("eval", "--holdout", optarg, 1, 1000, &holdout)) return EXIT_USAGE;
+        break;
+      case 'R':
+        if ((rank = lp_rank_parse(optarg)) < 0) {
+          cli_error("eval", "--rank must be hybrid, model or prior, got \"%s\"", optarg);
+          return EXIT_USAGE;
+        }
         break;
       case 'L':
         if (parse_list("eval", "--latent-beam", optarg, lbeams, MAX_BEAMS, &n_lbeams)) return EXIT_USAGE;
@@ -936,9 +1180,27 @@ int cmd_eval(int argc, char **argv) {
     cli_error("eval", "unexpected argument \"%s\"", argv[optind]);
     return EXIT_USAGE;
   }
-  if (!domain || !ckpt || !tasks) {
-    cli_error("eval", "%s is required", !domain ? "--domain" : !ckpt ? "--model CKPT" : "--tasks FILE");
+  if (!domain || !tasks) {
+    cli_error("eval", "%s is required", !domain ? "--domain" : "--tasks FILE");
     return EXIT_USAGE;
+  }
+  if (ckpt && mode == LP_SEARCH_SOLVER && metric != METRIC_BLEU) { /* no beam: one run */
+    if (beams_given)
+      fprintf(stderr, "lpsynth eval: warning: --beam is ignored with --search solver\n");
+    n_beams = 1;
+    beams[0] = 0;
+  }
+  if (!ckpt) { /* the domain's solver alone: one run, no beam */
+    if (mode == LP_SEARCH_BEAM || mode == LP_SEARCH_GUIDED || metric == METRIC_BLEU) {
+      cli_error("eval", "--model CKPT is required (%s)",
+                metric == METRIC_BLEU ? "--metric bleu scores a model's programs"
+                                      : "--search beam and guided search a model");
+      return EXIT_USAGE;
+    }
+    if (beams_given)
+      fprintf(stderr, "lpsynth eval: warning: --beam is ignored without a model\n");
+    n_beams = 1;
+    beams[0] = 0;
   }
   for (int bi = 0; bi < n_beams; bi++)
     if (beams[bi] > 4096) { /* lp_model_search's limit */
@@ -949,7 +1211,9 @@ int cmd_eval(int argc, char **argv) {
   loaded L;
   /* T workers: each runs its products on one OpenBLAS thread; one worker:
    * --threads 1 sets one OpenBLAS thread, no --threads leaves OpenBLAS as it is */
-  if (load_model("eval", domain, dopts, ckpt, n_workers > 1 ? 1 : (int)threads, &L)) return EXIT_FAIL;
+  if (ckpt ? load_model("eval", domain, dopts, ckpt, n_workers > 1 ? 1 : (int)threads, &L)
+           : open_solver_domain("eval", domain, dopts, &L))
+    return EXIT_FAIL;
   int can_check = lp_domain_has(L.d, LP_CAP_CHECK) && L.dom.n_parts == 2;
   if (metric == METRIC_DEFAULT) metric = can_check ? METRIC_EXACT : METRIC_BLEU;
   if (metric == METRIC_EXACT && !can_check) {
@@ -958,8 +1222,13 @@ int cmd_eval(int argc, char **argv) {
     unload(&L);
     return EXIT_USAGE;
   }
-  const lp_model_cfg *mcfg = lp_model_config(L.m);
-  int is_lp = mcfg->kind == LP_MODEL_LP;
+  if (metric != METRIC_EXACT && holdout) {
+    cli_error("eval", "--holdout needs --metric exact (examples to check)");
+    unload(&L);
+    return EXIT_USAGE;
+  }
+  const lp_model_cfg *mcfg = L.m ? lp_model_config(L.m) : NULL;
+  int is_lp = mcfg && mcfg->kind == LP_MODEL_LP;
   if (!is_lp) {
     int any = 0;
     for (int i = 0; i < n_lbeams; i++) any |= lbeams[i] != 0;
@@ -1030,6 +1299,10 @@ int cmd_eval(int argc, char **argv) {
   C.lbeams = lbeams;
   C.dup = dup;
   C.eos = L.dom.prog.eos;
+  C.mode = mode;
+  C.tlimit = tlimit;
+  C.cands = (int)cands;
+  C.rank = rank;
   C.pg = &pg;
   double wall0 = cli_now();
   cli_progress_start(&pg, "eval", (uint64_t)limit);
@@ -1072,18 +1345,30 @@ int cmd_eval(int argc, char **argv) {
         }
       }
       n_jobs++;
-      if (eval_task(&L, &J->rec, metric, &J->tin, &J->tout, &J->t, &J->ref, &J->ref_len,
-                    &J->truncated, &e)) {
+      if (eval_task(&L, &J->rec, metric, (int)holdout, &J->tin, &J->tout, &J->hin, &J->hout,
+                    &J->t, &J->ref, &J->ref_len, &J->truncated, &e)) {
         J->bad = 1;
         J->msg = fmt_msg("%s:%zu: %s", tasks, lineno, e.msg);
         continue;
+      }
+      if (J->hin.len) {
+        if (!(J->hex = calloc(J->hin.len, sizeof *J->hex))) {
+          J->bad = 1;
+          continue;
+        }
+        for (size_t i = 0; i < J->hin.len; i++) {
+          J->hex[i].part[0] = J->hin.items[i].data ? J->hin.items[i].data : "";
+          J->hex[i].len[0] = J->hin.items[i].len;
+          J->hex[i].part[1] = J->hout.items[i].data ? J->hout.items[i].data : "";
+          J->hex[i].len[1] = J->hout.items[i].len;
+        }
       }
       lp_task_ids ti = {0};
       ti.n_examples = J->t.n_ex;
       ti.spec = J->t.spec;
       ti.spec_len = J->t.spec_len;
-      if (lp_batch_fill(&J->b, &ti, 1, (int)L.dom.n_parts, L.dom.spec.pad, L.dom.prog.pad, mcfg,
-                        &e)) {
+      if (mcfg && lp_batch_fill(&J->b, &ti, 1, (int)L.dom.n_parts, L.dom.spec.pad,
+                                L.dom.prog.pad, mcfg, &e)) {
         J->bad = 1;
         J->msg = fmt_msg("%s:%zu: %s", tasks, lineno, e.msg);
         continue;
@@ -1092,8 +1377,14 @@ int cmd_eval(int argc, char **argv) {
         lp_ids gold = {0};
         lp_err e2 = {0};
         if (J->rec.program &&
-            lp_domain_program_encode(L.d, J->rec.program, J->rec.program_len, &gold, &e2) == 0 &&
-            lp_domain_has(L.d, LP_CAP_LENGTH))
+            lp_domain_program_encode(L.d, J->rec.program, J->rec.program_len, &gold, &e2)) {
+          /* a reference that does not parse is a bad line, not a task of size 0 */
+          J->bad = 1;
+          J->msg = fmt_msg("%s:%zu: field \"program\": %s", tasks, lineno, e2.msg);
+          lp_ids_free(&gold);
+          continue;
+        }
+        if (J->rec.program && lp_domain_has(L.d, LP_CAP_LENGTH))
           lp_domain_program_size(L.d, gold.data, gold.len, &J->size, &e2);
         lp_ids_free(&gold);
         if (J->size < 0) J->size = 0;
@@ -1138,7 +1429,24 @@ int cmd_eval(int argc, char **argv) {
             if (R->first >= 0) {
               a->solved++;
               a->by_size[J->size]++;
+              a->by_stage[R->stage & 3]++;
             }
+            if (J->hin.len) {
+              a->held_tasks++;
+              a->generalised += R->generalised;
+            }
+            a->timed_out += R->timed_out;
+            if (a->n_times == a->cap_times) {
+              size_t cap = a->cap_times ? 2 * a->cap_times : 256;
+              double *tt = realloc(a->times, cap * sizeof *tt);
+              if (!tt) {
+                cli_error("eval", "out of memory");
+                rc = EXIT_FAIL;
+                break;
+              }
+              a->times = tt, a->cap_times = cap;
+            }
+            a->times[a->n_times++] = R->secs;
           } else {
             bleu_stats_sum(&a->top1, &R->top_stats);
             a->best_sum += R->best;
@@ -1158,6 +1466,11 @@ int cmd_eval(int argc, char **argv) {
               json_object_set_new(o, "size", json_integer(J->size));
               json_object_set_new(o, "solved", json_boolean(R->first >= 0));
               json_object_set_new(o, "rank", json_integer(R->first + 1));
+              json_object_set_new(o, "stage", json_string(lp_stage_name(R->stage)));
+              json_object_set_new(o, "seconds", json_real(R->secs));
+              if (R->timed_out) json_object_set_new(o, "timed_out", json_true());
+              if (J->hin.len)
+                json_object_set_new(o, "generalised", json_boolean(R->generalised));
             } else {
               json_object_set_new(o, "bleu", json_real(R->best));
               json_object_set_new(o, "rank", json_integer(R->best_rank));
@@ -1186,13 +1499,14 @@ int cmd_eval(int argc, char **argv) {
       cli_error("eval", "%s: no usable task of split \"%s\"", tasks, split);
     else
       cli_error("eval", "%s: no usable tasks", tasks);
+    for (int ri = 0; ri < n_runs; ri++) free(acc[ri].times);
     free(acc);
     unload(&L);
     return EXIT_FAIL;
   }
   json_t *js = json_object();
   json_object_set_new(js, "metric", json_string(metric == METRIC_EXACT ? "exact" : "bleu"));
-  json_object_set_new(js, "model", json_string(is_lp ? "lp" : "robustfill"));
+  json_object_set_new(js, "model", json_string(!L.m ? "none" : is_lp ? "lp" : "robustfill"));
   json_object_set_new(js, "tasks", json_integer(n_tasks));
   json_object_set_new(js, "bad_lines", json_integer(n_bad));
   if (split) json_object_set_new(js, "split", json_string(split));
@@ -1205,8 +1519,8 @@ int cmd_eval(int argc, char **argv) {
   if (!json) {
     printf("%ld tasks from %s%s%s%s (%ld bad lines), %s model, metric %s\n", n_tasks, tasks,
            split ? " (split " : "", split ? split : "", split ? ")" : "", n_bad,
-           is_lp ? "lp" : "robustfill",
-           metric == METRIC_EXACT ? "exact (a task is solved when one of the B programs is consistent)"
+           !L.m ? "no" : is_lp ? "lp" : "robustfill",
+           metric == METRIC_EXACT ? "exact (a task is solved when a program found is consistent)"
                                   : "bleu (sentence BLEU-4 of the best of the B programs; code tokens, smoothing method1)");
     if (metric == METRIC_BLEU && n_trunc)
       printf("%ld docstring%s cut to max_spec_len %d tokens\n", n_trunc, n_trunc == 1 ? "" : "s",
@@ -1249,10 +1563,32 @@ int cmd_eval(int argc, char **argv) {
                                                     "accuracy", (double)a->by_size[s] / (double)size_count[s]));
           }
         json_object_set_new(run, "by_size", bys);
+        double q[3] = {0, 0, 0}; /* median, p90, max seconds per task */
+        if (a->n_times) {
+          qsort(a->times, a->n_times, sizeof *a->times, dbl_cmp);
+          q[0] = pct(a->times, a->n_times, 0.5);
+          q[1] = pct(a->times, a->n_times, 0.9);
+          q[2] = a->times[a->n_times - 1];
+        }
+        json_object_set_new(run, "median_seconds", json_real(q[0]));
+        json_object_set_new(run, "p90_seconds", json_real(q[1]));
+        json_object_set_new(run, "max_seconds", json_real(q[2]));
+        json_object_set_new(run, "timed_out", json_integer(a->timed_out));
+        json_object_set_new(run, "held_tasks", json_integer(a->held_tasks));
+        json_object_set_new(run, "generalised", json_integer(a->generalised));
+        json_object_set_new(run, "generalisation",
+                            a->held_tasks ? json_real((double)a->generalised / (double)a->held_tasks)
+                                          : json_null());
+        json_object_set_new(run, "found_by",
+                            json_pack("{s:I, s:I, s:I}", "beam", (json_int_t)a->by_stage[LP_STAGE_BEAM],
+                                      "guided", (json_int_t)a->by_stage[LP_STAGE_GUIDED],
+                                      "solver", (json_int_t)a->by_stage[LP_STAGE_SOLVER]));
         if (!json) {
           char accs[64];
           snprintf(accs, sizeof accs, "%6.2f%% (%ld/%ld)", 100 * accu, a->solved, n_tasks);
-          printf("%6d %6s  %-19s %10.2f  %10.3f  %10.3f  %10.3f  %10.3f\n", beams[bi], lcol, accs,
+          char bcol[16];
+          snprintf(bcol, sizeof bcol, beams[bi] ? "%d" : "-", beams[bi]);
+          printf("%6s %6s  %-19s %10.2f  %10.3f  %10.3f  %10.3f  %10.3f\n", bcol, lcol, accs,
                  tps, dv[0], dv[1], dv[2], dv[3]);
         }
       } else {
@@ -1268,6 +1604,34 @@ int cmd_eval(int argc, char **argv) {
       json_array_append_new(runs, run);
     }
   if (!json && metric == METRIC_EXACT) {
+    printf("\nsearch %s, time limit %g s per task; generalisation: the top-ranked consistent\n"
+           "program is right on every held-out example; seconds per task:\n",
+           lp_search_mode_name(mode), tlimit);
+    for (int bi = 0; bi < n_beams; bi++)
+      for (int li = 0; li < n_lbeams; li++) {
+        if (dup[bi * n_lbeams + li]) continue;
+        run_acc *a = &acc[bi * n_lbeams + li];
+        char gen[64];
+        if (a->held_tasks)
+          snprintf(gen, sizeof gen, "%.2f%% (%ld/%ld)",
+                   100.0 * (double)a->generalised / (double)a->held_tasks, a->generalised,
+                   a->held_tasks);
+        else
+          snprintf(gen, sizeof gen, "- (no held-out examples)");
+        double q[3] = {0, 0, 0};
+        if (a->n_times) { /* sorted above */
+          q[0] = pct(a->times, a->n_times, 0.5);
+          q[1] = pct(a->times, a->n_times, 0.9);
+          q[2] = a->times[a->n_times - 1];
+        }
+        if (beams[bi]) printf("  B %d", beams[bi]);
+        else printf("  solver");
+        if (is_lp) printf(" L %d", latent_used(beams[bi], lbeams[li]));
+        printf(": generalisation %s, median %.3f, p90 %.3f, max %.3f s, timed out %ld; found by "
+               "beam %ld, guided %ld, solver %ld\n", gen, q[0], q[1], q[2], a->timed_out,
+               a->by_stage[LP_STAGE_BEAM], a->by_stage[LP_STAGE_GUIDED],
+               a->by_stage[LP_STAGE_SOLVER]);
+      }
     printf("\naccuracy by program size (the domain's unit):\n");
     for (int bi = 0; bi < n_beams; bi++)
       for (int li = 0; li < n_lbeams; li++) {
@@ -1288,12 +1652,18 @@ int cmd_eval(int argc, char **argv) {
            "second of search and scoring at that (B, L) for one worker (the time summed\n"
            "over the workers); wall time %.2f s\n", wall);
   json_object_set_new(js, "runs", runs);
+  if (metric == METRIC_EXACT) {
+    json_object_set_new(js, "search", json_string(lp_search_mode_name(mode)));
+    json_object_set_new(js, "time_limit", json_real(tlimit));
+    json_object_set_new(js, "rank", json_string(lp_rank_name(rank)));
+  }
   json_object_set_new(js, "seconds", json_real(wall));
   if (json) {
     json_dumpf(js, stdout, JSON_COMPACT);
     putchar('\n');
   }
   json_decref(js);
+  for (int ri = 0; ri < n_runs; ri++) free(acc[ri].times);
   free(acc);
   unload(&L);
   if (rc == EXIT_OK && n_bad) rc = EXIT_FAIL;

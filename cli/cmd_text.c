@@ -377,6 +377,11 @@ static json_t *len_stats(ivec *v) {
                    "max", (json_int_t)v->v[v->n - 1]);
 }
 
+/* Largest source file read: parsing takes about 50 bytes of memory per
+ * byte (tree-sitter), so this bounds a file's cost to some 200 MB. The
+ * largest file of Python's standard library is 0.75 MB. */
+#define CORPUS_MAX_FILE ((size_t)4 << 20)
+
 int cmd_corpus(int argc, char **argv) {
   static const struct option lo[] = {{"domain", required_argument, 0, OPT_T_DOMAIN},
                                      {"domain-options", required_argument, 0, OPT_T_DOMAIN_OPTIONS},
@@ -428,8 +433,10 @@ int cmd_corpus(int argc, char **argv) {
             "argument); so a file never feeds two splits and the split does not depend on\n"
             "where the tree lies. A pair whose code is byte-identical to an earlier pair's is\n"
             "dropped (whatever its docstring), so no program occurs twice. Files that do\n"
-            "not parse, are not UTF-8 or are larger than 8 MiB are skipped, counted and\n"
-            "reported on stderr. Same inputs, same output bytes.\n\n"
+            "not parse, are not UTF-8 or are larger than 4 MiB are skipped, counted and\n"
+            "reported on stderr (FILE:LINE:COLUMN: problem); so are functions the domain\n"
+            "finds too long to be a pair (python: over 2,000 lines or 256 KiB). Same\n"
+            "inputs, same output bytes.\n\n"
             "  --domain NAME|PATH.so   the domain plugin (needs the extract capability)\n"
             "  --domain-options STR    options passed to the domain's create()\n"
             "  -o, --out FILE          write the JSONL to FILE atomically (required; - = stdout)\n"
@@ -518,10 +525,11 @@ int cmd_corpus(int argc, char **argv) {
     char *text;
     size_t len;
     int too_big;
-    if (read_file(f->path, (size_t)8 << 20, &text, &len, &too_big)) {
+    if (read_file(f->path, CORPUS_MAX_FILE, &text, &len, &too_big)) {
       if (too_big) {
         n_too_big++;
-        fprintf(stderr, "lpsynth corpus: %s: larger than 8 MiB (skipped)\n", f->path);
+        fprintf(stderr, "lpsynth corpus: %s: larger than %zu MiB (skipped)\n", f->path,
+                CORPUS_MAX_FILE >> 20);
       } else {
         n_unreadable++;
         fprintf(stderr, "lpsynth corpus: %s: cannot read: %s (skipped)\n", f->path,
@@ -745,7 +753,7 @@ static int tokenizer_train(int argc, char **argv) {
   int all = strcmp(split, "all") == 0;
   while ((st = lp_jsonl_next(r, &line, &len, &lineno, &e)) != 0) {
     if (st < 0) {
-      cli_error("tokenizer train", "%s:%zu: %s", corpus, lineno, e.msg);
+      cli_error("tokenizer train", "%s", e.msg); /* names the file and line */
       rc = EXIT_FAIL;
       break;
     }
@@ -823,61 +831,18 @@ int cmd_tokenizer(int argc, char **argv) {
 /* ======================================================================== */
 /* score                                                                     */
 
-typedef struct lines {
-  char **v;
-  size_t *len;
-  size_t n, cap;
-} lines;
-
-static void lines_free(lines *l) {
-  for (size_t i = 0; i < l->n; i++) free(l->v[i]);
-  free(l->v);
-  free(l->len);
-}
-
-/* Every line of path ('\n' and a '\r' before it removed); -1 on error. */
-static int read_lines(const char *verb, const char *path, lines *out) {
+/* Every line of path (cli_lines_read); -1 with a message on error. */
+static int read_lines(const char *verb, const char *path, cli_lines *out) {
   FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
   if (!f) {
     cli_error(verb, "%s: %s", path, strerror(errno));
     return -1;
   }
-  char *buf = NULL;
-  size_t cap = 0;
-  ssize_t r;
-  int rc = 0;
-  while ((r = getline(&buf, &cap, f)) >= 0) {
-    size_t n = (size_t)r;
-    if (n && buf[n - 1] == '\n') n--;
-    if (n && buf[n - 1] == '\r') n--;
-    if (out->n == out->cap) {
-      size_t nc = out->cap ? out->cap * 2 : 256;
-      char **v = realloc(out->v, nc * sizeof *v);
-      size_t *l = v ? realloc(out->len, nc * sizeof *l) : NULL;
-      if (v) out->v = v;
-      if (!v || !l) {
-        rc = -1;
-        break;
-      }
-      out->len = l;
-      out->cap = nc;
-    }
-    if (!(out->v[out->n] = malloc(n + 1))) {
-      rc = -1;
-      break;
-    }
-    memcpy(out->v[out->n], buf, n);
-    out->v[out->n][n] = 0;
-    out->len[out->n++] = n;
-  }
-  if (rc) cli_error(verb, "out of memory");
-  else if (ferror(f)) {
-    cli_error(verb, "%s: read error: %s", path, strerror(errno));
-    rc = -1;
-  }
-  free(buf);
+  int rc = cli_lines_read(f, out);
+  if (rc == CLI_LINES_ENOMEM) cli_error(verb, "%s: out of memory", path);
+  else if (rc) cli_error(verb, "%s: read error: %s", path, strerror(errno));
   if (f != stdin) fclose(f);
-  return rc;
+  return rc ? -1 : 0;
 }
 
 int cmd_score(int argc, char **argv) {
@@ -959,7 +924,7 @@ int cmd_score(int argc, char **argv) {
     cli_error("score", "%s is required", !hyps ? "--hyps FILE" : "--refs FILE");
     return EXIT_USAGE;
   }
-  lines h = {0}, r[16];
+  cli_lines h = {0}, r[16];
   memset(r, 0, sizeof r);
   int rc = read_lines("score", hyps, &h) ? EXIT_FAIL : EXIT_OK;
   for (size_t k = 0; rc == EXIT_OK && k < n_refp; k++) {
@@ -1025,7 +990,7 @@ int cmd_score(int argc, char **argv) {
     if (fflush(stdout) != 0) rc = EXIT_FAIL;
   }
   json_decref(sj);
-  lines_free(&h);
-  for (size_t k = 0; k < n_refp; k++) lines_free(&r[k]);
+  cli_lines_free(&h);
+  for (size_t k = 0; k < n_refp; k++) cli_lines_free(&r[k]);
   return rc;
 }

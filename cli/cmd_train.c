@@ -629,7 +629,7 @@ int cmd_train(int argc, char **argv) {
       printf("trained steps %lld..%lld of %lld in %s (%.1f tasks/s)", (long long)r.start_step,
              (long long)r.end_step, (long long)steps, el, r.tasks_per_s);
       if (done) printf("; loss %.4f, token accuracy %.3f (mean of the last %lld steps)",
-                       r.final_loss, r.final_acc, (long long)(done < 100 ? done : 100));
+                       r.final_loss, r.final_acc, (long long)r.final_n);
       printf("\ncheckpoint: %s (step %lld, %lld tasks seen, %zu parameters)\n", out,
              (long long)r.end_step, (long long)r.tasks_seen, r.num_params);
       if (copied) printf("domain options: %s (a copy of %s)\n", copy, domain_opts);
@@ -696,22 +696,78 @@ static json_t *config_json(const char *text) {
   return o;
 }
 
+/* Checks checkpoint k (read from path) as synth, eval and --resume load it:
+ * against the domain `domain` (NULL: the one the checkpoint names) opened
+ * with `dopts` (NULL: the CKPT.spm that train copied beside it, if any), then
+ * lp_ckpt_check_model - the checks of lp_ckpt_load. 0, or prints why not
+ * and returns -1. *plugin gets the plugin's file (malloc'd) on success. */
+static int ckpt_info_check(const char *path, const lp_ckpt *k, const char *domain,
+                           const char *dopts, char **plugin) {
+  const char *V = "ckpt info";
+  lp_err e = {0};
+  char *beside = dopts ? NULL : cli_options_beside(path);
+  if (beside) dopts = beside;
+  int rc = -1;
+  lp_domain *d = lp_domain_open(domain ? domain : k->domain.name, dopts, &e);
+  lp_ckpt_domain dom;
+  if (!d) {
+    cli_error(V, "%s: cannot check the checkpoint against its domain: %s%s", path, e.msg,
+              domain ? "" : " (give the plugin with --domain PATH.so)");
+  } else if (lp_ckpt_domain_of(d, &dom, &e)) {
+    if (dopts)
+      cli_error(V, "%s: %s (domain options: %s)", path, e.msg, dopts);
+    else
+      cli_error(V, "%s: %s (no --domain-options given, and no %s.spm beside the checkpoint)", path,
+                e.msg, path);
+  } else if (lp_ckpt_check_model(k, path, &dom, &e)) {
+    cli_error(V, "%s", e.msg);
+  } else {
+    const char *pp = lp_domain_path(d);
+    *plugin = strdup(pp ? pp : lp_domain_name(d));
+    rc = *plugin ? 0 : -1;
+    if (rc) cli_error(V, "out of memory");
+  }
+  lp_domain_free(d);
+  free(beside);
+  return rc;
+}
+
 static int ckpt_info(int argc, char **argv) {
   static const struct option lo[] = {{"json", no_argument, 0, 'j'},
+                                     {"domain", required_argument, 0, 'd'},
+                                     {"domain-options", required_argument, 0, 'o'},
                                      {"help", no_argument, 0, 'h'},
                                      {0, 0, 0, 0}};
   int json = 0, c;
+  const char *domain = NULL, *dopts = NULL;
   optind = 1;
   while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
     if (c == 'j') {
       json = 1;
       continue;
     }
+    if (c == 'd') {
+      domain = optarg;
+      continue;
+    }
+    if (c == 'o') {
+      dopts = optarg;
+      continue;
+    }
     if (c == 'h') {
-      printf("usage: lpsynth ckpt info [--json] CKPT\n\n"
-             "Verifies a checkpoint (magic, format version, length, CRC-32C) and prints\n"
-             "its domain, step, training position, model config and metadata.\n\n"
-             "  --json   one JSON object\n");
+      printf("usage: lpsynth ckpt info [--json] [--domain NAME|PATH.so] [--domain-options STR] "
+             "CKPT\n\n"
+             "Verifies a checkpoint as synth, eval and train --resume load it - the file\n"
+             "(magic, format version, length, CRC-32C, every section), its domain's plugin\n"
+             "and vocabularies (the fingerprint), the stored config, and the model that\n"
+             "config makes against the stored tensor layout - and prints its domain, step,\n"
+             "training position, model config and metadata. Exit status 1 when it would\n"
+             "not load.\n\n"
+             "  --json                  one JSON object\n"
+             "  --domain NAME|PATH.so   the domain plugin (default: the one the checkpoint\n"
+             "                          names, found as `--domain NAME` finds it)\n"
+             "  --domain-options STR    the domain's options (default: CKPT.spm beside the\n"
+             "                          checkpoint, if any, as synth and eval do)\n");
       return EXIT_OK;
     }
     return EXIT_USAGE;
@@ -726,6 +782,11 @@ static int ckpt_info(int argc, char **argv) {
   lp_err e = {0};
   if (lp_ckpt_read(path, LP_CKPT_INFO_ONLY, &k, &e)) {
     cli_error("ckpt info", "%s", e.msg);
+    return EXIT_FAIL;
+  }
+  char *plugin = NULL;
+  if (ckpt_info_check(path, &k, domain, dopts, &plugin)) {
+    lp_ckpt_free(&k);
     return EXIT_FAIL;
   }
   lp_model_cfg cfg;
@@ -752,6 +813,7 @@ static int ckpt_info(int argc, char **argv) {
       if (k.pos.data_kind == LP_DATA_GENERATED)
         json_object_set_new(o, "data_seed", json_u64(k.pos.data_seed));
       json_object_set_new(o, "init_seed", json_u64(k.pos.init_seed));
+      json_object_set_new(o, "plugin", json_string(plugin));
       json_object_set_new(o, "config", config_json(k.config_text));
       json_error_t je;
       json_t *m = k.metadata && *k.metadata ? json_loads(k.metadata, 0, &je) : NULL;
@@ -771,6 +833,7 @@ static int ckpt_info(int argc, char **argv) {
     printf("domain:     %s (vocabulary fingerprint %s; program %d tokens, spec %d, %u part%s)\n",
            k.domain.name, fp, k.domain.prog.size, k.domain.spec.size, k.domain.n_parts,
            k.domain.n_parts == 1 ? "" : "s");
+    printf("checked:    loads with %s (vocabularies, config and tensor layout match)\n", plugin);
     printf("model:      %s, %zu parameters in %zu tensors\n",
            cfg_ok ? kind_name(cfg.kind) : "(unreadable config)", k.n_params,
            lp_layout_count(k.layout));
@@ -795,6 +858,7 @@ static int ckpt_info(int argc, char **argv) {
     }
   }
   lp_ckpt_free(&k);
+  free(plugin);
   return EXIT_OK;
 }
 
@@ -838,7 +902,7 @@ static int ckpt_strip(int argc, char **argv) {
 int cmd_ckpt(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
     FILE *f = argc < 2 ? stderr : stdout;
-    fprintf(f, "usage: lpsynth ckpt info [--json] CKPT\n"
+    fprintf(f, "usage: lpsynth ckpt info [--json] [--domain D] [--domain-options STR] CKPT\n"
                "       lpsynth ckpt strip IN.ckpt OUT.ckpt\n\n"
                "  info   verify a checkpoint and print what it holds\n"
                "  strip  the checkpoint without its optimiser state (for shipping a model)\n");

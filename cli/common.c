@@ -19,6 +19,19 @@ void cli_error(const char *verb, const char *fmt, ...) {
   va_end(ap);
 }
 
+int cli_parse_seconds(const char *verb, const char *opt, const char *s, double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || *end || !(v >= 0.0 && v <= 1e6)) {
+    cli_error(verb, "%s expects seconds, a number in 0..1000000 (0: no limit), got \"%s\"", opt,
+              s);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
 int cli_parse_i64(const char *verb, const char *opt, const char *s, int64_t lo, int64_t hi,
                   int64_t *out) {
   char *end;
@@ -63,6 +76,7 @@ int cli_out_open(cli_out *o, const char *path, const char *verb) {
     return -1;
   }
   snprintf(o->tmp, n, "%s.tmp.%ld", path, (long)getpid());
+  lp_tmp_sweep(path); /* temp files of runs killed while writing path */
   o->f = fopen(o->tmp, "wb");
   if (!o->f) {
     cli_error(verb, "%s: cannot create (temporary file %s): %s", path, o->tmp, strerror(errno));

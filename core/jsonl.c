@@ -219,9 +219,17 @@ int lp_record_parse(const char *line, size_t len, lp_record *rec, lp_err *err) {
     return err ? err->code : LP_EINVAL;
   }
   if (get_strs(o, "inputs", &rec->inputs, &rec->has_inputs, err) ||
-      get_strs(o, "outputs", &rec->outputs, &rec->has_outputs, err)) {
+      get_strs(o, "outputs", &rec->outputs, &rec->has_outputs, err) ||
+      get_strs(o, "held_inputs", &rec->held_inputs, &rec->has_held, err) ||
+      get_strs(o, "held_outputs", &rec->held_outputs, &rec->has_held, err)) {
     lp_record_free(rec);
     return err ? err->code : LP_EINVAL;
+  }
+  if ((json_object_get(o, "held_inputs") != NULL) != (json_object_get(o, "held_outputs") != NULL) ||
+      rec->held_inputs.len != rec->held_outputs.len) {
+    lp_record_free(rec);
+    return lp_err_set(err, LP_EINVAL, "fields \"held_inputs\" and \"held_outputs\" must come "
+                      "together, with as many strings each");
   }
   return LP_OK;
 }
@@ -250,5 +258,7 @@ void lp_record_free(lp_record *rec) {
   lp_ids_free(&rec->tokens);
   lp_strs_free(&rec->inputs);
   lp_strs_free(&rec->outputs);
+  lp_strs_free(&rec->held_inputs);
+  lp_strs_free(&rec->held_outputs);
   memset(rec, 0, sizeof *rec);
 }

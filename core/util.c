@@ -2,11 +2,14 @@
 #define _POSIX_C_SOURCE 200809L
 #include "lpsynth/runtime.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 static uint64_t splitmix64(uint64_t x) {
@@ -32,7 +35,52 @@ const char *lp_caps_string(uint32_t caps, char *buf, size_t n) {
   return buf;
 }
 
+size_t lp_tmp_sweep(const char *path) {
+  if (!path || !*path) return 0;
+  const char *slash = strrchr(path, '/');
+  const char *base = slash ? slash + 1 : path;
+  size_t dl = slash ? (size_t)(slash - path) : 0, bl = strlen(base);
+  if (!bl) return 0;
+  char *dir = malloc(dl + 2);
+  if (!dir) return 0;
+  if (slash) {
+    memcpy(dir, path, dl ? dl : 1); /* "/x": the root */
+    dir[dl ? dl : 1] = 0;
+  } else {
+    strcpy(dir, ".");
+  }
+  size_t removed = 0;
+  DIR *dp = opendir(dir);
+  if (dp) {
+    struct dirent *de;
+    while ((de = readdir(dp)) != NULL) {
+      const char *n = de->d_name;
+      if (strncmp(n, base, bl) != 0 || strncmp(n + bl, ".tmp.", 5) != 0) continue;
+      const char *num = n + bl + 5;
+      if (!*num || strlen(num) > 9) continue;
+      long pid = 0;
+      int digits = 1;
+      for (const char *q = num; *q; q++) {
+        if (*q < '0' || *q > '9') digits = 0;
+        else pid = pid * 10 + (*q - '0');
+      }
+      if (!digits || pid <= 0 || pid == (long)getpid()) continue;
+      if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive (or not ours to know) */
+      size_t fl = strlen(dir) + 1 + strlen(n) + 1;
+      char *full = malloc(fl);
+      if (!full) continue;
+      snprintf(full, fl, "%s/%s", dir, n);
+      if (unlink(full) == 0) removed++;
+      free(full);
+    }
+    closedir(dp);
+  }
+  free(dir);
+  return removed;
+}
+
 int lp_write_file_atomic(const char *path, const void *data, size_t len, lp_err *err) {
+  lp_tmp_sweep(path);
   size_t pl = strlen(path);
   char *tmp = malloc(pl + 32);
   if (!tmp) return lp_err_set(err, LP_ENOMEM, "%s: out of memory", path);

@@ -2,7 +2,8 @@
 # Builds lpsynth and runs its test suite (ctest). Installs packages first.
 #   bash scripts/test.sh             gcc, -Werror, into build/
 #   bash scripts/test.sh --sanitize  clang, -Werror, ASan+UBSan, libFuzzer smoke runs, into build-asan/
-#                                    (without the time-budgeted "slow" overfit tests)
+#                                    (without the "slow" overfit tests: learning to
+#                                    overfit takes a minute optimised, far longer there)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -18,8 +19,8 @@ case "${1:-}" in
     CC=clang CXX=clang++ cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DLP_WERROR=ON -DLP_SANITIZE=ON \
       -DLP_FUZZ=ON >/dev/null
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-    # Time-budgeted learning tests (label "slow": the overfit tests) run in the
-    # regular job; under the sanitizers they measure the sanitizers' speed.
+    # The learning tests (label "slow": the overfit tests, 200 optimiser steps
+    # each) run in the regular job; under the sanitizers they would take long.
     ctest_args=(-LE slow)
     ;;
   *)

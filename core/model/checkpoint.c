@@ -225,6 +225,11 @@ int lp_ckpt_encode(const lp_ckpt *c, unsigned char **data, size_t *len, lp_err *
   total += SEC_HDR + 16 + 8 * c->n_adam;
   total += SEC_HDR + 8 + 4 * c->n_state;
   total += SEC_HDR + meta_n;
+  if (c->pos.win_n < 0)
+    return lp_err_set(err, LP_EINVAL, "checkpoint encode: negative statistics window");
+  const uint32_t hist_k =
+      c->pos.hist_n < LP_TRAIN_HIST_N ? (uint32_t)c->pos.hist_n : LP_TRAIN_HIST_N;
+  total += SEC_HDR + 16 + 16 * (size_t)hist_k + 8 + 8 * LP_TRAIN_WIN_SUMS;
   total += 4;
   wbuf w = {malloc(total), 0, total};
   if (!w.p) return lp_err_set(err, LP_ENOMEM, "checkpoint encode: out of memory (%zu bytes)", total);
@@ -290,6 +295,15 @@ int lp_ckpt_encode(const lp_ckpt *c, unsigned char **data, size_t *len, lp_err *
   sec_end(&w, s);
   s = sec_begin(&w, "META");
   w_bytes(&w, c->metadata, meta_n);
+  sec_end(&w, s);
+  s = sec_begin(&w, "STAT");
+  w_u64(&w, c->pos.hist_n);
+  w_u32(&w, hist_k);
+  w_u32(&w, 0);
+  for (uint32_t i = 0; i < hist_k; i++) w_f64(&w, c->pos.hist_loss[i]);
+  for (uint32_t i = 0; i < hist_k; i++) w_f64(&w, c->pos.hist_acc[i]);
+  w_u64(&w, (uint64_t)c->pos.win_n);
+  for (int i = 0; i < LP_TRAIN_WIN_SUMS; i++) w_f64(&w, c->pos.win[i]);
   sec_end(&w, s);
   w_u32(&w, lp_crc32c(0, w.p, w.len));
   if (w.len != total) {
@@ -383,9 +397,20 @@ void lp_ckpt_free(lp_ckpt *c) {
   memset(c, 0, sizeof *c);
 }
 
-enum { S_CONF, S_DOMN, S_LAYT, S_TPOS, S_PARM, S_ADAM, S_MSTA, S_META, S_N };
-static const char sec_tags[S_N][5] = {"CONF", "DOMN", "LAYT", "TPOS",
-                                      "PARM", "ADAM", "MSTA", "META"};
+/* A domain name as the plugin loader accepts it: [a-z0-9_]{1,63}, and no
+ * byte after a NUL (n is the stored length). */
+static int domain_name_ok(const char *s, uint32_t n) {
+  if (n == 0 || n >= LP_CKPT_DOMAIN_NAME_MAX) return 0;
+  for (uint32_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return 0;
+  }
+  return 1;
+}
+
+enum { S_CONF, S_DOMN, S_LAYT, S_TPOS, S_PARM, S_ADAM, S_MSTA, S_META, S_STAT, S_N };
+static const char sec_tags[S_N][5] = {"CONF", "DOMN", "LAYT", "TPOS", "PARM",
+                                      "ADAM", "MSTA", "META", "STAT"};
 
 #define CORRUPT(...)                                                                   \
   do {                                                                                 \
@@ -406,6 +431,22 @@ static int read_section(int which, rbuf *r, const char *origin, unsigned flags, 
       out->metadata = r_strdup(r, r->len);
       if (!out->metadata) goto nomem;
       break;
+    case S_STAT: {
+      uint64_t n = r_u64(r);
+      uint32_t k = r_u32(r);
+      (void)r_u32(r);
+      if (r->bad || k != (n < LP_TRAIN_HIST_N ? n : LP_TRAIN_HIST_N))
+        CORRUPT("%s", origin, "training statistics: bad step count");
+      out->pos.hist_n = n;
+      for (uint32_t i = 0; i < k; i++) out->pos.hist_loss[i] = r_f64(r);
+      for (uint32_t i = 0; i < k; i++) out->pos.hist_acc[i] = r_f64(r);
+      uint64_t wn = r_u64(r);
+      if (r->bad || wn > (uint64_t)INT64_MAX)
+        CORRUPT("%s", origin, "training statistics: bad window");
+      out->pos.win_n = (int64_t)wn;
+      for (int i = 0; i < LP_TRAIN_WIN_SUMS; i++) out->pos.win[i] = r_f64(r);
+      break;
+    }
     case S_DOMN: {
       uint32_t n = r_u32(r);
       if (r->bad || n >= sizeof out->domain.name || !r_need(r, n))
@@ -422,6 +463,19 @@ static int read_section(int which, rbuf *r, const char *origin, unsigned flags, 
         vs[k]->bos = (int32_t)r_u32(r);
         vs[k]->eos = (int32_t)r_u32(r);
         vs[k]->unk = (int32_t)r_u32(r);
+      }
+      if (r->bad) break;
+      if (!domain_name_ok(out->domain.name, n))
+        CORRUPT("domain name \"%.*s\" is not [a-z0-9_]+", origin, (int)n, out->domain.name);
+      if (out->domain.n_parts < 1 || out->domain.n_parts > 2)
+        CORRUPT("%u spec parts (1 or 2)", origin, out->domain.n_parts);
+      for (int k = 0; k < 2; k++) {
+        const lp_vocab_info *v = vs[k];
+        if (v->size < 1 || v->size > LP_CKPT_MAX_VOCAB || v->pad < -1 || v->pad >= v->size ||
+            v->bos < -1 || v->bos >= v->size || v->eos < -1 || v->eos >= v->size ||
+            v->unk < -1 || v->unk >= v->size)
+          CORRUPT("bad %s vocabulary (size %d, special ids %d %d %d %d)", origin,
+                  k ? "program" : "spec", v->size, v->pad, v->bos, v->eos, v->unk);
       }
       break;
     }
@@ -592,7 +646,7 @@ int lp_ckpt_decode(const unsigned char *data, size_t len, const char *origin, un
     r.pos += (size_t)n;
   }
   for (int k = 0; k < S_N; k++)
-    if (!seen[k]) CORRUPT("section %s is missing", origin, sec_tags[k]);
+    if (!seen[k] && k != S_STAT) CORRUPT("section %s is missing", origin, sec_tags[k]);
   if (out->n_params != lp_layout_numel(out->layout))
     CORRUPT("%zu parameters, the layout has %zu", origin, out->n_params,
             lp_layout_numel(out->layout));

@@ -14,7 +14,11 @@
  *     len^len_alpha when len_alpha > 0; the latent part is never normalised),
  *     ties broken by latent rank, then program rank. lp_hyp.score is that
  *     total; lp_hyp.latent / latent_len / latent_score give the code used.
- *     The same program found under two codes is listed twice.
+ *     The same program found under two codes is listed twice (unless
+ *     lp_beam_opts.signature makes them one answer).
+ * Execution guidance (lp_beam_opts.prune): the program level is guided like
+ * RobustFill's beam; the latent level tries up to B codes, in the predictor's
+ * order, until L of them have led to an accepted program.
  * With L = 1 this is plain beam search of B programs conditioned on the
  * predictor's greedy (best) code (test lp.search_l1).
  * Both levels batch their hypotheses through the decoders with key/value
@@ -200,6 +204,17 @@ static rf_beam_spec prog_spec(const lp_model *m, int K, int max_len, float alpha
                         .alpha = alpha, .who = "lp search"};
 }
 
+/* the program level with o's execution guidance and deadline */
+static rf_beam_spec prog_spec_guided(const lp_model *m, int K, int max_len, const lp_beam_opts *o,
+                                     double deadline) {
+  rf_beam_spec s = prog_spec(m, K, max_len, o->len_alpha);
+  s.prune = o->prune;
+  s.signature = o->signature;
+  s.gctx = o->ctx;
+  s.deadline = deadline;
+  return s;
+}
+
 static int max_codes(const lp_model *m, int max_len) {
   int S = max_len;
   for (int j = 0; j < m->cfg.latent_l; j++) S = lp_conv1d_s2_out_len(S);
@@ -214,6 +229,7 @@ typedef struct tot {
   float lscore;
   const int32_t *code;
   int clen;
+  uint64_t sig;
 } tot;
 
 static int tot_cmp(const void *pa, const void *pb) {
@@ -227,6 +243,7 @@ int lpm_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o, lp_beam_re
                lp_err *err) {
   out->hyps = NULL;
   out->n = 0;
+  out->timed_out = 0;
   const int B = o->beam;
   int max_len = o->max_len;
   int rc = rf_search_prep(m, b, B, &max_len, o->len_alpha, err);
@@ -235,34 +252,48 @@ int lpm_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o, lp_beam_re
   if (L < 1) L = 1;
   if (L > B) L = B;
   const int PB = B / L;
+  /* guided: up to B codes are tried, in the predictor's order, until L of them
+   * have led to an accepted program */
+  const int guided = o->prune != NULL, LW = guided ? B : L;
+  const double deadline = o->time_limit > 0 ? lp_now() + o->time_limit : 0.0;
   const int maxS = max_codes(m, max_len) + 1;
   lsx c;
-  if ((rc = lsx_init(&c, m, L > PB ? L : PB, maxS, max_len, err)) != LP_OK) return rc;
+  if ((rc = lsx_init(&c, m, LW > PB ? LW : PB, maxS, max_len, err)) != LP_OK) return rc;
   for (int h = 0; h < c.cap_H; h++) memcpy(c.em + (size_t)h * c.E, b->emask, (size_t)c.E);
   /* latents: codes 0..K-1 and EOS = K after at least one code; BOS = K+1 never */
   const rf_beam_spec ls = {.V = c.v.Vl, .bos = c.v.K + 1, .eos = c.v.K, .ban1 = c.v.K + 1,
-                           .ban2 = -1, .min_len = 1, .K = L, .max_len = maxS, .alpha = 0.0,
-                           .who = "lp search"};
-  const rf_beam_spec ps = prog_spec(m, PB, max_len, o->len_alpha);
+                           .ban2 = -1, .min_len = 1, .K = LW, .max_len = maxS, .alpha = 0.0,
+                           .who = "lp search", .deadline = deadline};
+  const rf_beam_spec ps = prog_spec_guided(m, PB, max_len, o, deadline);
   rf_beam_fin *lat = NULL, *pf = NULL;
-  int nlat = 0, npf = 0, ntot = 0;
+  int nlat = 0, npf = 0, ntot = 0, used = 0, tmo = 0;
   tot *all = calloc((size_t)B, sizeof(tot));
   if (!all) {
     rc = lp_err_set(err, LP_ENOMEM, "lp search: out of memory");
     goto done;
   }
   c.mode = 0;
-  rc = rf_beam_run(&ls, &c, lsx_step, lsx_reorder, &lat, &nlat, err);
+  rc = rf_beam_run(&ls, &c, lsx_step, lsx_reorder, &lat, &nlat, &tmo, err);
   if (rc != LP_OK) goto done;
-  for (int li = 0; li < nlat; li++) {
+  out->timed_out |= tmo;
+  for (int li = 0; li < nlat && used < L && !out->timed_out; li++) {
     if ((rc = lsx_set_code(&c, lat[li].seq, lat[li].len - 1, err)) != LP_OK) goto done;
-    rc = rf_beam_run(&ps, &c, lsx_step, lsx_reorder, &pf, &npf, err);
+    rc = rf_beam_run(&ps, &c, lsx_step, lsx_reorder, &pf, &npf, &tmo, err);
     if (rc != LP_OK) goto done;
+    out->timed_out |= tmo;
+    if (npf > 0 || !guided) used++;
     for (int pi = 0; pi < npf && ntot < B; pi++) {
-      tot *t = &all[ntot++];
-      t->key = lat[li].raw + pf[pi].key;
+      const double key = lat[li].raw + pf[pi].key;
+      int same = -1; /* one answer per signature across the codes too */
+      for (int k = 0; o->signature && k < ntot && same < 0; k++)
+        if (all[k].sig == pf[pi].sig) same = k;
+      if (same >= 0 && !(key > all[same].key)) continue;
+      tot *t = same >= 0 ? &all[same] : &all[ntot++];
+      free(t->prog);
+      t->key = key;
       t->lrank = li, t->prank = pi;
       t->prog = pf[pi].seq, t->plen = pf[pi].len;
+      t->sig = pf[pi].sig;
       pf[pi].seq = NULL;
       t->lscore = (float)lat[li].raw;
       t->code = lat[li].seq, t->clen = lat[li].len - 1;
@@ -320,8 +351,66 @@ int lpm_search_programs(lp_model *m, const lp_batch *b, const int32_t *code, int
   int npf = 0;
   const rf_beam_spec ps = prog_spec(m, beam, max_len, len_alpha);
   if ((rc = lsx_set_code(&c, code, len, err)) == LP_OK)
-    rc = rf_beam_run(&ps, &c, lsx_step, lsx_reorder, &pf, &npf, err);
+    rc = rf_beam_run(&ps, &c, lsx_step, lsx_reorder, &pf, &npf, NULL, err);
   if (rc == LP_OK) rc = rf_beam_result(pf, npf, out, ps.who, err); /* frees pf */
+  lsx_free(&c);
+  return rc;
+}
+
+/* lsx in program mode for rf_force: each chunk restarts with the same code */
+typedef struct lsx_force {
+  lsx *c;
+  const int32_t *code;
+  int len;
+} lsx_force;
+
+static int lsx_force_start(void *ctx, lp_err *err) {
+  lsx_force *f = ctx;
+  return lsx_set_code(f->c, f->code, f->len, err);
+}
+
+static int lsx_force_step(void *ctx, const int32_t *tok, int n, float *logits, lp_err *err) {
+  return lsx_step(((lsx_force *)ctx)->c, tok, n, logits, err);
+}
+
+static int lsx_force_reorder(void *ctx, const int32_t *parent, int n, lp_err *err) {
+  return lsx_reorder(((lsx_force *)ctx)->c, parent, n, err);
+}
+
+int lpm_score(lp_model *m, const lp_batch *b, const int32_t *const *progs, const int *lens, int n,
+              int L, int max_len, double *scores, lp_err *err) {
+  const int H = n < RF_SCORE_CHUNK ? n : RF_SCORE_CHUNK;
+  const int maxS = max_codes(m, max_len) + 1;
+  lsx c;
+  int rc = lsx_init(&c, m, L > H ? L : H, maxS, max_len, err);
+  if (rc != LP_OK) return rc;
+  for (int h = 0; h < c.cap_H; h++) memcpy(c.em + (size_t)h * c.E, b->emask, (size_t)c.E);
+  const rf_beam_spec ls = {.V = c.v.Vl, .bos = c.v.K + 1, .eos = c.v.K, .ban1 = c.v.K + 1,
+                           .ban2 = -1, .min_len = 1, .K = L, .max_len = maxS, .alpha = 0.0,
+                           .who = "lp scoring"};
+  rf_beam_fin *lat = NULL;
+  int nlat = 0;
+  double *one = malloc(sizeof(double) * (size_t)n);
+  if (!one) {
+    rc = lp_err_set(err, LP_ENOMEM, "lp scoring: out of memory");
+    goto done;
+  }
+  c.mode = 0;
+  if ((rc = rf_beam_run(&ls, &c, lsx_step, lsx_reorder, &lat, &nlat, NULL, err)) != LP_OK)
+    goto done;
+  for (int i = 0; i < n; i++) scores[i] = -INFINITY;
+  const lp_vocab_info *pv = &m->prog_v;
+  for (int li = 0; li < nlat; li++) {
+    lsx_force f = {&c, lat[li].seq, lat[li].len - 1};
+    rc = rf_force(&f, lsx_force_start, lsx_force_step, lsx_force_reorder, pv->size, pv->bos, H,
+                  progs, lens, n, one, err);
+    if (rc != LP_OK) goto done;
+    for (int i = 0; i < n; i++)
+      if (lat[li].raw + one[i] > scores[i]) scores[i] = lat[li].raw + one[i];
+  }
+done:
+  free(one);
+  rf_beam_fins_free(lat, nlat);
   lsx_free(&c);
   return rc;
 }

@@ -160,18 +160,41 @@ typedef struct rf_beam_spec {
   int K, max_len;   /* beam size; longest sequence (incl. EOS) */
   double alpha;     /* finished key = log-probability / len^alpha when alpha > 0 */
   const char *who;  /* names the search in error messages */
+  /* execution guidance (lp_beam_opts): NULL = none */
+  lp_prune_fn prune;
+  lp_signature_fn signature;
+  void *gctx;
+  double deadline;  /* lp_now() seconds after which the search stops (0: none) */
 } rf_beam_spec;
+/* Monotonic seconds. */
+double lp_now(void);
 typedef struct rf_beam_fin {
   double key, raw; /* ranking key (length-normalised when alpha > 0); log-probability */
   int32_t *seq;    /* len tokens, EOS last (owned) */
   int len;
   uint64_t order;  /* insertion order, breaks ties */
+  uint64_t sig;    /* the signature (spec.signature), else 0 */
 } rf_beam_fin;
 /* Beam search of at most K finished sequences: *fins_out gets *n_out of them,
  * best first (free with rf_beam_fins_free). */
 int rf_beam_run(const rf_beam_spec *s, void *ctx, rf_beam_step_fn step,
-                rf_beam_reorder_fn reorder, rf_beam_fin **fins_out, int *n_out, lp_err *err);
+                rf_beam_reorder_fn reorder, rf_beam_fin **fins_out, int *n_out, int *timed_out,
+                lp_err *err);
 void rf_beam_fins_free(rf_beam_fin *f, int n);
+/* Teacher forcing through a decoder given as callbacks: out[i] = the sum of
+ * log-softmax(logits)[seqs[i][t]] over t < lens[i], the inputs being BOS then
+ * seqs[i][0..lens[i]-1). The sequences are sorted and decoded in chunks of at
+ * most H as prefix trees (one hypothesis per distinct prefix, moved with
+ * reorder as beam search does); start(ctx) empties the decoder's caches
+ * before each chunk. */
+typedef int (*rf_force_start_fn)(void *ctx, lp_err *err);
+int rf_force(void *ctx, rf_force_start_fn start, rf_beam_step_fn step, rf_beam_reorder_fn reorder,
+             int V, int bos, int H, const int32_t *const *seqs, const int *lens, int n,
+             double *out, lp_err *err);
+#define RF_SCORE_CHUNK 64
+/* lp_model_score's checks of the programs (ids, EOS last, length). */
+int rf_score_check(const lp_model *m, const int32_t *const *progs, const int *lens, int n,
+                   int max_len, lp_err *err);
 /* out = the n finished programs (score = key), taking their sequences; frees
  * fins in any case. */
 int rf_beam_result(rf_beam_fin *fins, int n, lp_beam_result *out, const char *who, lp_err *err);
@@ -216,6 +239,10 @@ int rf_par_run(rf_par *j, lp_model *m, const lp_batch *b, lp_rng *rng,
 /* Worker w's share of the summed gradient, in worker order: m->grads *= c
  * (w == 0), m->grads += c * (replica w's gradients) (w > 0). */
 void rf_par_add_grads(lp_model *m, int w, float c);
+/* lp_model_score for LP models (lp_search.c): the best over L codes. The
+ * batch is encoded already (rf_search_prep). */
+int lpm_score(lp_model *m, const lp_batch *b, const int32_t *const *progs, const int *lens, int n,
+              int L, int max_len, double *scores, lp_err *err);
 int lpm_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o, lp_beam_result *out,
                lp_err *err);
 /* Forward (and, when backward != 0, backward into the zeroed-by-caller grads)

@@ -5,9 +5,11 @@
  * The beam loop (rf_beam_run) takes the decoder as step / reorder callbacks:
  * RobustFill's search passes rf_inc_step / rf_inc_reorder, the Latent
  * Programmer's two levels (lp_search.c) their own. */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lpsynth/runtime.h"
 #include "model_internal.h"
@@ -121,6 +123,12 @@ int rf_inc_reorder(lp_model *m, const int32_t *parent, int n, lp_err *err) {
 
 /* ---- beam search ---------------------------------------------------------------- */
 
+double lp_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 void lp_beam_free(lp_beam_result *r) {
   if (!r) return;
   for (int i = 0; i < r->n; i++) {
@@ -191,17 +199,22 @@ void rf_beam_fins_free(rf_beam_fin *f, int n) {
 }
 
 int rf_beam_run(const rf_beam_spec *s, void *ctx, rf_beam_step_fn step,
-                rf_beam_reorder_fn reorder, rf_beam_fin **fins_out, int *n_out, lp_err *err) {
+                rf_beam_reorder_fn reorder, rf_beam_fin **fins_out, int *n_out, int *timed_out,
+                lp_err *err) {
   *fins_out = NULL;
   *n_out = 0;
+  if (timed_out) *timed_out = 0;
   const int K = s->K, V = s->V, eos = s->eos, max_len = s->max_len;
   const double alpha = s->alpha;
-  const int C = 2 * K; /* candidates considered per step */
+  /* candidates considered per step: the best 2K, or with pruning all of them
+   * (pruned ones are skipped and the next best take their places) */
+  const int C = s->prune ? K * V : 2 * K;
   int rc = LP_OK;
   float *logits = malloc(sizeof(float) * (size_t)K * V);
   float *logp = malloc(sizeof(float) * (size_t)K * V);
   int32_t *pre = malloc(sizeof(int32_t) * (size_t)K * max_len);
   int32_t *pre2 = malloc(sizeof(int32_t) * (size_t)K * max_len);
+  int32_t *seq = malloc(sizeof(int32_t) * (size_t)max_len); /* a candidate, for prune */
   double *score = malloc(sizeof(double) * (size_t)K), *score2 = malloc(sizeof(double) * (size_t)K);
   int32_t *tok = malloc(sizeof(int32_t) * (size_t)K), *parent = malloc(sizeof(int32_t) * (size_t)K);
   int32_t *cpar = malloc(sizeof(int32_t) * (size_t)K), *ctok = malloc(sizeof(int32_t) * (size_t)K);
@@ -210,10 +223,10 @@ int rf_beam_run(const rf_beam_spec *s, void *ctx, rf_beam_step_fn step,
   double *cscore = malloc(sizeof(double) * (size_t)K);
   cand *heap = malloc(sizeof(cand) * (size_t)C);
   rf_beam_fin *fins = calloc((size_t)K, sizeof(rf_beam_fin));
-  int n_fin = 0;
+  int n_fin = 0, sig_diverse = 0;
   uint64_t order = 0;
-  if (!logits || !logp || !pre || !pre2 || !score || !score2 || !tok || !parent || !heap ||
-      !fins || !cpar || !ctok || !slot || !taken || !cscore) {
+  if (!logits || !logp || !pre || !pre2 || !seq || !score || !score2 || !tok || !parent ||
+      !heap || !fins || !cpar || !ctok || !slot || !taken || !cscore) {
     rc = lp_err_set(err, LP_ENOMEM, "%s: out of memory", s->who);
     goto done;
   }
@@ -221,6 +234,10 @@ int rf_beam_run(const rf_beam_spec *s, void *ctx, rf_beam_step_fn step,
   score[0] = 0.0;
   tok[0] = s->bos;
   for (int t = 0; t < max_len && nlive > 0; t++) {
+    if (s->deadline > 0 && lp_now() > s->deadline) {
+      if (timed_out) *timed_out = 1;
+      break;
+    }
     if ((rc = step(ctx, tok, nlive, logits, err)) != LP_OK) goto done;
     if (lp_log_softmax_forward(logp, logits, nlive, V) != LP_OK) {
       rc = lp_err_set(err, LP_EINVAL, "log-softmax failed");
@@ -242,15 +259,39 @@ int rf_beam_run(const rf_beam_spec *s, void *ctx, rf_beam_step_fn step,
       }
     }
     qsort(heap, (size_t)nh, sizeof(cand), cand_cmp);
-    int nnew = 0;
+    int nnew = 0, rank = 0; /* rank: candidates taken so far at this step (not pruned) */
     for (int r = 0; r < nh && nnew < K; r++) {
       const int i = heap[r].i / V, v = heap[r].i % V;
+      if (s->prune) {
+        int ok = 0;
+        memcpy(seq, pre + (size_t)i * max_len, sizeof(int32_t) * (size_t)t);
+        seq[t] = v;
+        if ((rc = s->prune(s->gctx, seq, t + 1, &ok, err)) != LP_OK) goto done;
+        if (!ok) continue;
+      }
+      const int rk = rank++;
       if (v == eos) {
-        if (r >= K) continue; /* only EOS among the best K candidates finishes */
+        if (rk >= K) continue; /* only EOS among the best K candidates finishes */
         const int len = t + 1;
         const double key = alpha > 0.0 ? heap[r].s / pow((double)len, alpha) : heap[r].s;
+        uint64_t sig = 0;
         int sl = n_fin;
-        if (n_fin == K) { /* full: replace the worst if this one is better */
+        if (s->signature) {
+          memcpy(seq, pre + (size_t)i * max_len, sizeof(int32_t) * (size_t)t);
+          seq[t] = eos;
+          if ((rc = s->signature(s->gctx, seq, len, &sig, err)) != LP_OK) goto done;
+          int same = -1;
+          for (int f = 0; f < n_fin && same < 0; f++)
+            if (fins[f].sig == sig) same = f;
+          if (n_fin > 0 && same < 0) sig_diverse = 1;
+          if (same >= 0) { /* one answer per signature: keep the better */
+            if (!(key > fins[same].key)) continue;
+            sl = same;
+            free(fins[sl].seq);
+            fins[sl].seq = NULL;
+          }
+        }
+        if (sl == n_fin && n_fin == K) { /* full: replace the worst if this one is better */
           sl = 0;
           for (int f = 1; f < n_fin; f++)
             if (fin_cmp(&fins[f], &fins[sl]) > 0) sl = f;
@@ -265,7 +306,7 @@ int rf_beam_run(const rf_beam_spec *s, void *ctx, rf_beam_step_fn step,
         }
         memcpy(p, pre + (size_t)i * max_len, sizeof(int32_t) * (size_t)t);
         p[t] = eos;
-        fins[sl] = (rf_beam_fin){key, heap[r].s, p, len, order++};
+        fins[sl] = (rf_beam_fin){key, heap[r].s, p, len, order++, sig};
         if (sl == n_fin) n_fin++;
       } else {
         cpar[nnew] = i;
@@ -301,15 +342,20 @@ int rf_beam_run(const rf_beam_spec *s, void *ctx, rf_beam_step_fn step,
     nlive = nnew;
     if (nlive == 0) break;
     for (int j = 0; j < nlive; j++) tok[j] = pre[(size_t)j * max_len + t];
-    /* stop when no live prefix can beat the worst of K finished hypotheses */
-    if (n_fin == K) {
-      double worst = fins[0].key;
-      for (int f = 1; f < n_fin; f++)
+    /* Stop when no live prefix can beat the worst of K finished hypotheses,
+     * or, guided with signatures and every answer so far of one signature,
+     * the best answer (a new answer would share that signature). */
+    const int one_answer = s->prune && s->signature && n_fin > 0 && !sig_diverse;
+    if (n_fin == K || one_answer) {
+      double worst = fins[0].key, best = fins[0].key;
+      for (int f = 1; f < n_fin; f++) {
         if (fins[f].key < worst) worst = fins[f].key;
+        if (fins[f].key > best) best = fins[f].key;
+      }
       double bound = score[0];
       for (int j = 1; j < nlive; j++) bound = score[j] > bound ? score[j] : bound;
       if (alpha > 0.0) bound /= pow((double)max_len, alpha);
-      if (bound < worst) break;
+      if (bound < (one_answer ? best : worst)) break;
     }
     if (t + 1 < max_len && (rc = reorder(ctx, parent, nlive, err)) != LP_OK) goto done;
   }
@@ -332,6 +378,7 @@ done:
   free(score2);
   free(pre);
   free(pre2);
+  free(seq);
   free(logp);
   free(logits);
   return rc;
@@ -382,6 +429,7 @@ int lp_model_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o,
   if (!m || !b || !o || !out) return lp_err_set(err, LP_EINVAL, "lp_model_search: NULL argument");
   out->hyps = NULL;
   out->n = 0;
+  out->timed_out = 0;
   if (m->cfg.kind == LP_MODEL_LP) return lpm_search(m, b, o, out, err); /* LP: lp_search.c */
   int max_len = o->max_len;
   int rc = rf_search_prep(m, b, o->beam, &max_len, o->len_alpha, err);
@@ -390,9 +438,153 @@ int lp_model_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o,
   const lp_vocab_info *pv = &m->prog_v;
   const rf_beam_spec s = {.V = pv->size, .bos = pv->bos, .eos = pv->eos, .ban1 = pv->pad,
                           .ban2 = pv->bos, .min_len = 0, .K = o->beam, .max_len = max_len,
-                          .alpha = o->len_alpha, .who = "lp_model_search"};
+                          .alpha = o->len_alpha, .who = "lp_model_search", .prune = o->prune,
+                          .signature = o->signature, .gctx = o->ctx,
+                          .deadline = o->time_limit > 0 ? lp_now() + o->time_limit : 0.0};
   rf_beam_fin *fins;
   int n;
-  if ((rc = rf_beam_run(&s, m, inc_step, inc_reorder, &fins, &n, err)) != LP_OK) return rc;
+  if ((rc = rf_beam_run(&s, m, inc_step, inc_reorder, &fins, &n, &out->timed_out, err)) != LP_OK)
+    return rc;
   return rf_beam_result(fins, n, out, s.who, err);
+}
+
+/* ---- teacher-forced scoring ------------------------------------------------------ */
+
+/* lexicographic order of the sequences (for the prefix tree) */
+static _Thread_local const int32_t *const *g_sort_seqs;
+static _Thread_local const int *g_sort_lens;
+static int seq_cmp(const void *pa, const void *pb) {
+  const int a = *(const int *)pa, b = *(const int *)pb;
+  const int la = g_sort_lens[a], lb = g_sort_lens[b], l = la < lb ? la : lb;
+  for (int t = 0; t < l; t++)
+    if (g_sort_seqs[a][t] != g_sort_seqs[b][t]) return g_sort_seqs[a][t] < g_sort_seqs[b][t] ? -1 : 1;
+  return la != lb ? (la < lb ? -1 : 1) : (a < b ? -1 : a > b);
+}
+
+int rf_force(void *ctx, rf_force_start_fn start, rf_beam_step_fn step, rf_beam_reorder_fn reorder,
+             int V, int bos, int H, const int32_t *const *seqs, const int *lens, int n,
+             double *out, lp_err *err) {
+  if (n <= 0) return LP_OK;
+  const int h_max = n < H ? n : H;
+  float *logits = malloc(sizeof(float) * (size_t)h_max * V);
+  float *logp = malloc(sizeof(float) * (size_t)h_max * V);
+  int32_t *tok = malloc(sizeof(int32_t) * (size_t)h_max), *par = malloc(sizeof(int32_t) * (size_t)h_max);
+  int *order = malloc(sizeof(int) * (size_t)n), *g = malloc(sizeof(int) * (size_t)n);
+  int *gp = malloc(sizeof(int) * (size_t)n);
+  int rc = LP_OK;
+  if (!logits || !logp || !tok || !par || !order || !g || !gp) {
+    rc = lp_err_set(err, LP_ENOMEM, "scoring: out of memory");
+    goto done;
+  }
+  /* Sorted, sequences that share a prefix are neighbours: each chunk of h_max
+   * of them is decoded as a prefix tree, one hypothesis per distinct prefix
+   * (at most h_max at any depth), the caches reordered as in beam search. */
+  for (int i = 0; i < n; i++) order[i] = i, out[i] = 0.0;
+  g_sort_seqs = seqs, g_sort_lens = lens; /* thread-local: workers score at once */
+  qsort(order, (size_t)n, sizeof *order, seq_cmp);
+  for (int c0 = 0; c0 < n && rc == LP_OK; c0 += h_max) {
+    const int h = n - c0 < h_max ? n - c0 : h_max;
+    const int *ord = order + c0;
+    int cl = 0;
+    for (int i = 0; i < h; i++) cl = lens[ord[i]] > cl ? lens[ord[i]] : cl;
+    if ((rc = start(ctx, err)) != LP_OK) break;
+    for (int t = 0; t < cl && rc == LP_OK; t++) {
+      /* groups at depth t: the distinct prefixes seq[0..t) of the sequences
+       * longer than t; group k's first member gives its input token and parent */
+      int ng = 0, prev = -1;
+      for (int i = 0; i < h; i++) {
+        const int s = ord[i];
+        if (lens[s] <= t) continue;
+        const int same = prev >= 0 && (t == 0 || (gp[prev] == gp[i] && seqs[s][t - 1] == seqs[ord[prev]][t - 1]));
+        if (!same) {
+          tok[ng] = t == 0 ? bos : seqs[s][t - 1];
+          par[ng] = t == 0 ? 0 : gp[i];
+          ng++;
+        }
+        g[i] = ng - 1;
+        prev = i;
+      }
+      if (t > 0 && (rc = reorder(ctx, par, ng, err)) != LP_OK) break;
+      if ((rc = step(ctx, tok, ng, logits, err)) != LP_OK) break;
+      if (lp_log_softmax_forward(logp, logits, ng, V) != LP_OK) {
+        rc = lp_err_set(err, LP_EINVAL, "scoring: log-softmax failed");
+        break;
+      }
+      for (int i = 0; i < h; i++) {
+        const int s = ord[i];
+        if (lens[s] <= t) continue;
+        out[s] += logp[(size_t)g[i] * V + seqs[s][t]];
+        gp[i] = g[i]; /* the group at this depth is the parent of the next */
+      }
+    }
+  }
+done:
+  free(logits);
+  free(logp);
+  free(tok);
+  free(par);
+  free(order);
+  free(g);
+  free(gp);
+  return rc;
+}
+
+/* checks the programs to score: ids in the vocabulary (not PAD or BOS), EOS
+ * last and only there, at most max_len */
+int rf_score_check(const lp_model *m, const int32_t *const *progs, const int *lens, int n,
+                   int max_len, lp_err *err) {
+  const lp_vocab_info *pv = &m->prog_v;
+  if (n < 0 || (n > 0 && (!progs || !lens)))
+    return lp_err_set(err, LP_EINVAL, "lp_model_score: bad arguments");
+  for (int i = 0; i < n; i++) {
+    if (lens[i] < 1 || lens[i] > max_len || !progs[i])
+      return lp_err_set(err, LP_EINVAL, "program %d: %d ids (1..%d incl. EOS)", i, lens[i],
+                        max_len);
+    for (int t = 0; t < lens[i]; t++) {
+      const int32_t v = progs[i][t];
+      if (v < 0 || v >= pv->size || v == pv->pad || v == pv->bos ||
+          (v == pv->eos) != (t == lens[i] - 1))
+        return lp_err_set(err, LP_EINVAL, "program %d: id %d at position %d is not allowed "
+                          "there (ids in [0, %d), EOS last)", i, (int)v, t, pv->size);
+    }
+  }
+  return LP_OK;
+}
+
+/* RobustFill's decoder for rf_force: each chunk restarts the caches */
+typedef struct rf_score_ctx {
+  lp_model *m;
+  const uint8_t *emask;
+  int H, len;
+} rf_score_ctx;
+
+static int score_start(void *ctx, lp_err *err) {
+  rf_score_ctx *c = ctx;
+  return rf_inc_start(c->m, c->emask, c->H, c->len, err);
+}
+
+static int score_step(void *ctx, const int32_t *tok, int n, float *logits, lp_err *err) {
+  return rf_inc_step(((rf_score_ctx *)ctx)->m, tok, n, logits, err);
+}
+
+static int score_reorder(void *ctx, const int32_t *parent, int n, lp_err *err) {
+  return rf_inc_reorder(((rf_score_ctx *)ctx)->m, parent, n, err);
+}
+
+int lp_model_score(lp_model *m, const lp_batch *b, const int32_t *const *progs, const int *lens,
+                   int n, int latent_beam, double *scores, lp_err *err) {
+  if (!m || !b || (n > 0 && !scores))
+    return lp_err_set(err, LP_EINVAL, "lp_model_score: NULL argument");
+  if (latent_beam < 0 || latent_beam > 4096)
+    return lp_err_set(err, LP_EINVAL, "latent beam %d outside [0, 4096]", latent_beam);
+  int max_len = 0;
+  int rc = rf_search_prep(m, b, 1, &max_len, 0.0f, err);
+  if (rc == LP_OK) rc = rf_score_check(m, progs, lens, n, max_len, err);
+  if (rc != LP_OK || n == 0) return rc;
+  if (m->cfg.kind == LP_MODEL_LP)
+    return lpm_score(m, b, progs, lens, n, latent_beam ? latent_beam : 3, max_len, scores, err);
+  rf_score_ctx c = {m, b->emask, n < RF_SCORE_CHUNK ? n : RF_SCORE_CHUNK, max_len};
+  const lp_vocab_info *pv = &m->prog_v;
+  return rf_force(&c, score_start, score_step, score_reorder, pv->size, pv->bos, c.H, progs, lens,
+                  n, scores, err);
 }

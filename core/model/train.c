@@ -225,7 +225,7 @@ static int file_next(producer *P, const char **line, size_t *len, size_t *lineno
     }
     int rc = lp_jsonl_next(P->r, line, len, lineno, err);
     if (rc == 1) return 1;
-    if (rc < 0) return lp_err_prefix(err, "%s:%zu", P->path, *lineno);
+    if (rc < 0) return rc; /* the reader's message names the file and line */
     /* end of a pass */
     lp_jsonl_free(P->r);
     P->r = NULL;
@@ -618,7 +618,34 @@ static int log_row(FILE *f, int64_t step, double seconds, window *w, int bs, dou
 /* ====================================================================== */
 /* The loop.                                                              */
 
-#define AVG_N 100
+#define AVG_N LP_TRAIN_HIST_N
+
+/* The statistics window into / out of the position saved in checkpoints. */
+static void win_to_pos(const window *w, lp_train_pos *pos) {
+  pos->win_n = w->n;
+  const double v[LP_TRAIN_WIN_SUMS] = {w->loss, w->acc,  w->gnorm, w->lprog,
+                                       w->llat, w->lcom, w->le2e,  w->ppl};
+  memcpy(pos->win, v, sizeof v);
+}
+static void win_from_pos(window *w, const lp_train_pos *pos) {
+  w->n = pos->win_n;
+  w->loss = pos->win[0], w->acc = pos->win[1], w->gnorm = pos->win[2], w->lprog = pos->win[3];
+  w->llat = pos->win[4], w->lcom = pos->win[5], w->le2e = pos->win[6], w->ppl = pos->win[7];
+}
+/* Mean of the recorded steps' loss and accuracy (the last AVG_N at most),
+ * summed in slot order, so a resumed run sums as the straight one does. */
+static void hist_mean(const lp_train_pos *pos, double *loss, double *acc) {
+  int64_t hn = pos->hist_n < AVG_N ? (int64_t)pos->hist_n : AVG_N;
+  *loss = *acc = 0;
+  for (int64_t i = 0; i < hn; i++) {
+    *loss += pos->hist_loss[i];
+    *acc += pos->hist_acc[i];
+  }
+  if (hn) {
+    *loss /= (double)hn;
+    *acc /= (double)hn;
+  }
+}
 
 static int cfg_text(const lp_model_cfg *c, lp_buf *b) {
   b->len = 0;
@@ -841,10 +868,10 @@ int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err) {
   /* ---- steps ---- */
   float *params = lp_model_params(m), *grads = lp_model_grads(m);
   double t_start = now_s(), t_last = t_start, sec0 = pos.seconds;
-  double hist_loss[AVG_N], hist_acc[AVG_N];
-  int64_t hist_n = 0;
+  /* the statistics continue from the checkpoint's (STAT; empty when fresh) */
   window w;
   memset(&w, 0, sizeof w);
+  win_from_pos(&w, &pos);
   w.t0 = t_start;
   int stopping = 0;
   last_saved = -1; /* the output file gets this run's state even when no step is done */
@@ -896,9 +923,9 @@ int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err) {
     double t = now_s();
     pos.seconds = sec0 + (t - t_start);
     /* statistics */
-    hist_loss[hist_n % AVG_N] = st.loss;
-    hist_acc[hist_n % AVG_N] = st.token_acc;
-    hist_n++;
+    pos.hist_loss[pos.hist_n % AVG_N] = st.loss;
+    pos.hist_acc[pos.hist_n % AVG_N] = st.token_acc;
+    pos.hist_n++;
     w.n++;
     w.loss += st.loss;
     w.acc += st.token_acc;
@@ -910,14 +937,20 @@ int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err) {
     w.ppl += st.codebook_perplexity;
     w.lr = lr;
     w.dead = st.dead_codes;
-    if (logf && (step % log_every == 0 || step == o->steps)) {
-      if (log_row(logf, step, pos.seconds, &w, bs, t)) {
+    if (step % log_every == 0 || step == o->steps) {
+      /* a row ends the window (with or without a log, so that the window a
+       * checkpoint holds is the same either way) */
+      if (!logf) {
+        memset(&w, 0, sizeof w);
+        w.t0 = t;
+      } else if (log_row(logf, step, pos.seconds, &w, bs, t)) {
         rc = lp_err_set(err, LP_EIO, "%s: write failed: %s", o->log_path, strerror(errno));
         goto save_and_out;
       }
     }
     int wrote = 0;
     if (o->out_path && ck_every > 0 && step % ck_every == 0 && step < o->steps) {
+      win_to_pos(&w, &pos);
       rc = lp_ckpt_save(o->out_path, m, opt, &dom, &pos, o->metadata, err);
       if (rc) goto out;
       last_saved = step;
@@ -935,13 +968,7 @@ int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err) {
       pr.start_step = start;
       pr.loss = st.loss;
       pr.token_acc = st.token_acc;
-      int64_t hn = hist_n < AVG_N ? hist_n : AVG_N;
-      for (int64_t i = 0; i < hn; i++) {
-        pr.loss_avg += hist_loss[i];
-        pr.acc_avg += hist_acc[i];
-      }
-      pr.loss_avg /= (double)hn;
-      pr.acc_avg /= (double)hn;
+      hist_mean(&pos, &pr.loss_avg, &pr.acc_avg);
       pr.lr = lr;
       pr.grad_norm = gnorm;
       pr.elapsed_s = el;
@@ -958,8 +985,10 @@ int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err) {
     }
   }
   res->stopped = stopping;
-  /* stopped between rows: one more row, so the log reaches the checkpoint's step */
-  if (logf && w.n > 0 && log_row(logf, pos.step, pos.seconds, &w, bs, now_s())) {
+  /* stopped between rows: one more row, so the log reaches the checkpoint's
+   * step (it ends the window: the checkpoint then holds an empty one) */
+  if (logf && w.n > 0 && pos.step > start &&
+      log_row(logf, pos.step, pos.seconds, &w, bs, now_s())) {
     rc = lp_err_set(err, LP_EIO, "%s: write failed: %s", o->log_path, strerror(errno));
     goto save_and_out;
   }
@@ -968,6 +997,7 @@ save_and_out:
   if (o->out_path && pos.step != last_saved) {
     lp_err se;
     memset(&se, 0, sizeof se);
+    win_to_pos(&w, &pos);
     int src = lp_ckpt_save(o->out_path, m, opt, &dom, &pos, o->metadata, &se);
     if (src == LP_OK) {
       res->checkpoints++;
@@ -990,15 +1020,8 @@ save_and_out:
     res->end_step = pos.step;
     res->tasks_seen = (int64_t)pos.next_task;
     res->tasks_per_s = el > 0 ? (double)(pos.step - start) * bs / el : 0;
-    int64_t hn = hist_n < AVG_N ? hist_n : AVG_N;
-    for (int64_t i = 0; i < hn; i++) {
-      res->final_loss += hist_loss[i];
-      res->final_acc += hist_acc[i];
-    }
-    if (hn) {
-      res->final_loss /= (double)hn;
-      res->final_acc /= (double)hn;
-    }
+    hist_mean(&pos, &res->final_loss, &res->final_acc);
+    res->final_n = pos.hist_n < AVG_N ? (int64_t)pos.hist_n : AVG_N;
   }
 
 out:

@@ -30,11 +30,23 @@
  *         n x f32 v
  *   MSTA  u64 n, n x f32 non-gradient model state (lp_model_state)
  *   META  free-form UTF-8 text (e.g. JSON of the command line)
+ *   STAT  (optional; absent in older files, read as empty) the training
+ *         statistics a resumed run continues from, so that it reports what
+ *         training straight through reports: u64 n (steps recorded), u32 k =
+ *         min(n, LP_TRAIN_HIST_N), u32 reserved, k x f64 loss, k x f64 token
+ *         accuracy (ring slots: the i-th recorded step is in slot
+ *         i % LP_TRAIN_HIST_N), i64 steps in the CSV window since the last
+ *         log row, 8 x f64 the window's sums (loss, accuracy, gradient norm,
+ *         program, latent, commitment and end-to-end losses, perplexity)
  *
  * Readers refuse a file that is shorter than its header says (truncated),
  * lacks the magic (not a checkpoint), has another format version, fails the
- * checksum (corrupted), or lacks a section; unknown section tags are
- * skipped. Writers write to a temporary file, fsync and rename.
+ * checksum (corrupted), lacks a section (but STAT), or holds a field no
+ * writer makes (a domain name that is not [a-z0-9_]+, spec parts other than
+ * 1 or 2, a vocabulary size outside 1..LP_CKPT_MAX_VOCAB or a special id
+ * outside it, a bad tensor name or shape, counts that disagree); unknown
+ * section tags are skipped. Writers write to a temporary file, fsync and
+ * rename.
  *
  * Every message names the file. Library code: never prints or exits.
  */
@@ -64,6 +76,8 @@ uint32_t lp_crc32c(uint32_t crc, const void *data, size_t n);
 /* The domain a checkpoint belongs to.                                     */
 
 #define LP_CKPT_DOMAIN_NAME_MAX 64
+/* Readers refuse vocabularies larger than this (a damaged size). */
+#define LP_CKPT_MAX_VOCAB (1 << 24)
 typedef struct lp_ckpt_domain {
   char name[LP_CKPT_DOMAIN_NAME_MAX]; /* lp_domain_name */
   uint64_t vocab_fp;                  /* lp_vocab_fingerprint */
@@ -85,6 +99,10 @@ int lp_ckpt_domain_of(lp_domain *d, lp_ckpt_domain *out, lp_err *err);
 
 enum { LP_DATA_GENERATED = 0, LP_DATA_FILE = 1 };
 
+/* Steps whose loss the summary's mean is over; sums of the CSV window. */
+#define LP_TRAIN_HIST_N 100
+#define LP_TRAIN_WIN_SUMS 8
+
 typedef struct lp_train_pos {
   int64_t step;        /* optimiser steps completed (= Adam's t) */
   uint64_t rng_state;  /* the dropout lp_rng after the last step */
@@ -94,6 +112,15 @@ typedef struct lp_train_pos {
   uint64_t next_task;  /* index of the next task to train on (file: counts records, cycled) */
   double seconds;      /* training wall time so far */
   int32_t gen_min_size, gen_max_size, gen_n_examples; /* generator options (lp_gen_opts) */
+  /* STAT: the statistics of the steps so far (what the summary's and the
+   * progress line's means and the next CSV row are made of). hist_n steps
+   * were recorded; the i-th (from 0) is in slot i % LP_TRAIN_HIST_N. */
+  uint64_t hist_n;
+  double hist_loss[LP_TRAIN_HIST_N], hist_acc[LP_TRAIN_HIST_N];
+  int64_t win_n;   /* steps since the last CSV row */
+  double win[LP_TRAIN_WIN_SUMS]; /* their sums: loss, token accuracy, gradient norm,
+                                    program, latent, commitment and end-to-end
+                                    losses, codebook perplexity */
 } lp_train_pos;
 
 /* ---------------------------------------------------------------------- */
@@ -144,6 +171,17 @@ int lp_ckpt_check_layout(const lp_layout *have, const lp_layout *want, const cha
 
 /* ---------------------------------------------------------------------- */
 /* The model level.                                                        */
+
+/* Whether lp_ckpt_load would accept c (from lp_ckpt_read / lp_ckpt_decode,
+ * with or without its arrays) for the domain `dom` (NULL: the checkpoint's
+ * own domain record, so only the file's consistency is checked): the domain
+ * and vocabularies, the stored config (parsed as a config file), the model
+ * it makes, and that model's layout, parameter count and state size against
+ * the file's. It runs the very checks of lp_ckpt_load (`lpsynth ckpt info`
+ * uses it, so it accepts what synth, eval and --resume load). LP_OK, or an
+ * error naming origin. */
+int lp_ckpt_check_model(const lp_ckpt *c, const char *origin, const lp_ckpt_domain *dom,
+                        lp_err *err);
 
 /* Write model m (config, layout, parameters, state), the optimiser (may be
  * NULL: no optimiser state), the domain, the position and the metadata (may

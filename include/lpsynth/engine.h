@@ -522,10 +522,13 @@ typedef double (*lp_gc_loss_fn)(void *ctx);
 typedef struct lp_gc_opts {
   float eps;         /* central-difference step h (default 3e-2) */
   double tol;        /* max allowed relative error (default 1e-2) */
-  double floor_frac; /* relative error of element i is
-                        |a_i - n_i| / max(|a_i|, |n_i|, floor),
+  double floor_frac; /* element i passes when
+                          |a_i - n_i| <= tol * max(|a_i|, |n_i|, floor) + noise_i,
                         floor = floor_frac * max_j max(|a_j|, |n_j|) + abs_floor
-                        (default 1e-2) */
+                        (default 1e-2), and noise_i the rounding allowance of
+                        the finite difference (noise_ulps); its relative error
+                        is |a_i - n_i| / (max(|a_i|, |n_i|, floor) + noise_i / tol),
+                        so it passes when that is <= tol */
   double abs_floor;  /* default 1e-6 */
   size_t max_checks; /* check at most this many elements, spread evenly with a
                         random start (0 = all; default 0) */
@@ -535,6 +538,15 @@ typedef struct lp_gc_opts {
                         forwards a larger h lowers the rounding noise
                         (~ulp(f)/2h); order 4 keeps the truncation small. */
   uint64_t seed;     /* for the random start and for op cases' inputs */
+  double noise_ulps; /* rounding error assumed in one float32 evaluation of the
+                        loss, in units of FLT_EPSILON * |f| (default 2). The
+                        difference quotient of element i then carries up to
+                        noise_i = sum_k |c_k| * noise_ulps * FLT_EPSILON * F_i,
+                        where c_k are the weights of the evaluations f(x +- h),
+                        f(x +- 2h) in the estimate (1 / 2h each for order 2;
+                        4/3 of 1 / 2h and 1/3 of 1 / 4h for order 4) and F_i the
+                        largest |f| among them: what float32 arithmetic cannot
+                        resolve, whatever the gradient (0: no allowance) */
 } lp_gc_opts;
 
 typedef struct lp_gc_result {
@@ -545,6 +557,11 @@ typedef struct lp_gc_result {
   size_t worst;         /* index of the worst element */
   double worst_analytic, worst_numeric;
   int ok;               /* n_bad == 0 */
+  double max_noise;     /* largest rounding allowance noise_i used */
+  size_t n_unresolved;  /* elements whose |a_i| and |n_i| are both below
+                           noise_i / tol: float32 cannot tell their gradient
+                           from zero at this step, so they are only checked to
+                           be that small */
 } lp_gc_result;
 
 void lp_gc_opts_default(lp_gc_opts *o);

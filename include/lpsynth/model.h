@@ -160,15 +160,32 @@ typedef struct lp_hyp {
   float latent_score;
 } lp_hyp;
 
+/* Execution guidance for search (optional). prune(ctx, ids, n, &ok): ids[0..n)
+ * is a candidate prefix (a finished program when its last id is EOS); *ok = 0
+ * when no completion of it can be consistent with the task's examples (a
+ * finished program: when it is not consistent). A non-zero return is an
+ * error (the message in err) and stops the search. */
+typedef int (*lp_prune_fn)(void *ctx, const int32_t *ids, int n, int *ok, lp_err *err);
+/* signature(ctx, ids, n, &sig): a hash of what the finished program ids[0..n)
+ * does (e.g. of its outputs on the examples); finished programs with equal
+ * signatures are one answer (the best-scored is kept). */
+typedef int (*lp_signature_fn)(void *ctx, const int32_t *ids, int n, uint64_t *sig, lp_err *err);
+
 typedef struct lp_beam_opts {
   int beam;          /* B programs returned (at most) */
   int latent_beam;   /* LP: L latent beams (0 = floor(sqrt(B))) */
   int max_len;       /* longest program incl. EOS (0 = config max_program_len) */
   float len_alpha;   /* length normalisation exponent (0 = none): score / len^alpha */
+  /* appended: execution-guided search (all optional; zero = plain beam search) */
+  lp_prune_fn prune;         /* drop candidates before they take a beam slot */
+  lp_signature_fn signature; /* one answer per signature among finished programs */
+  void *ctx;                 /* passed to prune and signature */
+  double time_limit;         /* seconds (<= 0: none); the search returns what it has then */
 } lp_beam_opts;
 
 typedef struct lp_beam_result {
   lp_hyp *hyps; int n;              /* best first */
+  int timed_out;                    /* 1 when the time limit stopped the search */
 } lp_beam_result;
 void lp_beam_free(lp_beam_result *r);
 
@@ -177,6 +194,25 @@ void lp_beam_free(lp_beam_result *r);
  * recomputed. Returns the best hypotheses that ended with EOS (best first). */
 int lp_model_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o,
                     lp_beam_result *out, lp_err *err);
+/* With o->prune set (execution-guided search): at every step the candidates
+ * are taken best first, and one that prune refuses is dropped before it
+ * takes a beam slot, so the beam keeps B live prefixes while there are
+ * candidates. Only programs prune accepts finish. For LP models both levels
+ * are guided: latent codes are tried in the latent predictor's order (a beam
+ * of B codes) until L of them have led to an accepted program (or none is
+ * left). With o->signature, finished programs of equal signature are one
+ * answer, and when every accepted program has the same signature (as when
+ * prune accepts only consistent programs) the search stops as soon as no live
+ * prefix can beat the best answer. */
+
+/* Teacher-forced scores of n programs for ONE task (batch b with B = 1):
+ * scores[i] = log p(progs[i] | spec) (ids incl. EOS; lens[i] of them), the
+ * sum over tokens, batched through the cached decoder. LP models: the best
+ * over the latent beam's codes of (latent log-probability + program
+ * log-probability) over a latent beam of latent_beam codes (0: 3). A program longer than
+ * the model's ma_program_len or with ids outside the vocabulary is an error. */
+int lp_model_score(lp_model *m, const lp_batch *b, const int32_t *const *progs, const int *lens,
+                   int n, int latent_beam, double *scores, lp_err *err);
 
 #ifdef __cplusplus
 }

@@ -169,6 +169,10 @@ typedef struct lp_record {
   /* appended: pairs files (into json, or NULL) */
   const char *docstring, *code, *split;
   size_t docstring_len, code_len, split_len;
+  /* appended: examples kept out of the specification, to test generalisation:
+   * "held_inputs" / "held_outputs" (both or neither, the same length) */
+  lp_strs held_inputs, held_outputs;
+  int has_held;
 } lp_record;
 enum { LP_REC_PROGRAM = 1, LP_REC_TOKENS = 2, LP_REC_INPUTS = 4, LP_REC_OUTPUTS = 8,
        LP_REC_DOCSTRING = 16, LP_REC_CODE = 32, LP_REC_SPLIT = 64 };
@@ -180,8 +184,15 @@ int lp_record_require(const lp_record *rec, unsigned fields, lp_err *err);
 void lp_record_free(lp_record *rec);
 
 /* ---- files ---- */
-/* Write data to path atomically: a temp file beside it, fsync, rename. */
+/* Write data to path atomically: a temp file beside it (PATH.tmp.PID), fsync,
+ * rename. First removes the stale temp files of PATH (lp_tmp_sweep). */
 int lp_write_file_atomic(const char *path, const void *data, size_t len, lp_err *err);
+/* Removes the temporary files PATH.tmp.PID beside path that a process killed
+ * while writing path left behind: those whose PID is not a running process
+ * (kill(PID, 0) fails with ESRCH; never this process's own). A PID that was
+ * reused by another process keeps its file until a later sweep. Returns how
+ * many were removed (errors are ignored: it is housekeeping). */
+size_t lp_tmp_sweep(const char *path);
 
 #ifdef __cplusplus
 }

@@ -101,7 +101,9 @@ typedef struct lp_train_result {
   int resumed;                  /* 1: started from a checkpoint */
   double seconds;               /* wall seconds of this run */
   double tasks_per_s;
-  double final_loss, final_acc; /* mean of the last (up to) 100 steps */
+  double final_loss, final_acc; /* mean of the last (up to) 100 steps - with those
+                                   before a resume (the checkpoint's STAT), so a
+                                   resumed run reports what a straight one does */
   int64_t checkpoints;          /* checkpoints written */
   int64_t tasks_seen;           /* tasks trained on, in total (= next task index) */
   uint64_t seed, data_seed;     /* the seeds in effect (resume: the checkpoint's) */
@@ -116,6 +118,7 @@ typedef struct lp_train_result {
   int64_t pass_lines;           /* once the reader has gone through the whole file: its
                                    lines of the selected split (-1: not known) */
   int64_t pass_skipped;         /* of those, pairs skipped as too long (-1: not known) */
+  int64_t final_n;              /* steps final_loss and final_acc are the mean of */
 } lp_train_result;
 
 /* Runs training as described above. On error returns < 0 with a message

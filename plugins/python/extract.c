@@ -15,7 +15,9 @@
  *              touching the inside of string literals), ending in '\n'.
  *
  * The cleaned code is parsed again; a pair whose code no longer parses is
- * dropped and counted (info->broken), which should never happen.
+ * dropped and counted (info->broken), which should never happen. A function
+ * longer than PY_MAX_FUNC_LINES lines or PY_MAX_FUNC_BYTES bytes is skipped
+ * before that (info->too_long; the callback is told, to report it).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,17 +151,41 @@ int py_clean_docstring(const char *s, size_t n, py_buf *out) {
 /* ------------------------------------------------------------------------ */
 /* Parse errors and Python 2                                                 */
 
+/* The string_start of an ERROR node's string that never ends (a literal
+ * left open: tree-sitter puts its start into the ERROR node), if any. */
+static int open_string(TSNode err, TSNode *start) {
+  uint32_t nc = ts_node_child_count(err);
+  int open = 0;
+  for (uint32_t i = 0; i < nc; i++) {
+    TSNode c = ts_node_child(err, i);
+    const char *t = ts_node_type(c);
+    if (strcmp(t, "string_start") == 0 && !open) {
+      *start = c;
+      open = 1;
+    } else if (strcmp(t, "string_end") == 0) {
+      open = 0;
+    }
+  }
+  return open;
+}
+
 /* First ERROR/MISSING node in document order, or a Python-2-only construct. */
 static int find_problem(TSNode n, const char *src, TSNode *where, const char **what) {
   const char *t = ts_node_type(n);
   if (ts_node_is_missing(n)) {
     *where = n;
-    *what = "syntax error (missing token)";
+    *what = strcmp(t, "string_end") == 0 ? "unterminated string literal"
+                                          : "syntax error (missing token)";
     return 1;
   }
   if (strcmp(t, "ERROR") == 0) {
     *where = n;
     *what = "syntax error";
+    TSNode s;
+    if (open_string(n, &s)) {
+      *where = s;
+      *what = "unterminated string literal (its closing quotes are missing)";
+    }
     return 1;
   }
   if (strcmp(t, "print_statement") == 0 || strcmp(t, "exec_statement") == 0) {
@@ -408,6 +434,15 @@ static int visit_function(walker *w, TSNode fn, TSNode outer, size_t name_len) {
   }
   w->name.len = name_len;
   if (py_buf_put(&w->name, w->src + nstart(nm), nend(nm) - nstart(nm))) return PY_ENOMEM;
+  size_t lines = ts_node_end_point(outer).row - ts_node_start_point(outer).row + 1;
+  size_t bytes = nend(outer) - nstart(outer);
+  if (lines > PY_MAX_FUNC_LINES || bytes > PY_MAX_FUNC_BYTES) {
+    w->info->too_long++;
+    py_pair p = {ts_node_start_point(outer).row + 1, NULL, 0, NULL, 0, w->name.data,
+                 w->name.len, lines > PY_MAX_FUNC_LINES ? lines : bytes,
+                 lines > PY_MAX_FUNC_LINES ? 0 : 1};
+    return w->cb(w->ctx, &p);
+  }
   w->code.len = 0;
   if ((rc = clean_code(w->src, outer, doc, &w->code))) return rc;
   if (!reparses(w, w->code.data, w->code.len)) {
@@ -415,7 +450,7 @@ static int visit_function(walker *w, TSNode fn, TSNode outer, size_t name_len) {
     return PY_OK;
   }
   py_pair p = {ts_node_start_point(outer).row + 1, w->doc.data, w->doc.len, w->code.data,
-               w->code.len, w->name.data, w->name.len};
+               w->code.len, w->name.data, w->name.len, 0, 0};
   w->info->emitted++;
   return w->cb(w->ctx, &p);
 }

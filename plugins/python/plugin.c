@@ -338,10 +338,20 @@ typedef struct extract_ctx {
   lp_pair_fn fn;
   void *ctx;
   int rc; /* the callback's non-zero return */
+  const lp_host_api *host;
+  const char *path;
 } extract_ctx;
 
 static int on_pair(void *ctx, const py_pair *p) {
   extract_ctx *x = ctx;
+  if (p->too_long) {
+    /* no pair: the host hears of it (FILE:LINE), the walk goes on */
+    x->host->log(LP_LOG_WARN, "%s:%zu: function %.*s is %zu %s long, over the limit of %zu: skipped",
+                 x->path, p->line, (int)p->name_len, p->name, p->too_long,
+                 p->too_long_bytes ? "bytes" : "lines",
+                 p->too_long_bytes ? PY_MAX_FUNC_BYTES : (size_t)PY_MAX_FUNC_LINES);
+    return 0;
+  }
   lp_pair lp = {sizeof(lp_pair), (uint32_t)p->line, p->doc, p->doc_len, p->code, p->code_len,
                 p->name, p->name_len};
   int r = x->fn(x->ctx, &lp);
@@ -359,14 +369,14 @@ static int py_extract_pairs(void *self, const char *path, const char *text, size
   if (len > MAX_TEXT)
     return fail(I->host, err, LP_ELIMIT, "python: %s: %zu bytes is over the %zu-byte limit", path,
                 len, MAX_TEXT);
-  extract_ctx x = {fn, ctx, 0};
+  extract_ctx x = {fn, ctx, 0, I->host, path};
   py_extract_info info;
   int r = py_extract(text ? text : "", len, on_pair, &x, &info);
   if (r == PY_OK) return LP_OK;
   if (r == PY_ENOMEM) return fail(I->host, err, LP_ENOMEM, "python: out of memory");
   if (r == PY_EPARSE)
-    return fail(I->host, err, LP_EINVAL, "%s: line %zu, column %zu: %s", path, info.err_line,
-                info.err_col, info.err_what);
+    return fail(I->host, err, LP_EINVAL, "%s:%zu:%zu: %s", path, info.err_line, info.err_col,
+                info.err_what);
   return x.rc; /* stopped by the callback */
 }
 

@@ -53,7 +53,18 @@ typedef struct py_pair {
   size_t code_len; /* the function without docstring and comments, dedented */
   const char *name;
   size_t name_len; /* "f", "Class.method", "Outer.Inner.method" */
+  size_t too_long; /* 0; else the function is that many lines (or bytes, see
+                      too_long_bytes) over the limit: doc and code are NULL, and
+                      the callback is told so it can report the skip */
+  int too_long_bytes; /* 1: too_long counts bytes (PY_MAX_FUNC_BYTES), 0: lines */
 } py_pair;
+
+/* Longest function extracted: a longer one (generated tables, say) is
+ * skipped before its code is cleaned and parsed again - never a training
+ * pair anyway (models take hundreds of tokens), and the two passes over a
+ * 300,000-line function took half a gigabyte. */
+#define PY_MAX_FUNC_LINES 2000
+#define PY_MAX_FUNC_BYTES ((size_t)256 << 10)
 typedef int (*py_pair_cb)(void *ctx, const py_pair *p);
 
 typedef struct py_extract_info {
@@ -62,14 +73,17 @@ typedef struct py_extract_info {
   size_t emitted;        /* pairs passed to the callback */
   size_t only_docstring; /* skipped: the body is nothing but the docstring */
   size_t broken;         /* skipped: the cleaned code did not parse (should be 0) */
+  size_t too_long;       /* skipped: longer than PY_MAX_FUNC_LINES / _BYTES */
   size_t err_line, err_col; /* PY_EPARSE: 1-based position of the first error */
-  char err_what[96];        /* PY_EPARSE: "syntax error", "Python 2 print statement", ... */
+  char err_what[96];        /* PY_EPARSE: "syntax error", "unterminated string literal",
+                               "Python 2 print statement", ... */
 } py_extract_info;
 
 /* Finds every function (at module level, in classes, and in module-level
  * if/try/with/for/while blocks; not inside other functions) whose body starts
  * with a str docstring and has at least one more statement, and calls cb for
- * each in file order. Returns PY_OK, PY_EPARSE (the file has a syntax error
+ * each in file order (a function over PY_MAX_FUNC_LINES / _BYTES: cb with
+ * too_long set and no doc or code). Returns PY_OK, PY_EPARSE (the file has a syntax error
  * or Python-2-only syntax; info->err_* say where; cb was not called),
  * PY_ENOMEM, or cb's non-zero return. info may be NULL. */
 int py_extract(const char *src, size_t len, py_pair_cb cb, void *ctx, py_extract_info *info);

@@ -14,6 +14,13 @@
  *     UNK per decoded code point, or per byte that is not valid UTF-8). No
  *     BOS/EOS (-1).
  *
+ * solve (ABI 1.2): the exact solver of solve.c (sd_solve). Options left at 0
+ * take the defaults: 100 programs, 10 seconds, 20 expressions (at most
+ * SD_MAX_EXPRS); examples of up to SD_SOLVE_MAX_LEN characters. The prior is
+ * -(expressions + cost sum / 65536): fewest expressions first, then the
+ * per-expression costs of sd_solve_default_costs. Each program is checked
+ * here as check() would before it is reported.
+ *
  * The instance holds only the host table; every function is reentrant.
  */
 #include <stdarg.h>
@@ -400,8 +407,10 @@ static int str_check(void *self, const int32_t *ids, size_t n, const lp_example 
   return rc;
 }
 
-/* Beam-search pruning: the complete expressions of the prefix are run; each
- * output must be a prefix of the expected one (equal to it once EOS was read).
+/* Beam-search pruning (prefix.c): the complete expressions of the prefix are
+ * run, each output must be a prefix of the expected one (equal to it once EOS
+ * was read), and an unfinished trailing expression must still have a
+ * completion that outputs exactly the next piece of every expected output.
  * Malformed ids give *ok = 0 (not an error). */
 static int str_prefix_ok(void *self, const int32_t *ids, size_t n, const lp_example *ex,
                          size_t n_ex, int *ok, lp_err *err) {
@@ -411,13 +420,8 @@ static int str_prefix_ok(void *self, const int32_t *ids, size_t n, const lp_exam
   if (!ids && n) return fail(I, err, LP_EINVAL, "string: program ids are NULL");
   int rc = check_examples(I, ex, n_ex, err);
   if (rc != LP_OK) return rc;
-  progbuf pb;
-  int ended = 0;
-  progbuf_init(&pb, n);
-  int r = sd_from_tokens_prefix(ids, n, &pb.p, &ended, NULL, 0);
-  if (r == SD_ENOMEM) rc = fail(I, err, LP_ENOMEM, "out of memory");
-  else if (r == 0) rc = run_examples(I, &pb.p, ex, n_ex, ended, ok, err);
-  progbuf_free(&pb);
+  if (sd_prefix_check(ids, n, ex, n_ex, 0, ok) == SD_ENOMEM)
+    rc = fail(I, err, LP_ENOMEM, "out of memory");
   return rc;
 }
 
@@ -473,11 +477,111 @@ static int str_program_size(void *self, const int32_t *ids, size_t n, int32_t *s
   return rc;
 }
 
+/* ---- exact search (solve.c) ----
+ * Defaults for the fields of lp_solve_opts left at 0: */
+#define SOLVE_DEF_MAX_SOLUTIONS 100
+#define SOLVE_DEF_TIME_LIMIT 10.0 /* seconds */
+#define SOLVE_DEF_MAX_SIZE 20     /* expressions */
+
+typedef struct solve_ctx {
+  const sd_inst *I;
+  const lp_example *ex;
+  size_t n_ex;
+  lp_solution_fn fn;
+  void *ctx;
+  lp_err *err;
+  int rc;
+} solve_ctx;
+
+/* Each program is checked as check() would before it is passed on (the
+ * solver builds consistent programs; this makes the contract independent of
+ * that). */
+static int solve_report(void *vctx, const sd_prog *prog, const int32_t *ids, size_t n,
+                        double prior) {
+  solve_ctx *c = vctx;
+  int ok = 0;
+  int rc = run_examples(c->I, prog, c->ex, c->n_ex, 1, &ok, c->err);
+  if (rc != LP_OK) {
+    c->rc = rc;
+    return 1;
+  }
+  if (!ok) return 0;
+  return c->fn(c->ctx, ids, n, prior) != 0;
+}
+
+#define SOLVE_OPT(o, f) \
+  ((o) && (o)->struct_size >= offsetof(lp_solve_opts, f) + sizeof((o)->f))
+
+static int str_solve(void *self, const lp_example *ex, size_t n_ex, const lp_solve_opts *opts,
+                     lp_solution_fn fn, void *ctx, int *complete, lp_err *err) {
+  GET_INST(self, err);
+  if (complete) *complete = 0;
+  if (!fn) return fail(I, err, LP_EINVAL, "string: solve needs a callback for the programs");
+  int rc = check_examples(I, ex, n_ex, err);
+  if (rc != LP_OK) return rc;
+  if (n_ex == 0) return fail(I, err, LP_EINVAL, "string: solve needs at least one example");
+  sd_solve_opts so = {SOLVE_DEF_MAX_SOLUTIONS, SOLVE_DEF_TIME_LIMIT, SOLVE_DEF_MAX_SIZE, NULL, 0};
+  if (SOLVE_OPT(opts, max_solutions) && opts->max_solutions != 0) {
+    if (opts->max_solutions < 0)
+      return fail(I, err, LP_EINVAL, "string: solve: max_solutions %d is negative",
+                  (int)opts->max_solutions);
+    so.max_solutions = opts->max_solutions;
+  }
+  if (SOLVE_OPT(opts, time_limit)) {
+    double t = opts->time_limit;
+    if (t != t) return fail(I, err, LP_EINVAL, "string: solve: time_limit is not a number");
+    if (t > 0) so.time_limit = t;
+  }
+  if (SOLVE_OPT(opts, max_size) && opts->max_size != 0) {
+    if (opts->max_size < 0)
+      return fail(I, err, LP_EINVAL, "string: solve: max_size %d is negative",
+                  (int)opts->max_size);
+    if (opts->max_size > SD_MAX_EXPRS)
+      return fail(I, err, LP_ELIMIT,
+                  "string: solve: max_size %d is above the limit of %d expressions",
+                  (int)opts->max_size, SD_MAX_EXPRS);
+    so.max_size = opts->max_size;
+  }
+  /* refused before decoding anything big (sd_solve checks the exact limits) */
+  if (n_ex > SD_SOLVE_MAX_EXAMPLES)
+    return fail(I, err, LP_ELIMIT, "string: solve: %zu examples, at most %d", n_ex,
+                SD_SOLVE_MAX_EXAMPLES);
+  for (size_t i = 0; i < n_ex; i++)
+    for (int j = 0; j < 2; j++)
+      if (ex[i].len[j] > 4 * (size_t)SD_SOLVE_MAX_LEN)
+        return fail(I, err, LP_ELIMIT,
+                    "string: solve: example %zu: the %s has %zu bytes, the solver takes at most "
+                    "%d characters",
+                    i, j ? "output" : "input", ex[i].len[j], SD_SOLVE_MAX_LEN);
+  sd_str *in = calloc(n_ex, sizeof *in), *out = calloc(n_ex, sizeof *out);
+  if (!in || !out) rc = fail(I, err, LP_ENOMEM, "out of memory");
+  for (size_t i = 0; rc == LP_OK && i < n_ex; i++)
+    if (sd_decode(ex[i].part[0] ? ex[i].part[0] : "", ex[i].len[0], &in[i]) ||
+        sd_decode(ex[i].part[1] ? ex[i].part[1] : "", ex[i].len[1], &out[i]))
+      rc = fail(I, err, LP_ENOMEM, "out of memory");
+  if (rc == LP_OK) {
+    solve_ctx c = {I, ex, n_ex, fn, ctx, err, LP_OK};
+    char msg[512] = "";
+    int r = sd_solve(in, out, n_ex, &so, solve_report, &c, complete, NULL, msg, sizeof msg);
+    if (r) rc = fail(I, err, sd_code(r), "string: solve: %s", msg[0] ? msg : "failed");
+    else if (c.rc != LP_OK) rc = c.rc;
+    if (rc != LP_OK && complete) *complete = 0;
+  }
+  for (size_t i = 0; i < n_ex; i++) {
+    if (in) sd_str_free(&in[i]);
+    if (out) sd_str_free(&out[i]);
+  }
+  free(in);
+  free(out);
+  return rc;
+}
+
 static const lp_domain_desc string_desc = {
     .struct_size = sizeof(lp_domain_desc),
     .abi_major = LP_PLUGIN_ABI_MAJOR,
     .abi_minor = LP_PLUGIN_ABI_MINOR,
-    .caps = LP_CAP_EXECUTE | LP_CAP_CHECK | LP_CAP_GENERATE | LP_CAP_PREFIX | LP_CAP_LENGTH,
+    .caps = LP_CAP_EXECUTE | LP_CAP_CHECK | LP_CAP_GENERATE | LP_CAP_PREFIX | LP_CAP_LENGTH |
+            LP_CAP_SOLVE,
     .name = "string",
     .version = "1.0.0",
     .description = "string transformations from I/O examples: the RobustFill DSL of "
@@ -499,6 +603,7 @@ static const lp_domain_desc string_desc = {
     .anonymise = NULL,
     .prefix_ok = str_prefix_ok,
     .program_size = str_program_size,
+    .solve = str_solve,
 };
 
 LP_PLUGIN_EXPORT const lp_domain_desc *lp_plugin_entry(void);

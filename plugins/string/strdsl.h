@@ -179,4 +179,96 @@ size_t sd_utf8_put(uint32_t cp, char buf[4]);
 int sd_from_tokens_prefix(const int32_t *ids, size_t n, sd_prog *out, int *ended,
                           char *err, size_t errlen);
 
+/* ---- exact solver (solve.c) ----
+ * FlashFill-style enumeration: every expression is run on the example inputs
+ * and kept only when its output on each example is a substring of that
+ * example's output; expressions with the same outputs on all examples form one
+ * class (a cheapest member represents it; up to SD_SOLVE_MEMBERS alternatives,
+ * cheapest first, are kept). Programs are paths through the graph of output
+ * positions (one position per example), enumerated best first by the prior:
+ * fewest expressions, then the smallest sum of member costs. */
+#define SD_SOLVE_MEMBERS 6          /* alternative members kept per class */
+#define SD_SOLVE_MAX_LEN 1000       /* longest input or output (code points) */
+#define SD_SOLVE_MAX_EXAMPLES 1000
+#define SD_SOLVE_MAX_COST 63        /* per expression; the prior needs it */
+
+/* Per-expression costs (lower is preferred). An expression costs op[its op]
+ * (a Compose: op[SD_COMPOSE] + op[outer] + op[inner]) plus the extras below,
+ * capped at SD_SOLVE_MAX_COST. */
+typedef struct sd_solve_costs {
+  int op[SD_NUM_OPS];
+  int index;       /* per step of |i| - 1 of an index (GetToken, GetFirst, GetSpan) */
+  int neg_index;   /* an index counted from the end (i < 0) */
+  int regex[SD_NUM_TYPES + 1]; /* a type argument (GetToken, GetFirst, GetAll, GetUpto,
+                                  GetFrom, GetSpan sides); [SD_NUM_TYPES]: a delimiter */
+  int absent;      /* a type whose tokens the inputs do not seem to hold (see solve.c) */
+  int substr_neg;  /* per SubStr position counted from the end (k <= 0) */
+  int substr_far;  /* a SubStr position beyond the shortest input (clamped) */
+} sd_solve_costs;
+extern const sd_solve_costs sd_solve_default_costs;
+
+typedef struct sd_solve_opts {
+  int max_solutions;           /* >= 1 */
+  double time_limit;           /* seconds of wall time, > 0 */
+  int max_size;                /* most expressions per program, 1..SD_MAX_EXPRS */
+  const sd_solve_costs *costs; /* NULL: sd_solve_default_costs */
+  int self_check;              /* tests: check the solver's shortcuts with the interpreter */
+} sd_solve_opts;
+
+/* What one call did (for tests and benchmarks). */
+typedef struct sd_solve_stats {
+  size_t classes, inner_tuples, states, edges, reported;
+  size_t mismatches;           /* shortcuts that disagreed with the interpreter (a bug if > 0;
+                                  members always, Compose shortcuts with self_check) */
+  double t_enum, t_graph, t_search;  /* seconds */
+  int timed_out, truncated;    /* time limit reached; a budget (classes, states) exceeded */
+} sd_solve_stats;
+
+/* Called for each program, best first: prog and ids (ending with EOS) are
+ * views valid during the call; prior = -(expressions + cost sum / 65536).
+ * Non-zero stops the search (sd_solve then returns 0). */
+typedef int (*sd_solve_fn)(void *ctx, const sd_prog *prog, const int32_t *ids, size_t n,
+                           double prior);
+
+/* Solves inputs[k] -> outputs[k], k < n_ex, reporting programs to fn in
+ * non-increasing prior order (distinct, each consistent with every example)
+ * until opts->max_solutions, opts->time_limit or exhaustion (*complete = 1:
+ * every program of at most max_size expressions built from the kept members
+ * was reported; in particular none exists when none was reported). stats may
+ * be NULL. 0 ok; -1 bad arguments, SD_ELIMIT (an example over the limits) or
+ * SD_ENOMEM, with a message in err. When every output is empty, the programs
+ * are single expressions that output "" on every input (complete = 0). */
+int sd_solve(const sd_str *inputs, const sd_str *outputs, size_t n_ex, const sd_solve_opts *opts,
+             sd_solve_fn fn, void *ctx, int *complete, sd_solve_stats *stats, char *err,
+             size_t errlen);
+
+/* ---- prefix judgement for execution-guided search (prefix.c) ----
+ * *ok = 0 when no program that starts with ids[0..n) can be consistent with
+ * the examples (part 0 input, part 1 expected output, compared as bytes as the
+ * plugin's check() does), else 1. Decides what the prefix already settles:
+ * the complete expressions' outputs must be a prefix of each target (equal to
+ * it after EOS), and an unfinished trailing expression must have a completion
+ * of its open arguments whose output on every example k is exactly the next
+ * piece of the target (out_k[p_k : p_k + len], p_k: what the complete
+ * expressions output) - tried when there are at most
+ * SD_PREFIX_MAX_COMPLETIONS completions, which holds for every expression
+ * that cannot output "" whatever its open arguments are. With flags 0 it never
+ * refuses a prefix of a consistent program. Malformed ids (and more than
+ * SD_MAX_EXPRS expressions) give *ok = 0. A part that is NULL is read as ""
+ * (its length must then be 0). Reentrant (no state between calls). 0, or
+ * SD_ENOMEM.
+ * flags SD_PREFIX_PRODUCTIVE (not exact): also refuses a prefix with an
+ * expression that outputs "" on every example (unless every target is ""),
+ * a trailing expression none of whose fitting completions outputs anything
+ * (tried when at most SD_PREFIX_MAX_PRODUCTIVE), and any expression after
+ * every target is complete. Dropping such expressions from a consistent
+ * program keeps it consistent; the prefixes of the program without them are
+ * accepted. */
+#define SD_PREFIX_MAX_COMPLETIONS 512
+#define SD_PREFIX_PRODUCTIVE 1u
+#define SD_PREFIX_MAX_PRODUCTIVE 4096
+struct lp_example; /* lpsynth/plugin.h */
+int sd_prefix_check(const int32_t *ids, size_t n, const struct lp_example *ex, size_t n_ex,
+                    unsigned flags, int *ok);
+
 #endif

@@ -18,7 +18,7 @@ expect_status 0 "$LP" train --domain string --config "$MODELS/lp-tiny.cfg" --ste
 
 # RobustFill: no latent beam ('-'), --latent-beam ignored with a warning
 expect_status 0 "$LP" eval --domain string --model rf.ckpt --tasks tasks.jsonl --beam 1,3 \
-  --latent-beam 2,3 --max-len 20
+  --latent-beam 2,3 --max-len 20 --search beam
 has err.txt "--latent-beam is ignored: rf.ckpt holds a robustfill model" "RobustFill latent beam"
 has out.txt "metric exact" "default metric of the string domain"
 has out.txt "distinct-1  distinct-2  distinct-3  distinct-4" "table header"
@@ -28,7 +28,7 @@ grep -Eq '^ +1 +- +[0-9.]+% \(0?[0-9]/3\) +[0-9.]+ +[01]\.[0-9]{3} +[01]\.[0-9]{
 
 # LP: rows (B, L) with the L used; (1, 2) is (1, 1) (clamped), run once
 expect_status 0 "$LP" eval --domain string --model lp.ckpt --tasks tasks.jsonl --beam 1,4 \
-  --latent-beam 1,2 --max-len 20 --details det.jsonl
+  --latent-beam 1,2 --max-len 20 --details det.jsonl --search beam
 for row in "1 1" "4 1" "4 2"; do
   set -- $row
   grep -Eq "^ +$1 +$2 +[0-9.]+% " out.txt || fail "LP row B=$1 L=$2: $(cat out.txt)"
@@ -44,7 +44,7 @@ ok = ok and all(r["tokens"] >= 0 and "solved" in r and "size" in r for r in rows
 sys.exit(0 if ok else 1)
 PY
 expect_status 0 "$LP" eval --domain string --model lp.ckpt --tasks tasks.jsonl --beam 4 \
-  --latent-beam 1,4 --max-len 20 --json
+  --latent-beam 1,4 --max-len 20 --json --search beam
 python3 -c '
 import json
 o = json.load(open("out.txt"))
@@ -59,7 +59,7 @@ has out.txt "metric bleu" "bleu on string"
 
 # bad lines: reported with FILE:LINE, the others evaluated, exit 1
 { cat tasks.jsonl; echo '{"program": "Const(1)", "inputs": ["a"]}'; echo '{'; } >bad.jsonl
-expect_status 1 "$LP" eval --domain string --model rf.ckpt --tasks bad.jsonl --beam 1 --max-len 20
+expect_status 1 "$LP" eval --domain string --model rf.ckpt --tasks bad.jsonl --beam 1 --max-len 20 --search beam
 has err.txt 'bad.jsonl:4: missing field "outputs"' "missing outputs"
 has err.txt "bad.jsonl:5: invalid JSON" "bad JSON"
 has out.txt "3 tasks from bad.jsonl (2 bad lines)" "report after bad lines"

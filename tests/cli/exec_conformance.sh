@@ -5,7 +5,7 @@
 set -euo pipefail
 bin=$1 vec=$2
 if [ ! -f "$vec" ]; then
-  echo "conformance file not found: $vec - ../shared must sit beside the checkout" >&2
+  echo "conformance file not found: $vec (the repository's tests/data/strdsl.jsonl)" >&2
   exit 1
 fi
 tmp=$(mktemp -d)

@@ -767,6 +767,81 @@ static void test_detects_bugs(void) {
 }
 
 /* ======================================================================== */
+/* Rounding: a float32 loss cannot resolve a gradient below ulp(f) / 2h. The  */
+/* checker must pass such gradients (they are what float32 gives, not a bug) */
+/* and still catch a wrong gradient that float32 can resolve.               */
+
+typedef struct round_ctx {
+  const float *x, *w;
+  int n;
+  double offset; /* a large loss value: ulp(1000) = 6.1e-5 */
+  double lin;    /* loss = offset + sum(lin * w_i * x_i + quad * x_i^2) */
+  double quad;
+} round_ctx;
+
+/* The loss, summed in double and rounded once to float32 (at most half an
+ * ulp of error: what a float32 forward would at best return). */
+static double round_loss(void *p) {
+  const round_ctx *c = p;
+  double s = c->offset;
+  for (int i = 0; i < c->n; i++) s += c->lin * c->w[i] * c->x[i] + c->quad * c->x[i] * c->x[i];
+  return (double)(float)s;
+}
+
+static void test_rounding(void) {
+  enum { N = 16 };
+  float x[N], w[N], g[N];
+  lp_rng r;
+  lp_rng_seed(&r, 5);
+  fill(x, N, &r, 1.0f);
+  fill(w, N, &r, 1.0f);
+  for (int i = 0; i < N; i++) x[i] += x[i] < 0 ? -1.0f : 1.0f; /* |x| >= 1 */
+  lp_gc_result res;
+  /* 1. gradients of about 1e-4 under a loss of 1000: below what float32
+   *    resolves (2 ulp(1000) / 2h ~ 2e-3), so the numeric gradient is mostly
+   *    rounding. Exact analytic gradient: must pass. */
+  round_ctx c = {x, w, N, 1000.0, 1e-4, 0.0};
+  for (int i = 0; i < N; i++) g[i] = (float)(c.lin * w[i]);
+  EXPECT_OK(lp_gradcheck(round_loss, &c, x, g, N, NULL, &res));
+  printf("rounding: tiny gradients max_rel %.3e max_abs %.3e noise %.3e unresolved %zu/%zu %s\n",
+         res.max_rel, res.max_abs, res.max_noise, res.n_unresolved, res.n_checked,
+         res.ok ? "ok" : "FAIL");
+  EXPECT(res.ok);
+  EXPECT(res.n_unresolved == N && res.max_noise > 0.0);
+  /* ... which a purely relative comparison (no rounding allowance) fails:
+   *    the case this allowance exists for */
+  lp_gc_opts o;
+  lp_gc_opts_default(&o);
+  o.noise_ulps = 0.0;
+  EXPECT_OK(lp_gradcheck(round_loss, &c, x, g, N, &o, &res));
+  EXPECT(!res.ok);
+  /* ... and the allowance is no wider than the rounding: with the loss
+   *    rounded to float32 the numeric error stays within it */
+  EXPECT_OK(lp_gradcheck(round_loss, &c, x, g, N, NULL, &res));
+  EXPECT(res.max_abs <= res.max_noise);
+  /* 2. resolvable gradients (2 x_i, |x_i| >= 1) under the same offset: the
+   *    right ones pass, every wrong one is caught */
+  round_ctx q = {x, w, N, 1000.0, 0.0, 1.0};
+  for (int i = 0; i < N; i++) g[i] = 2.0f * x[i];
+  EXPECT_OK(lp_gradcheck(round_loss, &q, x, g, N, NULL, &res));
+  EXPECT(res.ok && res.n_unresolved == 0);
+  g[7] *= 1.1f; /* a 10% error in one element */
+  EXPECT_OK(lp_gradcheck(round_loss, &q, x, g, N, NULL, &res));
+  EXPECT(!res.ok && res.n_bad == 1 && res.worst == 7);
+  g[7] = 2.0f * x[7];
+  for (int i = 0; i < N; i++) g[i] = x[i]; /* a factor of 2 lost everywhere */
+  EXPECT_OK(lp_gradcheck(round_loss, &q, x, g, N, NULL, &res));
+  EXPECT(!res.ok && res.n_bad == N);
+  /* 3. the same wrong gradient of a loss near 1 (small allowance) is caught
+   *    at 3% already */
+  round_ctx q1 = {x, w, N, 1.0, 0.0, 1.0};
+  for (int i = 0; i < N; i++) g[i] = 2.0f * x[i];
+  g[3] *= 1.03f;
+  EXPECT_OK(lp_gradcheck(round_loss, &q1, x, g, N, NULL, &res));
+  EXPECT(!res.ok && res.worst == 3);
+}
+
+/* ======================================================================== */
 /* A whole small encoder-decoder stack, end to end through cross-entropy.   */
 
 typedef struct stack {
@@ -1286,6 +1361,7 @@ static const test_case k_cases[] = {
     {"lr_schedule", test_lr_schedule}, {"clip", test_clip},
     {"layout", test_layout},         {"rng", test_rng},
     {"errors", test_errors},         {"threads", test_threads},
+    {"rounding", test_rounding},
 };
 
 int main(int argc, char **argv) {

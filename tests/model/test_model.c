@@ -63,8 +63,8 @@ static void run_gradcheck(int n_parts, int train) {
   m->freeze_argmax = frozen;
   EXPECT(fabs(gc_loss(&ctx) - st.loss) < 1e-9);
   lp_gc_result all;
-  const size_t n_zero_tensors = gradcheck_tensors(m, gc_loss, &ctx, g, LP_SLOW_BUILD ? 48 : 0,
-                                                  28, NULL, &all);
+  const size_t n_zero_tensors = gradcheck_tensors(m, gc_loss, &ctx, g, GC_SAMPLE_RF, 28,
+                                                  NULL, &all);
   EXPECT(ctx.err == LP_OK);
   /* out.b of PAD/BOS: fine; a whole tensor with zero gradient means a missing path */
   EXPECT(n_zero_tensors == 0);
@@ -72,7 +72,7 @@ static void run_gradcheck(int n_parts, int train) {
   snprintf(name, sizeof name, "robustfill (%d part%s%s)", n_parts, n_parts > 1 ? "s" : "",
            train ? ", dropout" : "");
   print_gc(name, 28, &all);
-  EXPECT(all.ok && (LP_SLOW_BUILD || all.n_checked == np));
+  EXPECT(all.ok && all.n_checked == gc_expected(m, GC_SAMPLE_RF));
   m->freeze_argmax = NULL;
   free(frozen);
   free(g);
@@ -345,7 +345,7 @@ static void test_search(void) {
       g[gn++] = best;
       if (best == 2) break;
     }
-    lp_beam_opts o = {1, 0, max_len, 0.0f};
+    lp_beam_opts o = {.beam = 1, .latent_beam = 0, .max_len = max_len, .len_alpha = 0.0f};
     lp_beam_result res = {0};
     EXPECT_OK(lp_model_search(m, &b, &o, &res, &err));
     EXPECT(res.n == 1);
@@ -365,7 +365,7 @@ static void test_search(void) {
     lp_beam_free(&res);
     for (int beam = 2; beam <= 16; beam *= 2)
       for (int norm = 0; norm < 2; norm++) {
-        lp_beam_opts ob = {beam, 0, max_len, norm ? 0.6f : 0.0f};
+        lp_beam_opts ob = {.beam = beam, .latent_beam = 0, .max_len = max_len, .len_alpha = norm ? 0.6f : 0.0f};
         EXPECT_OK(lp_model_search(m, &b, &ob, &res, &err));
         EXPECT(res.n >= 1 && res.n <= beam);
         for (int i = 0; i < res.n; i++) {
@@ -393,7 +393,7 @@ static void test_search(void) {
       }
   }
   /* bad options */
-  lp_beam_opts bad = {0, 0, 0, 0.0f};
+  lp_beam_opts bad = {.beam = 0, .latent_beam = 0, .max_len = 0, .len_alpha = 0.0f};
   lp_beam_result res = {0};
   EXPECT(lp_model_search(m, &b, &bad, &res, &err) == LP_EINVAL && res.n == 0);
   free(lg);
@@ -458,7 +458,7 @@ static void test_badinput(void) {
   t[2].prog[0] = 5;
   /* search: more than one task, bad spec ids */
   EXPECT_OK(toy_batch(&b, t, 3, 2, 0, &c, &err));
-  lp_beam_opts o = {4, 0, 0, 0.0f};
+  lp_beam_opts o = {.beam = 4, .latent_beam = 0, .max_len = 0, .len_alpha = 0.0f};
   lp_beam_result res = {0};
   EXPECT(lp_model_search(m, &b, &o, &res, &err) == LP_EINVAL);
   t[0].spec[0][1] = 77;
@@ -492,7 +492,9 @@ static void test_badinput(void) {
 
 /* Acceptance: a small model overfits 64 generated string tasks (programs of
  * 1..3 expressions) until greedy decoding returns >= 95% of their programs
- * exactly. Sanitizer/unoptimised builds (CI's ASan+UBSan run) are ~15x slower
+ * exactly, within 200 optimiser steps (a budget of steps, not of seconds: the
+ * verdict is the same on a slow or loaded machine; 100 steps suffice with
+ * OpenBLAS's default and Haswell kernels). Sanitizer/unoptimised builds (CI's ASan+UBSan run) are ~15x slower
  * per step, so they run the same code on a quarter of the problem: 16 tasks
  * of 1..2 expressions and a narrower model. */
 static void test_overfit(void) {
@@ -505,8 +507,8 @@ static void test_overfit(void) {
   lp_err err = {0};
   double acc = 0.0;
   int epoch = 0;
-  const double budget = 250.0; /* ctest TIMEOUT 300; ~30-80 s on 2 shared cores */
-  for (; now_s() - t0 < budget; epoch++) {
+  const int max_steps = overfit_max_steps(slow ? 1000 : 200); /* 100 suffice */
+  for (; run.step < max_steps; epoch++) {
     overfit_epoch(&run, &c);
     /* greedy decoding of all 64 tasks costs about one epoch: every 5 epochs
      * once the loss is low */
@@ -515,7 +517,7 @@ static void test_overfit(void) {
       int exact = 0;
       for (int i = 0; i < n_tasks; i++) {
         EXPECT_OK(overfit_one(&run, i, &c, &err));
-        lp_beam_opts o = {1, 0, 0, 0.0f};
+        lp_beam_opts o = {.beam = 1, .latent_beam = 0, .max_len = 0, .len_alpha = 0.0f};
         lp_beam_result res = {0};
         EXPECT_OK(lp_model_search(run.m, &run.one, &o, &res, &err));
         exact += res.n == 1 && same_prog(&res.hyps[0], &run.tasks[i]);
@@ -589,7 +591,7 @@ static void bench(int threads, const char *what) {
       lp_batch one = {0};
       str_ids(&ids[0], &tasks[i], 0);
       EXPECT_OK(lp_batch_fill(&one, ids, 1, 2, 0, 0, &c, &err));
-      lp_beam_opts o = {beam, 0, 0, 0.0f};
+      lp_beam_opts o = {.beam = beam, .latent_beam = 0, .max_len = 0, .len_alpha = 0.0f};
       lp_beam_result res = {0};
       double s0 = now_s();
       EXPECT_OK(lp_model_search(m, &one, &o, &res, &err));

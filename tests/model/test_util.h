@@ -128,8 +128,9 @@ static inline void tiny_cfg_base(lp_model_cfg *c, int kind) {
 
 /* One gradient-check line; `width` pads the name column. */
 static inline void print_gc(const char *name, int width, const lp_gc_result *r) {
-  printf("gradcheck %-*s max_rel %.3e  max_abs %.3e  checked %zu  bad %zu  %s\n", width, name,
-         r->max_rel, r->max_abs, r->n_checked, r->n_bad, r->ok ? "ok" : "FAIL");
+  printf("gradcheck %-*s max_rel %.3e  max_abs %.3e  checked %zu  bad %zu  below rounding %zu  %s\n",
+         width, name, r->max_rel, r->max_abs, r->n_checked, r->n_bad, r->n_unresolved,
+         r->ok ? "ok" : "FAIL");
   if (!r->ok)
     printf("  worst element %zu: analytic %.6g numeric %.6g\n", r->worst, r->worst_analytic,
            r->worst_numeric);
@@ -183,8 +184,27 @@ static inline lp_model *gc_model(void (*cfg_fn)(lp_model_cfg *), int train, int 
   return m;
 }
 
+/* Elements of each tensor the model gradient checks take (a sample spread
+ * over the tensor, all of a smaller one): every tensor is checked, and the
+ * test's time does not grow with the model (each element costs four forward
+ * passes). max_checks of gradcheck_tensors; gc_expected says how many that
+ * makes for m. */
+#define GC_SAMPLE_RF (LP_SLOW_BUILD ? 48 : 256)
+#define GC_SAMPLE_LP (LP_SLOW_BUILD ? 24 : 128)
+static inline size_t gc_expected(lp_model *m, size_t max_checks) {
+  const lp_layout *L = lp_model_layout(m);
+  size_t n = 0;
+  for (size_t i = 0; i < lp_layout_count(L); i++) {
+    size_t k = lp_layout_param(L, i)->numel;
+    n += max_checks && max_checks < k ? max_checks : k;
+  }
+  return n;
+}
+
 /* Finite-difference check of every parameter tensor of m (loss(ctx) against
- * the analytic gradient g) with eps 5e-2, order 4, tol 2e-2 and at most
+ * the analytic gradient g) with eps 5e-2, order 4, tol 2e-2 (plus the
+ * checker's float32 rounding allowance; fewer than half the elements may be
+ * below it) and at most
  * max_checks elements per tensor (0: all), merged into *all. Prints a
  * tensor's line (name column `width` wide) when it fails or its name contains
  * `show` (NULL: only failures), and a line for each tensor whose gradient is
@@ -216,6 +236,9 @@ static inline size_t gradcheck_tensors(lp_model *m, lp_gc_loss_fn loss, void *ct
     if (!res.ok || (show && strstr(p->name, show))) print_gc(p->name, width, &res);
     lp_gc_result_merge(all, &res);
   }
+  /* The rounding allowance must not make the check vacuous: most elements'
+   * gradients are far enough above float32's resolution to be held to tol. */
+  EXPECT(all->n_unresolved * 2 < all->n_checked);
   return n_zero;
 }
 
@@ -307,6 +330,15 @@ static inline int overfit_cfg(lp_model_cfg *c, int kind) {
   c->dropout = c->attn_dropout = 0.0f;
   c->max_spec_len = 128, c->max_program_len = 128;
   return slow;
+}
+
+/* The overfit tests' budget in optimiser steps - not seconds, so that their
+ * verdict does not depend on the machine's speed or load (the run is
+ * deterministic: the same steps, the same accuracy) - LP_OVERFIT_STEPS or
+ * dflt. */
+static inline int overfit_max_steps(int dflt) {
+  const char *s = getenv("LP_OVERFIT_STEPS");
+  return s && atoi(s) > 0 ? atoi(s) : dflt;
 }
 
 /* An overfit run: the tasks, the model and its optimiser, the batches. */

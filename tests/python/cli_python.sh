@@ -34,9 +34,9 @@ expect_status 0 "$LP" corpus --domain python root1 --out b.jsonl --stats b.stats
   --valid-percent 20 --test-percent 20
 cmp -s a.jsonl b.jsonl || fail "corpus is not deterministic"
 cmp -s a.stats b.stats || fail "corpus stats are not deterministic"
-grep -q "root1/pkg/py2.py: line 3, column 5: Python 2 print statement (file skipped)" a.err ||
+grep -q "root1/pkg/py2.py:3:5: Python 2 print statement (file skipped)" a.err ||
   fail "Python 2 file not reported: $(cat a.err)"
-grep -q "root1/pkg/broken.py: line 1" a.err || fail "broken file not reported"
+grep -q "root1/pkg/broken.py:1:" a.err || fail "broken file not reported"
 grep -q "root1/pkg/latin1.py: not UTF-8 text (skipped)" a.err || fail "latin-1 file not reported"
 # the same tree elsewhere: same pairs, same splits
 mkdir -p elsewhere/deeper
@@ -90,6 +90,32 @@ check(strip(rows) == strip(other), "the same tree elsewhere gives other pairs or
 print(f"  {len(rows)} pairs from {len(splits)} files, splits {stats['splits']}")
 sys.exit(1 if bad else 0)
 EOF
+
+# ---- bad sources: each reported as FILE:LINE:COLUMN, the others extracted ----
+mkdir -p root2
+printf 'def g(y):\n    """Doc of g."""\n    return y\n\ndef f(x):\n    """Unterminated\n    return x\n' >root2/open.py
+printf 'def ok(a):\n    """Fine."""\n    return a\n' >root2/ok.py
+"$PY" - root2/long.py <<'EOF'
+import sys
+body = "".join(f"    x{i} = a + {i}\n" for i in range(2500))
+src = ('def small(a):\n    """Small."""\n    return a\n\n'
+       'def big(a):\n    """Generated."""\n' + body + '    return a\n\n'
+       'def after(b):\n    """After."""\n    return b\n')
+open(sys.argv[1], "w").write(src)
+EOF
+head -c $((4 * 1024 * 1024 + 1)) /dev/zero | tr '\0' '#' >root2/huge.py
+expect_status 0 "$LP" corpus --domain python root2 --out r2.jsonl
+grep -q "root2/open.py:6:5: unterminated string literal (its closing quotes are missing) (file skipped)" err.txt ||
+  fail "unterminated docstring not reported at its line: $(cat err.txt)"
+grep -q "root2/long.py:5: function big is 2503 lines long, over the limit of 2000: skipped" err.txt ||
+  fail "long function not reported: $(cat err.txt)"
+grep -q "root2/huge.py: larger than 4 MiB (skipped)" err.txt || fail "huge file not reported: $(cat err.txt)"
+grep -q "4 files: 2 parsed, 1 unparsable, 0 not UTF-8, 1 too large" err.txt ||
+  fail "bad sources counts: $(cat err.txt)"
+"$PY" -c '
+import json, sys
+names = sorted(json.loads(l)["name"] for l in open("r2.jsonl"))
+sys.exit(0 if names == ["after", "ok", "small"] else "pairs: %s" % names)' || fail "pairs around the bad sources"
 
 # ---- tokenizer train, then corpus with the tokenizer ----
 expect_status 0 "$LP" tokenizer train --domain python --corpus a.jsonl --vocab 1000 --out tok.model

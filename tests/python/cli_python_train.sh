@@ -155,6 +155,14 @@ has err.txt "vocabulary fingerprint mismatch" "same-size other tokenizer (eval)"
 cp rf.ckpt lonely.ckpt
 expect_status 1 "$LP" eval --domain python --model lonely.ckpt --tasks pairs.jsonl
 has err.txt "no --domain-options given, and no lonely.ckpt.spm beside the checkpoint" "no tokenizer"
+# ckpt info checks as eval does: with CKPT.spm beside it, with the options given, not without
+expect_status 0 "$LP" ckpt info rf.ckpt
+has out.txt "checked:    loads with" "ckpt info of a python checkpoint (CKPT.spm beside it)"
+expect_status 0 "$LP" ckpt info --domain-options tok.model lonely.ckpt
+expect_status 1 "$LP" ckpt info --domain-options tok2.model rf.ckpt
+has err.txt "vocabulary fingerprint mismatch" "other tokenizer (ckpt info)"
+expect_status 1 "$LP" ckpt info lonely.ckpt
+has err.txt "lonely.ckpt: " "ckpt info names the checkpoint without its tokenizer"
 
 # ---- synth --spec prints decoded programs ----
 expect_status 0 "$LP" synth --domain python --model rf.ckpt --spec "Square a number." --beam 2 --max-len 12

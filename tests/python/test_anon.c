@@ -284,10 +284,21 @@ typedef struct {
   char codes[32][512];
   size_t lines[32];
   int n;
+  int n_long; /* functions skipped as too long (told with too_long set) */
+  size_t long_line, long_by;
+  char long_name[64];
 } pairs;
 
 static int collect(void *ctx, const py_pair *p) {
   pairs *ps = ctx;
+  if (p->too_long) {
+    CHECK(!p->doc && !p->code, "a skipped function comes without doc or code");
+    ps->n_long++;
+    ps->long_line = p->line;
+    ps->long_by = p->too_long;
+    snprintf(ps->long_name, 64, "%.*s", (int)p->name_len, p->name);
+    return 0;
+  }
   if (ps->n >= 32) return 0;
   snprintf(ps->names[ps->n], 64, "%.*s", (int)p->name_len, p->name);
   snprintf(ps->docs[ps->n], 256, "%.*s", (int)p->doc_len, p->doc);
@@ -409,6 +420,51 @@ static void test_extract(void) {
           "bad source %zu: rc %d, %d pairs, line %zu: %s", i, rc, ps.n, info.err_line,
           info.err_what);
   }
+
+  /* an unterminated docstring: the file is refused, and the message says
+   * what and where (the opening quotes), whatever follows it */
+  struct {
+    const char *src;
+    size_t line, col;
+  } open_doc[] = {
+      {"def g(y):\n    \"\"\"Doc of g.\"\"\"\n    return y\n\ndef f(x):\n    \"\"\"Open\n    return x\n",
+       6, 5},
+      {"def f(x):\n    '''Open", 2, 5},
+      {"class K:\n    def f(self):\n        \"Open\n        return 1\n", 3, 9},
+      {"def f(x):\n    \"\"\"abc'''\n    return x\n", 2, 5},
+  };
+  for (size_t i = 0; i < sizeof open_doc / sizeof *open_doc; i++) {
+    memset(&ps, 0, sizeof ps);
+    rc = py_extract(open_doc[i].src, strlen(open_doc[i].src), collect, &ps, &info);
+    CHECK(rc == PY_EPARSE && ps.n == 0 && strstr(info.err_what, "unterminated string literal") &&
+              info.err_line == open_doc[i].line && info.err_col == open_doc[i].col,
+          "unterminated docstring %zu: rc %d, %d pairs, %zu:%zu: %s", i, rc, ps.n, info.err_line,
+          info.err_col, info.err_what);
+  }
+
+  /* a function longer than PY_MAX_FUNC_LINES is skipped (and told), the
+   * others are extracted */
+  py_buf big = {0};
+  const char *head = "def small(a):\n    'Small.'\n    return a\n\n"
+                     "class C:\n    def big(self):\n        '''Big.'''\n";
+  const char *tail = "        return self\n\ndef after(b):\n    'After.'\n    return b\n";
+  py_buf_put(&big, head, strlen(head));
+  for (int i = 0; i < PY_MAX_FUNC_LINES; i++) {
+    char line[64];
+    int k = snprintf(line, sizeof line, "        x%d = %d\n", i, i);
+    py_buf_put(&big, line, (size_t)k);
+  }
+  py_buf_put(&big, tail, strlen(tail));
+  memset(&ps, 0, sizeof ps);
+  rc = py_extract(big.data, big.len, collect, &ps, &info);
+  CHECK(rc == PY_OK && ps.n == 2 && ps.n_long == 1 && info.too_long == 1 && info.emitted == 2 &&
+            !strcmp(ps.long_name, "C.big") && ps.long_line == 6 &&
+            ps.long_by == PY_MAX_FUNC_LINES + 3,
+        "long function: rc %d, %d pairs, %d skipped (%s, line %zu, %zu lines), info %zu/%zu", rc,
+        ps.n, ps.n_long, ps.long_name, ps.long_line, ps.long_by, info.too_long, info.emitted);
+  CHECK(ps.n == 2 && !strcmp(ps.names[0], "small") && !strcmp(ps.names[1], "after"),
+        "the pairs around the long function");
+  py_buf_free(&big);
 }
 
 /* ------------------------------------------------------------------------ */

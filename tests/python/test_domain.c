@@ -100,7 +100,7 @@ static void test_without_model(const char *tmp) {
   corpus c = {0};
   const char *bad = "def f(:\n  pass\n";
   CHECK(lp_domain_extract_pairs(d, "bad.py", bad, strlen(bad), collect, &c, &e) == LP_EINVAL &&
-            has(e.msg, "bad.py: line 1") && has(e.msg, "syntax error"),
+            has(e.msg, "bad.py:1:7: ") && has(e.msg, "syntax error"),
         "syntax error: %s", e.msg);
   (void)count;
   lp_strs_free(&c.docs);

@@ -54,7 +54,7 @@ for fx in ["abi_major", "no_entry", "small_desc", "missing_fn", "cap_without_fn"
 fut = by_path[f"{fixtures}/lpsynth_fx_future_minor.so"]
 assert fut["name"] == "fx_future_minor" and "error" not in fut, fut
 t = by_path[toy]
-assert t["name"] == "toy" and t["capabilities"] == "execute,check,generate,size", t
+assert t["name"] == "toy" and t["capabilities"] == "execute,check,generate,size,solve", t
 assert any(i.get("name") == "string" for i in items), items
 PY
 

@@ -385,6 +385,89 @@ static void test_desc_validate(const lp_domain_desc *toy) {
         "execute beyond struct_size: %s", e.msg);
 }
 
+/* Programs reported by solve (toy programs have at most 3 * 16 ids). */
+typedef struct solutions {
+  int n, stop_after;
+  int32_t ids[64][48];
+  size_t len[64];
+  double prior[64];
+} solutions;
+
+static int on_solution(void *ctx, const int32_t *ids, size_t n, double prior) {
+  solutions *s = ctx;
+  if (s->n < 64 && n <= 48) {
+    memcpy(s->ids[s->n], ids, n * sizeof *ids);
+    s->len[s->n] = n;
+    s->prior[s->n] = prior;
+  }
+  s->n++;
+  return s->stop_after && s->n >= s->stop_after;
+}
+
+/* solve (ABI 1.2): the toy tries every program, shortest first. */
+static void test_toy_solve(lp_domain *d) {
+  lp_err e = {0};
+  lp_ids want = {0};
+  CHECK(lp_domain_program_encode(d, "upper ; last 3 ; reverse", 24, &want, &e) == LP_OK, "%s",
+        e.msg);
+  const lp_example ex[2] = {{{"hello", "OLL"}, {5, 3}}, {{"ab", "BA"}, {2, 2}}};
+  static solutions s;
+  memset(&s, 0, sizeof s);
+  int complete = -1, has_want = 0, ok_all = 1, distinct = 1, ordered = 1;
+  CHECK(lp_domain_solve(d, ex, 2, NULL, on_solution, &s, &complete, &e) == LP_OK, "solve: %s",
+        e.msg);
+  CHECK(s.n > 1 && s.n < 64 && complete == 1, "solve: %d programs, complete %d", s.n, complete);
+  for (int i = 0; i < s.n && i < 64; i++) {
+    int ok = 0;
+    if (lp_domain_check(d, s.ids[i], s.len[i], ex, 2, &ok, &e) != LP_OK || !ok) ok_all = 0;
+    if (i && s.prior[i] > s.prior[i - 1]) ordered = 0;
+    for (int j = 0; j < i; j++)
+      if (s.len[i] == s.len[j] && !memcmp(s.ids[i], s.ids[j], s.len[i] * sizeof(int32_t)))
+        distinct = 0;
+    if (s.len[i] == want.len && !memcmp(s.ids[i], want.data, want.len * sizeof(int32_t)))
+      has_want = 1;
+  }
+  CHECK(ok_all && ordered && distinct && has_want,
+        "solutions: consistent %d, ordered %d, distinct %d, has the program %d", ok_all, ordered,
+        distinct, has_want);
+  CHECK(s.n > 0 && s.prior[0] == -3.0, "best prior %g (three operations)", s.n ? s.prior[0] : 0.0);
+  lp_ids_free(&want);
+
+  /* max_solutions, a callback that stops, a space without any solution */
+  lp_solve_opts o = {sizeof o, 2, 0, 0};
+  memset(&s, 0, sizeof s);
+  CHECK(lp_domain_solve(d, ex, 2, &o, on_solution, &s, &complete, &e) == LP_OK && s.n == 2 &&
+            complete == 0,
+        "max_solutions 2: %d programs, complete %d", s.n, complete);
+  memset(&s, 0, sizeof s);
+  s.stop_after = 1;
+  CHECK(lp_domain_solve(d, ex, 2, NULL, on_solution, &s, &complete, &e) == LP_OK && s.n == 1 &&
+            complete == 0,
+        "stopped by the callback: %d programs, complete %d", s.n, complete);
+  const lp_example none[1] = {{{"abc", "ABCxyz"}, {3, 6}}};
+  o = (lp_solve_opts){sizeof o, 0, 0, 2};
+  memset(&s, 0, sizeof s);
+  CHECK(lp_domain_solve(d, none, 1, &o, on_solution, &s, &complete, &e) == LP_OK && s.n == 0 &&
+            complete == 1,
+        "no program of 2 operations: %d programs, complete %d", s.n, complete);
+  /* a writer of a shorter lp_solve_opts: max_size (past its struct_size) is not read */
+  o = (lp_solve_opts){(uint32_t)(offsetof(lp_solve_opts, max_solutions) + sizeof(int32_t)), 1, 0,
+                      999};
+  memset(&s, 0, sizeof s);
+  CHECK(lp_domain_solve(d, ex, 2, &o, on_solution, &s, &complete, &e) == LP_OK && s.n == 1,
+        "short opts: %s", e.msg);
+  /* bad arguments */
+  o = (lp_solve_opts){sizeof o, 0, 0, 17};
+  CHECK(lp_domain_solve(d, ex, 2, &o, on_solution, &s, &complete, &e) == LP_ELIMIT &&
+            has(e.msg, "max_size 17"),
+        "max_size 17: %s", e.msg);
+  o = (lp_solve_opts){sizeof o, -1, 0, 0};
+  CHECK(lp_domain_solve(d, ex, 2, &o, on_solution, &s, &complete, &e) == LP_EINVAL && e.msg[0],
+        "max_solutions -1: %s", e.msg);
+  CHECK(lp_domain_solve(d, ex, 2, NULL, NULL, NULL, &complete, &e) == LP_EINVAL && e.msg[0],
+        "no callback: %s", e.msg);
+}
+
 static void test_toy(void) {
   lp_err e = {0};
   lp_domain *d = lp_domain_open(toy_path, NULL, &e);
@@ -394,12 +477,15 @@ static void test_toy(void) {
   CHECK(strcmp(lp_domain_name(d), "toy") == 0 && strcmp(lp_domain_path(d), toy_path) == 0,
         "name %s path %s", lp_domain_name(d), lp_domain_path(d));
   char caps[128];
-  CHECK(strcmp(lp_caps_string(desc->caps, caps, sizeof caps), "execute,check,generate,size") == 0,
+  CHECK(strcmp(lp_caps_string(desc->caps, caps, sizeof caps),
+               "execute,check,generate,size,solve") == 0,
         "caps %s", caps);
-  CHECK(lp_domain_has(d, LP_CAP_EXECUTE | LP_CAP_CHECK | LP_CAP_GENERATE | LP_CAP_LENGTH) &&
+  CHECK(lp_domain_has(d, LP_CAP_EXECUTE | LP_CAP_CHECK | LP_CAP_GENERATE | LP_CAP_LENGTH |
+                             LP_CAP_SOLVE) &&
             !lp_domain_has(d, LP_CAP_PREFIX) && !lp_domain_has(d, LP_CAP_ANONYMISE),
         "lp_domain_has");
   CHECK(desc->anonymise == NULL && desc->prefix_ok == NULL, "absent capabilities have functions");
+  test_toy_solve(d);
 
   /* Wrappers refuse what the toy cannot do. */
   int32_t up[] = {T_UPPER, T_EOS};

@@ -1,4 +1,5 @@
-/* strdsl_conformance: every vector of shared/conformance/strdsl.jsonl must
+/* strdsl_conformance: every vector of tests/data/strdsl.jsonl (a copy of
+ * ../shared/conformance/strdsl.jsonl) must
  * pass: parse, tokens, canonical printing (from text and from tokens) and the
  * outputs of the program on every input, byte-exact.
  * Usage: strdsl_conformance PATH/strdsl.jsonl */
@@ -152,8 +153,7 @@ int main(int argc, char **argv) {
   }
   FILE *f = fopen(argv[1], "rb");
   if (!f) {
-    printf("conformance file not found: %s \xe2\x80\x94 ../shared must sit beside the checkout\n",
-           argv[1]);
+    printf("conformance file not found: %s (the repository's tests/data/strdsl.jsonl)\n", argv[1]);
     return 1;
   }
   char *line = NULL;

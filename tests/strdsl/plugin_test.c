@@ -12,65 +12,7 @@
 #include "../common/check.h"
 #include "lpsynth/plugin.h"
 
-/* ---- a minimal host ---- */
-static void *h_alloc(size_t n) { return malloc(n); }
-static void *h_realloc(void *p, size_t n) { return realloc(p, n); }
-static void h_free(void *p) { free(p); }
-static int h_buf_append(lp_buf *b, const char *s, size_t n) {
-  if (!b->data || b->cap - b->len < n + 1) {
-    size_t nc = b->cap ? b->cap : 64;
-    while (nc - b->len < n + 1) nc *= 2;
-    char *d = realloc(b->data, nc);
-    if (!d) return LP_ENOMEM;
-    b->data = d;
-    b->cap = nc;
-  }
-  if (n) memcpy(b->data + b->len, s, n);
-  b->len += n;
-  b->data[b->len] = 0;
-  return LP_OK;
-}
-static int h_ids_push(lp_ids *v, int32_t id) {
-  if (v->len == v->cap) {
-    size_t nc = v->cap ? v->cap * 2 : 16;
-    int32_t *d = realloc(v->data, nc * sizeof *d);
-    if (!d) return LP_ENOMEM;
-    v->data = d;
-    v->cap = nc;
-  }
-  v->data[v->len++] = id;
-  return LP_OK;
-}
-static int h_strs_push(lp_strs *v, const char *s, size_t n) {
-  if (v->len == v->cap) {
-    size_t nc = v->cap ? v->cap * 2 : 8;
-    lp_buf *d = realloc(v->items, nc * sizeof *d);
-    if (!d) return LP_ENOMEM;
-    v->items = d;
-    v->cap = nc;
-  }
-  lp_buf b = {0};
-  if (h_buf_append(&b, s, n)) return LP_ENOMEM;
-  v->items[v->len++] = b;
-  return LP_OK;
-}
-static void h_log(int level, const char *fmt, ...) {
-  (void)level;
-  (void)fmt;
-}
-static int h_set_error(lp_err *err, int code, const char *fmt, ...) {
-  if (err) {
-    va_list ap;
-    va_start(ap, fmt);
-    err->code = code;
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-    va_end(ap);
-  }
-  return code;
-}
-static const lp_host_api host = {sizeof(lp_host_api), LP_PLUGIN_ABI_MAJOR, LP_PLUGIN_ABI_MINOR,
-                                 h_alloc, h_realloc, h_free, h_buf_append, h_ids_push,
-                                 h_strs_push, h_log, h_set_error};
+#include "mini_host.h"
 
 static void strs_free(lp_strs *v) {
   for (size_t i = 0; i < v->len; i++) free(v->items[i].data);
@@ -250,8 +192,10 @@ int main(int argc, char **argv) {
   D = entry();
   CHECK(D && D->struct_size == sizeof(lp_domain_desc) && D->abi_major == LP_PLUGIN_ABI_MAJOR &&
             strcmp(D->name, "string") == 0 && D->spec_parts == 2 &&
-            D->caps == (LP_CAP_EXECUTE | LP_CAP_CHECK | LP_CAP_GENERATE | LP_CAP_PREFIX | LP_CAP_LENGTH) &&
-            D->execute && D->check && D->generate && D->prefix_ok && D->program_size && !D->anonymise,
+            D->caps == (LP_CAP_EXECUTE | LP_CAP_CHECK | LP_CAP_GENERATE | LP_CAP_PREFIX |
+                        LP_CAP_LENGTH | LP_CAP_SOLVE) &&
+            D->execute && D->check && D->generate && D->prefix_ok && D->program_size && D->solve &&
+            !D->anonymise,
         "descriptor");
   lp_err err = {0};
   void *other = NULL;

@@ -25,14 +25,16 @@
  * Specification: input/output example pairs (spec_parts = 2) over printable
  * ASCII; any other byte encodes as <unk>.
  *
- * Capabilities: execute, check, generate and program_size. It leaves out
- * anonymise and prefix_ok (their slots stay NULL and their flags unset).
+ * Capabilities: execute, check, generate, program_size and (ABI 1.2) solve,
+ * which simply tries every program, shortest first. It leaves out anonymise
+ * and prefix_ok (their slots stay NULL and their flags unset).
  */
 #include <lpsynth/plugin.h>
 
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #define TOY_MAX_OPS 16
 
@@ -527,13 +529,114 @@ static int toy_generate(void *self, uint64_t seed, const lp_gen_opts *opts, lp_t
   return rc;
 }
 
+/* ---------- exact search (ABI 1.2) ---------- */
+
+/* The operations one position of a program can hold, in token order:
+ * upper, lower, reverse, first 1..9, last 1..9, append 'a'..'9'. */
+#define TOY_CHOICES (3 + 9 + 9 + 36)
+#define TOY_SOLVE_MAX_SIZE 3 /* default: up to 57^3 = 185,193 programs */
+
+static toy_op toy_choice(int c) {
+  toy_op o = {TOK_UPPER + c, 0};
+  if (c >= 3 && c < 12) o = (toy_op){TOK_FIRST, c - 3 + 1};
+  else if (c >= 12 && c < 21) o = (toy_op){TOK_LAST, c - 12 + 1};
+  else if (c >= 21) o = (toy_op){TOK_APPEND, toy_alphabet[c - 21]};
+  return o;
+}
+
+/* The ids of a program (ending with EOS); returns their count. */
+static size_t toy_ids(const toy_op *ops, int n_ops, int32_t *ids) {
+  size_t n = 0;
+  for (int k = 0; k < n_ops; k++) {
+    if (k) ids[n++] = TOK_SEP;
+    ids[n++] = ops[k].op;
+    if (ops[k].op == TOK_FIRST || ops[k].op == TOK_LAST) ids[n++] = TOK_NUM1 + ops[k].arg - 1;
+    else if (ops[k].op == TOK_APPEND)
+      ids[n++] = TOK_CHAR0 + (int32_t)((const char *)memchr(toy_alphabet, ops[k].arg, 36) -
+                                       toy_alphabet);
+  }
+  ids[n++] = TOK_EOS;
+  return n;
+}
+
+static double toy_now(void) {
+  struct timespec ts;
+  timespec_get(&ts, TIME_UTC); /* C11 */
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Reads a field of lp_solve_opts only if the caller's struct_size has it. */
+#define SOLVE_FIELD(o, f) \
+  ((o) && (o)->struct_size >= offsetof(lp_solve_opts, f) + sizeof((o)->f) ? (o)->f : 0)
+
+/* Tries every program of 1, 2, ... max_size operations (in token order) on
+ * the examples and reports the consistent ones; the prior of a program is
+ * minus its number of operations, so shorter programs come first. */
+static int toy_solve(void *self, const lp_example *ex, size_t n_ex, const lp_solve_opts *opts,
+                     lp_solution_fn fn, void *ctx, int *complete, lp_err *err) {
+  const toy *t = self;
+  const lp_host_api *h = t->host;
+  if (complete) *complete = 0;
+  int32_t max_solutions = SOLVE_FIELD(opts, max_solutions), max_size = SOLVE_FIELD(opts, max_size);
+  double time_limit = SOLVE_FIELD(opts, time_limit);
+  if (!fn || (!ex && n_ex))
+    return h->set_error(err, LP_EINVAL, "toy: solve needs examples and a callback");
+  if (max_solutions < 0 || max_size < 0 || time_limit != time_limit)
+    return h->set_error(err, LP_EINVAL,
+                        "toy: solve: max_solutions and max_size must not be negative, time_limit "
+                        "must be a number");
+  if (max_solutions == 0) max_solutions = 100;
+  if (time_limit <= 0) time_limit = 10.0;
+  if (max_size == 0) max_size = TOY_SOLVE_MAX_SIZE < t->max_ops ? TOY_SOLVE_MAX_SIZE : t->max_ops;
+  if (max_size > t->max_ops)
+    return h->set_error(err, LP_ELIMIT,
+                        "toy: solve: max_size %d is above the limit of %d operations",
+                        (int)max_size, t->max_ops);
+  toy_op ops[TOY_MAX_OPS];
+  int choice[TOY_MAX_OPS];
+  int32_t ids[3 * TOY_MAX_OPS + 1];
+  lp_buf got = {0};
+  int32_t found = 0;
+  int rc = LP_OK, stop = 0;
+  unsigned long tried = 0;
+  const double deadline = toy_now() + time_limit;
+  for (int len = 1; len <= max_size && !stop && rc == LP_OK; len++) {
+    for (int k = 0; k < len; k++) choice[k] = 0;
+    for (;;) { /* an odometer over the choices of the len positions */
+      if ((++tried & 1023) == 0 && toy_now() > deadline) {
+        stop = 1;
+        break;
+      }
+      for (int k = 0; k < len; k++) ops[k] = toy_choice(choice[k]);
+      int ok = 1;
+      for (size_t e = 0; e < n_ex && ok && rc == LP_OK; e++) {
+        got.len = 0;
+        rc = run_ops(t, ops, len, ex[e].part[0], ex[e].len[0], &got, err);
+        ok = got.len == ex[e].len[1] &&
+             (got.len == 0 || memcmp(got.data, ex[e].part[1], got.len) == 0);
+      }
+      if (rc != LP_OK) break;
+      if (ok && (fn(ctx, ids, toy_ids(ops, len, ids), -(double)len) || ++found >= max_solutions)) {
+        stop = 1;
+        break;
+      }
+      int k = len - 1;
+      while (k >= 0 && ++choice[k] == TOY_CHOICES) choice[k--] = 0;
+      if (k < 0) break;
+    }
+  }
+  h->free(got.data);
+  if (rc == LP_OK && !stop && complete) *complete = 1;
+  return rc;
+}
+
 /* ---------- the descriptor and the entry point ---------- */
 
 static const lp_domain_desc toy_desc = {
     .struct_size = sizeof(lp_domain_desc),
     .abi_major = LP_PLUGIN_ABI_MAJOR,
     .abi_minor = LP_PLUGIN_ABI_MINOR,
-    .caps = LP_CAP_EXECUTE | LP_CAP_CHECK | LP_CAP_GENERATE | LP_CAP_LENGTH,
+    .caps = LP_CAP_EXECUTE | LP_CAP_CHECK | LP_CAP_GENERATE | LP_CAP_LENGTH | LP_CAP_SOLVE,
     .name = "toy",
     .version = "1.0.0",
     .description = "example domain: upper/lower/reverse/first N/last N/append 'c' pipelines",
@@ -552,6 +655,7 @@ static const lp_domain_desc toy_desc = {
     .generate = toy_generate,
     /* .anonymise and .prefix_ok are left NULL: no LP_CAP_ANONYMISE / LP_CAP_PREFIX */
     .program_size = toy_program_size,
+    .solve = toy_solve, /* ABI 1.2 */
 };
 
 LP_PLUGIN_EXPORT const lp_domain_desc *lp_plugin_entry(void);

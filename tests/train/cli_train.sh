@@ -134,15 +134,20 @@ runcmd train --steps 30 --resume "$T/b.ckpt" --out "$T/b.ckpt"
 expect_rc 0 "resume at the target"
 expect_has "$T/out" "nothing to do" "nothing to do message"
 # resume == straight through, through the CLI: same parameters and Adam state
+# and the same report: the summary's loss and accuracy are those of the last
+# 8 steps, with the 4 before the resume (the checkpoint's STAT section)
 for th in 1 2; do
 runcmd train --steps 8 --out "$T/s8.ckpt" --seed 5 --threads $th
 expect_rc 0 "straight 8 ($th threads)"
+grep -o 'loss .* steps)' "$T/out" >"$T/s8.loss" || true
 runcmd train --steps 4 --out "$T/h4.ckpt" --seed 5 --threads $th
 expect_rc 0 "first 4 ($th threads)"
 runcmd train --steps 8 --resume "$T/h4.ckpt" --out "$T/h4.ckpt" --threads $th
 expect_rc 0 "resume 4..8 in place ($th threads)"
+expect_has "$T/out" "$(cat "$T/s8.loss")" "resumed run reports the straight run's loss ($th threads)"
+expect_has "$T/s8.loss" "(mean of the last 8 steps)" "straight run's loss line ($th threads)"
 expect_true "CLI resume gives the straight-through bytes ($th threads)" ckpt_pair "$T/s8.ckpt" "$T/h4.ckpt" <<'PY'
-for tag in (b"CONF", b"DOMN", b"LAYT", b"PARM", b"ADAM", b"MSTA"):
+for tag in (b"CONF", b"DOMN", b"LAYT", b"PARM", b"ADAM", b"MSTA", b"STAT"):
     assert a[tag] == b[tag], tag
 # TPOS: everything but the training seconds (bytes 48..56)
 assert a[b"TPOS"][:48] == b[b"TPOS"][:48] and a[b"TPOS"][56:] == b[b"TPOS"][56:]
@@ -168,14 +173,15 @@ expect_has "$T/err" "no optimiser state" "the refusal says why"
 # demo with a trained model: Figure 1 and the generated tasks through synth
 runcmd "$LPSYNTH" demo --domain "$STRING_SO" --model "$T/s8s.ckpt"
 expect_rc 0 "demo --model"
-expect_has "$T/out" "Synthesis with the trained model" "demo searches the model"
+expect_has "$T/out" "ranked by the trained model" "demo ranks with the model"
+expect_has "$T/out" "Figure 8, task 4:" "demo shows the Figure 8 tasks"
 expect_has "$T/out" "Generated task 3:" "demo searches the generated tasks too"
 runcmd "$LPSYNTH" demo --domain "$STRING_SO" --model "$T/missing.ckpt"
 expect_rc 1 "demo with a missing model"
 expect_has "$T/err" "missing.ckpt" "the error names the model file"
 runcmd "$LPSYNTH" demo --domain "$STRING_SO" --model none
 expect_rc 0 "demo --model none"
-expect_has "$T/out" "skipping synthesis" "demo without a model says so"
+expect_has "$T/out" "Synthesis without a model" "demo without a model says so"
 runcmd "$LPSYNTH" ckpt strip "$T/s8.ckpt"
 expect_rc 2 "ckpt strip needs two files"
 runcmd "$LPSYNTH" ckpt strip "$T/missing.ckpt" "$T/x.ckpt"

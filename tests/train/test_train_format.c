@@ -273,8 +273,12 @@ static void sample_make(sample *s) {
   c->domain.spec = (lp_vocab_info){85, 0, -1, -1, 84};
   c->domain.prog = (lp_vocab_info){312, 0, 1, 2, -1};
   c->layout = s->L;
-  c->pos = (lp_train_pos){1234, 0xdeadbeef12345678ull, 42, LP_DATA_GENERATED, 77, 39488, 12.5,
-                          1, 10, 4};
+  c->pos = (lp_train_pos){.step = 1234, .rng_state = 0xdeadbeef12345678ull, .init_seed = 42,
+                          .data_kind = LP_DATA_GENERATED, .data_seed = 77, .next_task = 39488,
+                          .seconds = 12.5, .gen_min_size = 1, .gen_max_size = 10,
+                          .gen_n_examples = 4, .hist_n = 3, .hist_loss = {2.5, 2.25, 2.0},
+                          .hist_acc = {0.1, 0.2, 0.3}, .win_n = 2,
+                          .win = {4.25, 0.5, 1.5, 4.25, 0, 0, 0, 2}};
   c->n_params = n;
   c->params = s->p;
   c->adam_t = 1234;

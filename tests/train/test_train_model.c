@@ -1,7 +1,7 @@
 /* Training-loop and model-checkpoint tests on the real model (RobustFill,
  * models/robustfill-tiny.cfg) and the string domain.
  * Usage: train_model_tests CASE STRING.so TOY.so MODELS_DIR
- * Cases: model_ckpt resume_equal data_file data_errors stop_flag refuse_mismatch */
+ * Cases: model_ckpt resume_equal resume_report data_file data_errors stop_flag refuse_mismatch */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -60,7 +60,10 @@ static void model_ckpt(void) {
     lp_adam_v(a)[i] = (float)(i % 7) * 1e-8f;
   }
   lp_adam_set_t(a, 17);
-  lp_train_pos pos = {17, 0xabcdef, 99, LP_DATA_GENERATED, 5, 68, 3.25, 2, 7, 3};
+  lp_train_pos pos = {.step = 17, .rng_state = 0xabcdef, .init_seed = 99,
+                      .data_kind = LP_DATA_GENERATED, .data_seed = 5, .next_task = 68,
+                      .seconds = 3.25, .gen_min_size = 2, .gen_max_size = 7,
+                      .gen_n_examples = 3};
   const char *path = tmp("m.ckpt");
   CHECK(lp_ckpt_save(path, m, a, &dom, &pos, "{\"x\":1}", &e) == LP_OK, "save: %s", e.msg);
   lp_model *m2 = NULL;
@@ -155,6 +158,15 @@ static void same_state(const char *a, const char *b, const char *what) {
         (unsigned long long)y.pos.rng_state, (unsigned long long)x.pos.next_task,
         (unsigned long long)y.pos.next_task);
   CHECK(!strcmp(x.config_text, y.config_text), "%s: config", what);
+  /* the statistics a resumed run continues from (STAT) */
+  size_t hk = x.pos.hist_n < LP_TRAIN_HIST_N ? (size_t)x.pos.hist_n : LP_TRAIN_HIST_N;
+  CHECK(x.pos.hist_n == y.pos.hist_n && x.pos.win_n == y.pos.win_n &&
+            !memcmp(x.pos.hist_loss, y.pos.hist_loss, hk * sizeof(double)) &&
+            !memcmp(x.pos.hist_acc, y.pos.hist_acc, hk * sizeof(double)) &&
+            !memcmp(x.pos.win, y.pos.win, sizeof x.pos.win),
+        "%s: training statistics differ (%llu/%llu steps recorded, window %lld/%lld)", what,
+        (unsigned long long)x.pos.hist_n, (unsigned long long)y.pos.hist_n,
+        (long long)x.pos.win_n, (long long)y.pos.win_n);
   lp_ckpt_free(&x);
   lp_ckpt_free(&y);
 }
@@ -230,6 +242,97 @@ static void resume_equal(void) {
   CHECK(run(&o, &r, &e) == LP_OK && r.start_step == 2 * N && r.end_step == 2 * N,
         "resume at the target");
   CHECK(access(tmp("noop.ckpt"), F_OK) != 0, "nothing written when there is nothing to do");
+}
+
+/* ---------------------------------------------------------------------- */
+
+/* What a resumed run reports equals what the straight run reports: the
+ * summary's mean loss and accuracy, and the CSV rows (but for the clock and
+ * tasks/s), also when the checkpoint fell between two log rows - as when a
+ * run is killed after a checkpoint and resumed from it. */
+typedef struct snap_ctx {
+  int64_t at;
+  const char *ckpt, *csv, *ckpt_copy, *csv_copy;
+  int done;
+} snap_ctx;
+
+static int copy_file(const char *from, const char *to) {
+  FILE *a = fopen(from, "rb"), *b = a ? fopen(to, "wb") : NULL;
+  int ok = a && b;
+  char buf[65536];
+  size_t n;
+  while (ok && (n = fread(buf, 1, sizeof buf, a)) > 0) ok = fwrite(buf, 1, n, b) == n;
+  if (a) fclose(a);
+  if (b && fclose(b)) ok = 0;
+  return ok ? 0 : -1;
+}
+
+/* progress callback: copies the checkpoint and the log as they are right
+ * after the checkpoint of step `at` (what a kill -9 then would leave) */
+static int snapshot(const lp_train_progress *p, void *user) {
+  snap_ctx *c = user;
+  if (p->step == c->at && p->checkpoint_written)
+    c->done = !copy_file(c->ckpt, c->ckpt_copy) && !copy_file(c->csv, c->csv_copy);
+  return 0;
+}
+
+/* The CSV without the clock columns (seconds, tasks_per_s), one string. */
+static char *csv_sans_clock(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) return NULL;
+  lp_buf out = {0};
+  char line[4096];
+  while (fgets(line, sizeof line, f)) {
+    char *col = line;
+    for (int k = 0; col; k++) {
+      char *next = strpbrk(col, ",\n");
+      size_t n = next ? (size_t)(next - col) : strlen(col);
+      if (k != 1 && k != 6) {
+        lp_buf_append(&out, col, n);
+        lp_buf_append(&out, ",", 1);
+      }
+      col = next && *next == ',' ? next + 1 : NULL;
+    }
+    lp_buf_append(&out, "\n", 1);
+  }
+  fclose(f);
+  return out.data;
+}
+
+static void resume_report(void) {
+  lp_train_opts o;
+  lp_train_result straight, resumed;
+  lp_err e;
+  snap_ctx sc = {8, tmp("rr.ckpt"), tmp("rr.csv"), tmp("rr8.ckpt"), tmp("rr8.csv"), 0};
+  base_opts(&o);
+  o.steps = 12;
+  o.out_path = sc.ckpt;
+  o.log_path = sc.csv;
+  o.log_every = 5;        /* rows at 5, 10, 12 */
+  o.checkpoint_every = 4; /* checkpoints at 4, 8: step 8 lies inside the row of 10 */
+  o.progress = snapshot;
+  o.user = &sc;
+  CHECK(run(&o, &straight, &e) == LP_OK, "straight");
+  CHECK(sc.done, "no snapshot of the checkpoint of step 8");
+  base_opts(&o);
+  o.steps = 12;
+  o.log_every = 5;
+  o.resume_path = sc.ckpt_copy;
+  o.out_path = tmp("rr_resumed.ckpt");
+  o.log_path = sc.csv_copy;
+  CHECK(run(&o, &resumed, &e) == LP_OK, "resumed");
+  same_state(sc.ckpt, tmp("rr_resumed.ckpt"), "resume from inside a log row vs straight");
+  CHECK(straight.final_loss == resumed.final_loss && straight.final_acc == resumed.final_acc &&
+            straight.final_n == 12 && resumed.final_n == 12,
+        "reported loss %.9g / %.9g, accuracy %.9g / %.9g over %lld / %lld steps",
+        straight.final_loss, resumed.final_loss, straight.final_acc, resumed.final_acc,
+        (long long)straight.final_n, (long long)resumed.final_n);
+  char *a = csv_sans_clock(sc.csv), *b = csv_sans_clock(sc.csv_copy);
+  CHECK(a && b && count_lines(sc.csv) == 4 && !strcmp(a, b),
+        "CSV rows differ:\n--- straight\n%s--- resumed\n%s", a ? a : "(none)",
+        b ? b : "(none)");
+  free(a);
+  free(b);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -536,7 +639,7 @@ static void refuse_mismatch(void) {
 static const test_case k_cases[] = {
     {"model_ckpt", model_ckpt},   {"resume_equal", resume_equal}, {"data_file", data_file},
     {"data_errors", data_errors}, {"stop_flag", stop_flag},
-    {"refuse_mismatch", refuse_mismatch},
+    {"refuse_mismatch", refuse_mismatch}, {"resume_report", resume_report},
 };
 
 int main(int argc, char **argv) {

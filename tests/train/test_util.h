@@ -43,7 +43,12 @@ static inline int pos_eq(const lp_train_pos *a, const lp_train_pos *b) {
          a->data_kind == b->data_kind && a->data_seed == b->data_seed &&
          a->next_task == b->next_task && a->seconds == b->seconds &&
          a->gen_min_size == b->gen_min_size && a->gen_max_size == b->gen_max_size &&
-         a->gen_n_examples == b->gen_n_examples;
+         a->gen_n_examples == b->gen_n_examples && a->hist_n == b->hist_n &&
+         !memcmp(a->hist_loss, b->hist_loss,
+                 (a->hist_n < LP_TRAIN_HIST_N ? a->hist_n : LP_TRAIN_HIST_N) * sizeof(double)) &&
+         !memcmp(a->hist_acc, b->hist_acc,
+                 (a->hist_n < LP_TRAIN_HIST_N ? a->hist_n : LP_TRAIN_HIST_N) * sizeof(double)) &&
+         a->win_n == b->win_n && !memcmp(a->win, b->win, sizeof a->win);
 }
 
 static const char *string_so, *toy_so, *models_dir;
