@@ -75,6 +75,11 @@ sys.exit(0 if ok else 1)
 PY
 done
 
+# an example longer than the model takes: the message names the file
+python3 -c 'import json; print(json.dumps({"inputs": ["a" * 5000], "outputs": ["a"]}))' >long.jsonl
+expect_status 1 "$LP" synth --domain string --model rf.ckpt --examples long.jsonl --search beam
+has err.txt "long.jsonl: " "an over-long example names the file"
+
 # eval: held-out examples (held_inputs/held_outputs, or --holdout K)
 cat >held.jsonl <<'EOF'
 {"inputs": ["Mason Smith", "Henry Myers", "Barry Underwood", "Sandy Jones"], "outputs": ["Smith M", "Myers H", "Underwood B", "Jones S"], "held_inputs": ["Ada Lovelace"], "held_outputs": ["Lovelace A"]}

@@ -323,7 +323,9 @@ static void test_ckpt(void) {
 /* ---- string-domain overfit ----------------------------------------------------------- */
 
 /* An LP overfits 64 generated string tasks (1..3 expressions) until greedy
- * two-level decoding (B = 1, L = 1) returns >= 95% of their programs; then
+ * two-level decoding (B = 1, L = 1) returns >= 95% of their programs, within
+ * 200 optimiser steps (not seconds: 100 suffice with OpenBLAS's default and
+ * Haswell kernels; LP_OVERFIT_STEPS overrides); then
  * decoding each task with another task's code must change some programs.
  * 60 steps of reference-style pretraining (lpm_set_hide_spec: the AE decoder
  * reads quantised latents without the spec, frozen codebook).
