@@ -257,14 +257,19 @@ static int read_examples_file(const char *verb, const char *path, lp_strs *in, l
   return rc;
 }
 
+/* An answer's latent code as "TOK_a | TOK_b | ..." (empty without one). */
+static void latent_text(const lp_synth_answer *a, char *out, size_t n) {
+  size_t lu = 0;
+  out[0] = 0;
+  for (int j = 0; j < a->latent_len && lu + 16 < n; j++)
+    lu += (size_t)snprintf(out + lu, n - lu, "%sTOK_%d", j ? " | " : "", a->latent[j]);
+}
+
 /* Prints one answer of synth (text). */
 static void print_answer(const lp_synth_answer *a, int k, int top, const char *text, size_t tlen,
                          int valid) {
-  char latent[1024] = "";
-  size_t lu = 0;
-  for (int j = 0; j < a->latent_len && lu + 16 < sizeof latent; j++)
-    lu += (size_t)snprintf(latent + lu, sizeof latent - lu, "%sTOK_%d", j ? " | " : "",
-                           a->latent[j]);
+  char latent[1024];
+  latent_text(a, latent, sizeof latent);
   const char mark = k == top ? '*' : ' ';
   if (valid && text && memchr(text, '\n', tlen)) {
     /* several lines: rank and score, then the program indented */
@@ -492,11 +497,8 @@ int cmd_synth(int argc, char **argv) {
                              lp_stage_name(a->stage), "consistent", a->consistent);
       if (!isnan(a->prior)) json_object_set_new(hj, "prior", json_real(a->prior));
       if (a->latent_len) {
-        char latent[1024] = "";
-        size_t lu = 0;
-        for (int j = 0; j < a->latent_len && lu + 16 < sizeof latent; j++)
-          lu += (size_t)snprintf(latent + lu, sizeof latent - lu, "%sTOK_%d", j ? " | " : "",
-                                 a->latent[j]);
+        char latent[1024];
+        latent_text(a, latent, sizeof latent);
         json_object_set_new(hj, "latent", json_string(latent));
       }
       json_array_append_new(arr, hj);
