@@ -6,7 +6,10 @@
  *   -> cross-entropy; then global-norm clipping and one Adam step.
  * Blocks: attention without biases, FFN with biases, GELU (tanh), LN eps 1e-6,
  * dropout 0.1 on residual branches, FFN hidden and attention probabilities.
- * usage: bench_step [--steps N] [--warmup W] [--threads T] [--mode data|blas] [--json]
+ * usage: bench_step [--steps N] [--warmup W] [--threads T] [--mode data|blas]
+ *                   [--precision fp32|bf16] [--json]
+ * --precision bf16: the matrix products in bf16 with fp32 accumulation
+ * (lp_engine_set_precision; fp32 where the CPU lacks AVX512_BF16).
  * --mode data (default): T data-parallel workers (lp_engine_parallel), each
  * running forward/backward on B/T rows with one-thread OpenBLAS, gradients
  * combined before the update - how `lpsynth train --threads T` trains
@@ -152,23 +155,31 @@ static void rep_step(void *ctx, int w) {
 
 int main(int argc, char **argv) {
   int steps = 20, warmup = 3, threads = 2, json = 0, data_parallel = 1;
+  lp_precision prec = LP_PREC_FP32;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--json")) json = 1;
+    else if (!strcmp(argv[i], "--precision") && i + 1 < argc) {
+      const char *m = argv[++i];
+      if (strcmp(m, "fp32") && strcmp(m, "bf16")) return 2;
+      prec = strcmp(m, "bf16") ? LP_PREC_FP32 : LP_PREC_BF16;
+    }
     else if (!strcmp(argv[i], "--mode") && i + 1 < argc) {
       const char *m = argv[++i];
       if (strcmp(m, "data") && strcmp(m, "blas")) return 2;
       data_parallel = !strcmp(m, "data");
     } else {
       fprintf(stderr, "usage: bench_step [--steps N] [--warmup W] [--threads T] "
-                      "[--mode data|blas] [--json]\n");
+                      "[--mode data|blas] [--precision fp32|bf16] [--json]\n");
       return 2;
     }
   }
   if (steps < 1 || warmup < 0 || threads < 1 || threads > LP_ENGINE_MAX_WORKERS) return 2;
   CHECK(lp_engine_set_threads(threads));
+  prec = lp_engine_set_precision(prec); /* workers inherit it */
+  const char *prec_name = prec == LP_PREC_BF16 ? "bf16" : "fp32";
 
   lp_layout *L = lp_layout_new();
   size_t o_src_emb, o_tgt_emb, o_enc_lng, o_enc_lnb, o_dec_lng, o_dec_lnb, o_out_w, o_out_b;
@@ -262,12 +273,12 @@ int main(int argc, char **argv) {
   const char *mode = data_parallel ? "data" : "blas";
   if (json)
     printf("{\"impl\":\"lpsynth\",\"mode\":\"%s\",\"threads\":%d,\"steps\":%d,\"median_ms\":%.2f,\"mean_ms\":%.2f,"
-           "\"params\":%zu,\"final_loss\":%.4f}\n",
-           mode, threads, steps, med, mean, np, loss);
+           "\"params\":%zu,\"final_loss\":%.4f,\"precision\":\"%s\"}\n",
+           mode, threads, steps, med, mean, np, loss, prec_name);
   else
-    printf("lpsynth: %zu parameters, %d steps: median %.2f ms/step, mean %.2f ms (%d threads, %s), "
-           "loss %.4f\n",
+    printf("lpsynth: %zu parameters, %d steps: median %.2f ms/step, mean %.2f ms (%d threads, %s, "
+           "%s), loss %.4f\n",
            np, steps, med, mean, threads,
-           data_parallel ? "data-parallel workers" : "OpenBLAS threads", loss);
+           data_parallel ? "data-parallel workers" : "OpenBLAS threads", prec_name, loss);
   return 0;
 }

@@ -1,6 +1,5 @@
 /* lpsynth bench: throughput measurements through the plugin ABI, one thread. */
 #define _GNU_SOURCE
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +64,7 @@ static int bench_interp(lp_domain *d, const char *tasks, double seconds, int jso
     lp_buf out = {0};
     uint64_t execs = 0, bytes = 0;
     int rounds = 0;
-    double t0 = cli_now(), el = 0;
+    double t0 = lp_now(), el = 0;
     do {
       for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < v[i].inputs.len; k++) {
@@ -80,7 +79,7 @@ static int bench_interp(lp_domain *d, const char *tasks, double seconds, int jso
         }
       execs += n_inputs;
       rounds++;
-      el = cli_now() - t0;
+      el = lp_now() - t0;
     } while (el < seconds);
     if (json)
       printf("{\"bench\":\"interp\",\"domain\":\"%s\",\"programs\":%zu,\"executions\":%llu,"
@@ -107,7 +106,7 @@ static int bench_gen(lp_domain *d, uint64_t n, uint64_t seed, int json) {
   lp_task t = {0};
   lp_err e = {0};
   uint64_t tokens = 0;
-  double t0 = cli_now();
+  double t0 = lp_now();
   for (uint64_t i = 0; i < n; i++) {
     lp_task_free(&t);
     if (lp_domain_generate(d, lp_task_seed(seed, i), &opts, &t, &e)) {
@@ -117,7 +116,7 @@ static int bench_gen(lp_domain *d, uint64_t n, uint64_t seed, int json) {
     }
     tokens += t.program.len;
   }
-  double el = cli_now() - t0;
+  double el = lp_now() - t0;
   lp_task_free(&t);
   if (json)
     printf("{\"bench\":\"gen\",\"domain\":\"%s\",\"tasks\":%llu,\"seconds\":%.3f,"
@@ -129,62 +128,41 @@ static int bench_gen(lp_domain *d, uint64_t n, uint64_t seed, int json) {
   return EXIT_OK;
 }
 
+static const cli_verb_spec bench_verb = {
+    CLI_BENCH, "bench", "interp|gen",
+    "Throughput on one thread, through the plugin ABI:\n"
+    "  interp  program executions per second: every program of --tasks FILE on\n"
+    "          each of its inputs, repeated for at least --seconds S\n"
+    "  gen     random tasks per second over -n N tasks\n"
+    "  train   the real training step of a config: tasks/s, phases, FLOPs (its\n"
+    "          options: lpsynth bench train --help)",
+    NULL};
+
 int cmd_bench(int argc, char **argv) {
-  static const struct option lo[] = {{"domain", required_argument, 0, 'd'},
-                                     {"domain-options", required_argument, 0, 'O'},
-                                     {"tasks", required_argument, 0, 't'},
-                                     {"seconds", required_argument, 0, 'S'},
-                                     {"num", required_argument, 0, 'n'},
-                                     {"seed", required_argument, 0, 's'},
-                                     {"json", no_argument, 0, 'j'},
-                                     {"help", no_argument, 0, 'h'},
-                                     {0, 0, 0, 0}};
-  const char *domain = NULL, *dopts = NULL, *tasks = NULL;
-  int64_t secs = 3;
-  uint64_t n = 50000, seed = 1;
-  int json = 0, c;
-  while ((c = getopt_long(argc, argv, "n:s:", lo, NULL)) != -1) {
-    switch (c) {
-      case 'd': domain = optarg; break;
-      case 'O': dopts = optarg; break;
-      case 't': tasks = optarg; break;
-      case 'S':
-        if (cli_parse_i64("bench", "--seconds", optarg, 1, 3600, &secs)) return EXIT_USAGE;
-        break;
-      case 'n':
-        if (cli_parse_u64("bench", "-n", optarg, &n) || n == 0) return EXIT_USAGE;
-        break;
-      case 's':
-        if (cli_parse_u64("bench", "--seed", optarg, &seed)) return EXIT_USAGE;
-        break;
-      case 'j': json = 1; break;
-      case 'h':
-        printf("usage: lpsynth bench interp --domain D --tasks FILE.jsonl [--seconds S] [--json]\n"
-               "       lpsynth bench gen --domain D [-n N] [--seed S] [--json]\n\n"
-               "Throughput on one thread, through the plugin ABI:\n"
-               "  interp  program executions per second: every program of FILE on each of its\n"
-               "          inputs, repeated for at least S seconds (default 3)\n"
-               "  gen     random tasks per second over N tasks (default 50000)\n");
-        return EXIT_OK;
-      default:
-        return EXIT_USAGE;
-    }
-  }
-  if (optind >= argc) {
-    cli_error("bench", "which benchmark? `interp` or `gen` (see --help)");
+  if (argc > 1 && !strcmp(argv[1], "train")) return cmd_bench_train(argc - 1, argv + 1);
+  cli_opts o;
+  int rc = cli_parse(&bench_verb, argc, argv, &o);
+  if (rc != CLI_PARSED) return rc;
+  cli_opts_free(&o); /* nothing allocated for these options */
+  const char *domain = o.domain, *dopts = o.domain_options, *tasks = o.tasks;
+  const int64_t secs = o.seconds;
+  const uint64_t n = o.num, seed = o.seed;
+  const int json = o.json, first = o.first_operand;
+  if (n == 0) {
+    cli_error("bench", "-n expects a positive integer, got 0");
     return EXIT_USAGE;
   }
-  const char *what = argv[optind];
+  if (first >= argc) {
+    cli_error("bench", "which benchmark? `interp`, `gen` or `train` (see --help)");
+    return EXIT_USAGE;
+  }
+  const char *what = argv[first];
   if (strcmp(what, "interp") && strcmp(what, "gen")) {
-    cli_error("bench", "unknown benchmark \"%s\" (interp, gen)", what);
+    cli_error("bench", "unknown benchmark \"%s\" (interp, gen, train)", what);
     return EXIT_USAGE;
   }
   if (!strcmp(what, "interp") && !tasks) {
     cli_error("bench", "interp needs --tasks FILE.jsonl");
-    return EXIT_USAGE;
-  }
-  if (!domain) {
-    cli_error("bench", "--domain NAME|PATH.so is required");
     return EXIT_USAGE;
   }
   lp_err e = {0};
@@ -193,8 +171,8 @@ int cmd_bench(int argc, char **argv) {
     cli_error("bench", "%s", e.msg);
     return EXIT_FAIL;
   }
-  int rc = !strcmp(what, "interp") ? bench_interp(d, tasks, (double)secs, json)
-                                   : bench_gen(d, n, seed, json);
+  rc = !strcmp(what, "interp") ? bench_interp(d, tasks, (double)secs, json)
+                               : bench_gen(d, n, seed, json);
   lp_domain_free(d);
   return rc;
 }

@@ -1,6 +1,5 @@
 /* Verbs that need only a domain plugin: domains, run, exec, gen, check, demo. */
 #define _GNU_SOURCE
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,13 +17,6 @@ static lp_domain *open_domain(const char *verb, const char *name, const char *op
   lp_domain *d = lp_domain_open(name, options, &e);
   if (!d) cli_error(verb, "%s", e.msg);
   return d;
-}
-
-/* A missing --domain is a usage error (exit 2): callers check this first. */
-static int need_domain(const char *verb, const char *name) {
-  if (name) return 0;
-  cli_error(verb, "--domain NAME|PATH.so is required (see `lpsynth domains`)");
-  return -1;
 }
 
 static json_t *jstr(const char *s, size_t n) { return json_stringn(s, n); }
@@ -67,68 +59,23 @@ static json_t *jstrs(const lp_strs *v, size_t start, size_t step, lp_err *e, con
   return a;
 }
 
-/* Common option parsing for --domain / --domain-options / --help. */
-enum { OPT_DOMAIN = 1000, OPT_DOMAIN_OPTIONS, OPT_HELP, OPT_MAX_LINE };
-
-typedef struct {
-  const char *domain, *domain_options;
-  size_t max_line;
-} common_opts;
-
-static int common_opt(const char *verb, int c, const char *arg, common_opts *co) {
-  switch (c) {
-    case OPT_DOMAIN:
-      co->domain = arg;
-      return 1;
-    case OPT_DOMAIN_OPTIONS:
-      co->domain_options = arg;
-      return 1;
-    case OPT_MAX_LINE: {
-      int64_t v;
-      if (cli_parse_i64(verb, "--max-line", arg, 16, (int64_t)1 << 34, &v)) return -1;
-      co->max_line = (size_t)v;
-      return 1;
-    }
-    default:
-      return 0;
-  }
-}
-
-#define COMMON_LONGOPTS                                              \
-  {"domain", required_argument, 0, OPT_DOMAIN},                      \
-      {"domain-options", required_argument, 0, OPT_DOMAIN_OPTIONS},  \
-      {"help", no_argument, 0, OPT_HELP}
-
-#define COMMON_HELP                                                                        \
-  "  --domain NAME|PATH.so   the domain plugin (required; `lpsynth domains` lists them)\n" \
-  "  --domain-options STR    options passed to the domain's create()\n"                    \
-  "  --help                  this text\n"
-
 /* ---------- domains ---------- */
 
+static const cli_verb_spec domains_verb = {
+    CLI_DOMAINS, "domains", NULL,
+    "Lists every lpsynth_*.so domain plugin on the search path, in search order:\n"
+    "$LPSYNTH_PLUGIN_PATH, then the plugins folder beside the executable, the\n"
+    "installed plugin folder, the build tree's. Plugins that fail to load are\n"
+    "listed with the reason.",
+    NULL};
+
 int cmd_domains(int argc, char **argv) {
-  static const struct option lo[] = {{"help", no_argument, 0, 'h'}, {"json", no_argument, 0, 'j'}, {0, 0, 0, 0}};
-  int json = 0, c;
-  while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-    if (c == 'h') {
-      printf("usage: lpsynth domains [--json]\n\n"
-             "Lists every lpsynth_*.so domain plugin on the search path, in search order:\n"
-             "$LPSYNTH_PLUGIN_PATH, then the plugins folder beside the executable, the\n"
-             "installed plugin folder, the build tree's. Plugins that fail to load are\n"
-             "listed with the reason.\n\n"
-             "  --json   one JSON object per plugin\n");
-      return EXIT_OK;
-    }
-    if (c == 'j') {
-      json = 1;
-      continue;
-    }
-    return EXIT_USAGE;
-  }
-  if (optind < argc) {
-    cli_error("domains", "unexpected argument \"%s\"", argv[optind]);
-    return EXIT_USAGE;
-  }
+  cli_opts o;
+  int rc = cli_parse(&domains_verb, argc, argv, &o);
+  if (rc != CLI_PARSED) return rc;
+  const int json = o.json;
+  cli_opts_free(&o);
+  if ((rc = cli_no_operands(&o, argc, argv, NULL))) return rc;
   lp_plugin_info *v;
   size_t n;
   lp_err e = {0};
@@ -173,67 +120,31 @@ int cmd_domains(int argc, char **argv) {
 
 /* ---------- run ---------- */
 
+static const cli_verb_spec run_verb = {
+    CLI_RUN, "run", NULL,
+    "Runs the program on each input and prints one output per line (outputs are\n"
+    "printed as they are, so an output with a newline spans lines: use --json for\n"
+    "exact output).\n"
+    "\n"
+    "example:\n"
+    "  lpsynth run --domain string --program \"GetToken(PROP_CASE, 2) | ConstStr(' ') | "
+    "GetToken(ALL_CAPS, 1)\" --input \"Mason Smith\"",
+    NULL};
+
 int cmd_run(int argc, char **argv) {
-  static const struct option lo[] = {COMMON_LONGOPTS,
-                                     {"program", required_argument, 0, 'p'},
-                                     {"input", required_argument, 0, 'i'},
-                                     {"json", no_argument, 0, 'j'},
-                                     {0, 0, 0, 0}};
-  common_opts co = {0};
-  const char *program = NULL;
-  const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
-  size_t n_in = 0;
-  int json = 0, c, rc = EXIT_USAGE;
+  cli_opts o;
+  int rc = cli_parse(&run_verb, argc, argv, &o);
+  if (rc != CLI_PARSED) return rc;
+  const char *program = o.program;
+  const char **inputs = o.inputs;
+  size_t n_in = o.n_inputs;
+  const int json = o.json;
   lp_domain *d = NULL;
   lp_ids ids = {0};
   lp_buf out = {0};
-  if (!inputs) return EXIT_FAIL;
-  while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-    int r = common_opt("run", c, optarg, &co);
-    if (r < 0) goto done;
-    if (r) continue;
-    switch (c) {
-      case 'p':
-        program = optarg;
-        break;
-      case 'i':
-        inputs[n_in++] = optarg;
-        break;
-      case 'j':
-        json = 1;
-        break;
-      case OPT_HELP:
-        printf("usage: lpsynth run --domain D --program TEXT --input S [--input S ...] [--json]\n\n"
-               "Runs the program on each input and prints one output per line (outputs are\n"
-               "printed as they are, so an output with a newline spans lines: use --json for\n"
-               "exact output).\n\n" COMMON_HELP
-               "  --program TEXT          the program in the domain's canonical text\n"
-               "  --input S               an input (repeatable)\n"
-               "  --json                  print {\"program\",\"tokens\",\"outputs\"} as one JSON line\n\n"
-               "example:\n"
-               "  lpsynth run --domain string --program \"GetToken(PROP_CASE, 2) | ConstStr(' ') | "
-               "GetToken(ALL_CAPS, 1)\" --input \"Mason Smith\"\n");
-        rc = EXIT_OK;
-        goto done;
-      default:
-        goto done;
-    }
-  }
-  if (optind < argc) {
-    cli_error("run", "unexpected argument \"%s\" (inputs are given with --input)", argv[optind]);
-    goto done;
-  }
-  if (!program) {
-    cli_error("run", "--program TEXT is required");
-    goto done;
-  }
-  if (n_in == 0) {
-    cli_error("run", "at least one --input S is required");
-    goto done;
-  }
-  if (need_domain("run", co.domain)) goto done;
+  if ((rc = cli_no_operands(&o, argc, argv, "(inputs are given with --input)"))) goto done;
   rc = EXIT_FAIL;
-  if (!(d = open_domain("run", co.domain, co.domain_options))) goto done;
+  if (!(d = open_domain("run", o.domain, o.domain_options))) goto done;
   lp_err e = {0};
   if (lp_domain_program_encode(d, program, strlen(program), &ids, &e)) {
     cli_error("run", "--program: %s", e.msg);
@@ -255,24 +166,24 @@ int cmd_run(int argc, char **argv) {
     }
   }
   if (json) {
-    json_t *o = json_object();
-    json_object_set_new(o, "program", json_string(program));
-    json_object_set_new(o, "tokens", jids(&ids));
+    json_t *j = json_object();
+    json_object_set_new(j, "program", json_string(program));
+    json_object_set_new(j, "tokens", jids(&ids));
     json_t *a = jstrs(&outs, 0, 1, &e, "output");
     lp_strs_free(&outs);
-    if (!a || !json_string_value(json_object_get(o, "program"))) {
+    if (!a || !json_string_value(json_object_get(j, "program"))) {
       cli_error("run", "%s", a ? "the program is not valid UTF-8" : e.msg);
       json_decref(a);
-      json_decref(o);
+      json_decref(j);
       goto done;
     }
-    json_object_set_new(o, "outputs", a);
-    emit(stdout, o);
-    json_decref(o);
+    json_object_set_new(j, "outputs", a);
+    emit(stdout, j);
+    json_decref(j);
   }
   rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
 done:
-  free(inputs);
+  cli_opts_free(&o);
   lp_ids_free(&ids);
   lp_buf_free(&out);
   lp_domain_free(d);
@@ -332,34 +243,19 @@ static int check_line(lp_domain *d, lp_record *rec, lp_ids *ids, lp_buf *out, lp
   return 0;
 }
 
-static int jsonl_verb(const char *verb, int argc, char **argv, line_fn fn, uint32_t cap,
-                      const char *help) {
-  static const struct option lo[] = {COMMON_LONGOPTS,
-                                     {"out", required_argument, 0, 'o'},
-                                     {"max-line", required_argument, 0, OPT_MAX_LINE},
-                                     {0, 0, 0, 0}};
-  common_opts co = {0};
-  const char *outpath = NULL;
-  int c;
-  while ((c = getopt_long(argc, argv, "o:", lo, NULL)) != -1) {
-    int r = common_opt(verb, c, optarg, &co);
-    if (r < 0) return EXIT_USAGE;
-    if (r) continue;
-    if (c == 'o') {
-      outpath = optarg;
-    } else if (c == OPT_HELP) {
-      fputs(help, stdout);
-      return EXIT_OK;
-    } else {
-      return EXIT_USAGE;
-    }
-  }
-  if (argc - optind > 1) {
-    cli_error(verb, "one input file at most (got \"%s\" and \"%s\")", argv[optind], argv[optind + 1]);
+static int jsonl_verb(const cli_verb_spec *v, int argc, char **argv, line_fn fn, uint32_t cap) {
+  const char *verb = v->name;
+  cli_opts co;
+  int rc = cli_parse(v, argc, argv, &co);
+  if (rc != CLI_PARSED) return rc;
+  cli_opts_free(&co); /* nothing allocated for these options */
+  const char *outpath = co.out;
+  int first = co.first_operand;
+  if (argc - first > 1) {
+    cli_error(verb, "one input file at most (got \"%s\" and \"%s\")", argv[first], argv[first + 1]);
     return EXIT_USAGE;
   }
-  const char *in = optind < argc ? argv[optind] : "-";
-  if (need_domain(verb, co.domain)) return EXIT_USAGE;
+  const char *in = first < argc ? argv[first] : "-";
   lp_domain *d = open_domain(verb, co.domain, co.domain_options);
   if (!d) return EXIT_FAIL;
   lp_err e = {0};
@@ -369,7 +265,7 @@ static int jsonl_verb(const char *verb, int argc, char **argv, line_fn fn, uint3
     lp_domain_free(d);
     return EXIT_FAIL;
   }
-  lp_jsonl *r = lp_jsonl_open(in, co.max_line, &e);
+  lp_jsonl *r = lp_jsonl_open(in, (size_t)co.max_line, &e);
   if (!r) {
     cli_error(verb, "%s", e.msg);
     lp_domain_free(d);
@@ -431,29 +327,29 @@ static int jsonl_verb(const char *verb, int argc, char **argv, line_fn fn, uint3
   return EXIT_OK;
 }
 
+static const cli_verb_spec exec_verb = {
+    CLI_EXEC, "exec", "[FILE|-]",
+    "Reads JSONL, one {\"program\": TEXT, \"inputs\": [S, ...]} per line (other fields\n"
+    "are kept), runs the program on every input, and writes one line per input line,\n"
+    "in order: the same object plus \"tokens\" (program ids incl. EOS) and \"outputs\".\n"
+    "A line that fails gets {\"line\": N, \"error\": \"...\"} (also reported on stderr)\n"
+    "and the run goes on; the exit status is 1 if any line failed.",
+    NULL};
+
+static const cli_verb_spec check_verb = {
+    CLI_CHECK, "check", "[FILE|-]",
+    "Reads JSONL with \"program\", \"inputs\" and \"outputs\" per line and writes each\n"
+    "line back with \"consistent\": true|false added (true when the program maps every\n"
+    "input to its output). Failing lines get {\"line\": N, \"error\": \"...\"}; the exit\n"
+    "status is 1 if any line failed (an inconsistent program is not a failure).",
+    NULL};
+
 int cmd_exec(int argc, char **argv) {
-  return jsonl_verb(
-      "exec", argc, argv, exec_line, LP_CAP_EXECUTE,
-      "usage: lpsynth exec --domain D [--out FILE] [--max-line BYTES] [FILE|-]\n\n"
-      "Reads JSONL, one {\"program\": TEXT, \"inputs\": [S, ...]} per line (other fields\n"
-      "are kept), runs the program on every input, and writes one line per input line,\n"
-      "in order: the same object plus \"tokens\" (program ids incl. EOS) and \"outputs\".\n"
-      "A line that fails gets {\"line\": N, \"error\": \"...\"} (also reported on stderr)\n"
-      "and the run goes on; the exit status is 1 if any line failed.\n\n" COMMON_HELP
-      "  --out FILE              write to FILE atomically (default: stdout)\n"
-      "  --max-line BYTES        longest accepted input line (default 64 MiB)\n");
+  return jsonl_verb(&exec_verb, argc, argv, exec_line, LP_CAP_EXECUTE);
 }
 
 int cmd_check(int argc, char **argv) {
-  return jsonl_verb(
-      "check", argc, argv, check_line, LP_CAP_CHECK,
-      "usage: lpsynth check --domain D [--out FILE] [--max-line BYTES] [FILE|-]\n\n"
-      "Reads JSONL with \"program\", \"inputs\" and \"outputs\" per line and writes each\n"
-      "line back with \"consistent\": true|false added (true when the program maps every\n"
-      "input to its output). Failing lines get {\"line\": N, \"error\": \"...\"}; the exit\n"
-      "status is 1 if any line failed (an inconsistent program is not a failure).\n\n" COMMON_HELP
-      "  --out FILE              write to FILE atomically (default: stdout)\n"
-      "  --max-line BYTES        longest accepted input line (default 64 MiB)\n");
+  return jsonl_verb(&check_verb, argc, argv, check_line, LP_CAP_CHECK);
 }
 
 /* ---------- gen ---------- */
@@ -483,76 +379,26 @@ static json_t *task_json(lp_domain *d, const lp_task *t, lp_buf *text, lp_err *e
   return o;
 }
 
+static const cli_verb_spec gen_verb = {
+    CLI_GEN, "gen", NULL,
+    "Writes N random tasks as JSONL, {\"program\",\"tokens\",\"inputs\",\"outputs\"}\n"
+    "per line (\"specs\" instead of \"inputs\"/\"outputs\" for a one-part domain).\n"
+    "Task i is drawn from its own seed derived from (S, i), so the same seed gives\n"
+    "the same bytes, and the first K tasks of a longer run are the same K tasks.\n"
+    "--min-size and --max-size bound the programs' size in the domain's unit (the\n"
+    "generator options of the plugin ABI, lp_gen_opts); absent: the domain's\n"
+    "default.",
+    NULL};
+
 int cmd_gen(int argc, char **argv) {
-  static const struct option lo[] = {COMMON_LONGOPTS,
-                                     {"num", required_argument, 0, 'n'},
-                                     {"seed", required_argument, 0, 's'},
-                                     {"min-expr", required_argument, 0, 'a'},
-                                     {"max-expr", required_argument, 0, 'b'},
-                                     {"examples", required_argument, 0, 'x'},
-                                     {"out", required_argument, 0, 'o'},
-                                     {0, 0, 0, 0}};
-  common_opts co = {0};
-  uint64_t n = 0, seed = 0;
-  int have_n = 0, have_seed = 0, c;
-  int64_t mn = 0, mx = 0, nex = 0;
-  const char *outpath = NULL;
-  while ((c = getopt_long(argc, argv, "n:s:o:", lo, NULL)) != -1) {
-    int r = common_opt("gen", c, optarg, &co);
-    if (r < 0) return EXIT_USAGE;
-    if (r) continue;
-    switch (c) {
-      case 'n':
-        if (cli_parse_u64("gen", "-n", optarg, &n)) return EXIT_USAGE;
-        have_n = 1;
-        break;
-      case 's':
-        if (cli_parse_u64("gen", "--seed", optarg, &seed)) return EXIT_USAGE;
-        have_seed = 1;
-        break;
-      case 'a':
-        if (cli_parse_i64("gen", "--min-expr", optarg, 1, 1000, &mn)) return EXIT_USAGE;
-        break;
-      case 'b':
-        if (cli_parse_i64("gen", "--max-expr", optarg, 1, 1000, &mx)) return EXIT_USAGE;
-        break;
-      case 'x':
-        if (cli_parse_i64("gen", "--examples", optarg, 1, 1000, &nex)) return EXIT_USAGE;
-        break;
-      case 'o':
-        outpath = optarg;
-        break;
-      case OPT_HELP:
-        printf("usage: lpsynth gen --domain D -n N --seed S [--min-expr A] [--max-expr B]\n"
-               "                   [--examples E] [--out FILE]\n\n"
-               "Writes N random tasks as JSONL, {\"program\",\"tokens\",\"inputs\",\"outputs\"}\n"
-               "per line. Task i is drawn from its own seed derived from (S, i), so the same\n"
-               "seed gives the same bytes, and the first K tasks of a longer run are the\n"
-               "same K tasks.\n\n" COMMON_HELP
-               "  -n, --num N             number of tasks (required)\n"
-               "  -s, --seed S            base seed (required; an unsigned 64-bit integer)\n"
-               "  --min-expr A            fewest expressions per program (string default 1)\n"
-               "  --max-expr B            most expressions per program (string default 10)\n"
-               "  --examples E            examples per task (string default 4)\n"
-               "  -o, --out FILE          write to FILE atomically (default: stdout)\n");
-        return EXIT_OK;
-      default:
-        return EXIT_USAGE;
-    }
-  }
-  if (optind < argc) {
-    cli_error("gen", "unexpected argument \"%s\"", argv[optind]);
-    return EXIT_USAGE;
-  }
-  if (!have_n || !have_seed) {
-    cli_error("gen", "%s is required", !have_n ? "-n N" : "--seed S");
-    return EXIT_USAGE;
-  }
-  if (mn && mx && mn > mx) {
-    cli_error("gen", "--min-expr %lld is larger than --max-expr %lld", (long long)mn, (long long)mx);
-    return EXIT_USAGE;
-  }
-  if (need_domain("gen", co.domain)) return EXIT_USAGE;
+  cli_opts co;
+  int rc = cli_parse(&gen_verb, argc, argv, &co);
+  if (rc != CLI_PARSED) return rc;
+  cli_opts_free(&co); /* nothing allocated for these options */
+  lp_gen_opts opts;
+  if ((rc = cli_no_operands(&co, argc, argv, NULL)) || (rc = cli_gen_opts(&co, &opts))) return rc;
+  const uint64_t n = co.num, seed = co.seed;
+  const char *outpath = co.out;
   lp_domain *d = open_domain("gen", co.domain, co.domain_options);
   if (!d) return EXIT_FAIL;
   cli_out out;
@@ -560,11 +406,10 @@ int cmd_gen(int argc, char **argv) {
     lp_domain_free(d);
     return EXIT_FAIL;
   }
-  lp_gen_opts opts = {sizeof(lp_gen_opts), (int32_t)mn, (int32_t)mx, (int32_t)nex};
   lp_task t = {0};
   lp_buf text = {0};
   lp_err e = {0};
-  int rc = EXIT_OK;
+  rc = EXIT_OK;
   cli_progress pg;
   cli_progress_start(&pg, "gen", n);
   for (uint64_t i = 0; i < n; i++) {
@@ -616,71 +461,48 @@ static void find_demo_model(char *out, size_t n) {
   out[0] = 0;
 }
 
-/* Synthesis for the demo: lp_synthesize (--search auto, 10 s) on the examples;
- * prints the top-ranked consistent program, the stage that found it and its
- * outputs. m may be NULL (the domain's solver alone). Returns EXIT_OK (also
- * when nothing is found: reported) or EXIT_FAIL on an error. */
-static int demo_synth(lp_domain *d, lp_model *m, const lp_ckpt_domain *dom,
-                      const char *const *in, const char *const *out, size_t n) {
+/* Synthesis for the demo, as `lpsynth synth --search auto --time-limit 5`
+ * does it (cli_synth): prints the top-ranked consistent program, the stage
+ * that found it and its outputs. L's model may be NULL (the domain's solver
+ * alone). Returns EXIT_OK (also when nothing is found: reported) or EXIT_FAIL
+ * on an error. */
+static int demo_synth(const cli_loaded *L, const char *const *in, const char *const *out,
+                      size_t n) {
   lp_example ex[16];
-  lp_ids ids[32];
-  const int32_t *spec[32];
-  size_t spec_len[32];
   lp_err e = {0};
-  lp_batch b = {0};
+  lp_enc_task t = {0};
   lp_synth_result res = {0};
   lp_buf text = {0}, o = {0};
-  int rc = EXIT_OK;
+  int rc = EXIT_FAIL;
   if (n > 16) n = 16;
-  memset(ids, 0, sizeof ids);
   for (size_t i = 0; i < n; i++) {
     ex[i].part[0] = in[i], ex[i].len[0] = strlen(in[i]);
     ex[i].part[1] = out[i], ex[i].len[1] = strlen(out[i]);
     printf("  %-42.42s -> %s\n", in[i], out[i]);
   }
-  if (m) {
-    for (size_t i = 0; i < 2 * n; i++) {
-      if (lp_domain_spec_encode(d, (uint32_t)(i % 2), ex[i / 2].part[i % 2], ex[i / 2].len[i % 2],
-                                &ids[i], NULL, &e)) {
-        cli_error("demo", "%s", e.msg);
-        rc = EXIT_FAIL;
-        goto done;
-      }
-      spec[i] = ids[i].data, spec_len[i] = ids[i].len;
-    }
-    lp_task_ids ti = {0};
-    ti.n_examples = n;
-    ti.spec = spec;
-    ti.spec_len = spec_len;
-    if (lp_batch_fill(&b, &ti, 1, (int)dom->n_parts, dom->spec.pad, dom->prog.pad,
-                      lp_model_config(m), &e)) {
-      cli_error("demo", "%s", e.msg);
-      rc = EXIT_FAIL;
-      goto done;
-    }
-  }
+  lp_task_opts to = {.max_spec_len = cli_max_spec_len(L)};
   lp_synth_opts so = {.mode = LP_SEARCH_AUTO, .beam = 10, .time_limit = 5.0};
-  if (lp_synthesize(d, m, m ? &b : NULL, ex, n, &so, &res, &e)) {
+  if (lp_enc_task_encode(L->d, ex, n, &to, 0, &t, &e) || cli_synth(L, &t, &so, &res, &e)) {
     cli_error("demo", "%s", e.msg);
-    rc = EXIT_FAIL;
     goto done;
   }
+  rc = EXIT_OK;
   if (res.top < 0) {
     printf("  no program found within %g s\n", so.time_limit);
     goto done;
   }
   const lp_synth_answer *a = &res.ans[res.top];
-  if (lp_domain_program_decode(d, a->prog, (size_t)a->prog_len, &text, &e)) {
+  if (lp_domain_program_decode(L->d, a->prog, (size_t)a->prog_len, &text, &e)) {
     cli_error("demo", "%s", e.msg);
     rc = EXIT_FAIL;
     goto done;
   }
   printf("  found by %s search in %.2f s (of %d consistent programs ranked%s):\n    %s\n",
-         lp_stage_name(a->stage), res.seconds, res.n, m ? " by the model" : " by the prior",
+         lp_stage_name(a->stage), res.seconds, res.n, L->m ? " by the model" : " by the prior",
          text.data);
   for (size_t i = 0; i < n; i++) {
     o.len = 0;
-    if (lp_domain_execute(d, a->prog, (size_t)a->prog_len, in[i], strlen(in[i]), &o, &e)) {
+    if (lp_domain_execute(L->d, a->prog, (size_t)a->prog_len, in[i], strlen(in[i]), &o, &e)) {
       cli_error("demo", "%s", e.msg);
       rc = EXIT_FAIL;
       goto done;
@@ -688,8 +510,7 @@ static int demo_synth(lp_domain *d, lp_model *m, const lp_ckpt_domain *dom,
     printf("    %-40.40s -> %s\n", in[i], o.data ? o.data : "");
   }
 done:
-  for (size_t i = 0; i < 2 * n; i++) lp_ids_free(&ids[i]);
-  lp_batch_free(&b);
+  lp_enc_task_free(&t);
   lp_synth_result_free(&res);
   lp_buf_free(&text);
   lp_buf_free(&o);
@@ -707,63 +528,32 @@ static const char *const fig8_out[3][4] = {
     {"321.704.3331", "499.123.3574", "555.580.8390", "288.225.6116"},
     {"M.E.", "U.I.", "A.P.", "P.R."}};
 
-int cmd_demo(int argc, char **argv) {
-  static const struct option lo[] = {COMMON_LONGOPTS, {"model", required_argument, 0, 'm'},
-                                     {0, 0, 0, 0}};
-  common_opts co = {0};
-  const char *model = NULL;
-  int c;
-  while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-    int r = common_opt("demo", c, optarg, &co);
-    if (r < 0) return EXIT_USAGE;
-    if (r) continue;
-    if (c == 'm') {
-      model = optarg;
-      continue;
-    }
-    if (c == OPT_HELP) {
-      printf("usage: lpsynth demo [--domain string] [--model CKPT]\n\n"
-             "The built-in example: runs the paper's Figure 1 program on its four names,\n"
-             "then generates three random tasks and checks each program against its\n"
-             "examples. Then synthesises programs for the Figure 1 examples, the paper's\n"
-             "Figure 8 tasks and the generated tasks as `lpsynth synth --search auto\n"
-             "--time-limit 5` does: the domain's solver, its consistent programs ranked\n"
-             "by a trained model (--model, default: the shipped models/" DEMO_MODEL "\n"
-             "when found beside the build or install); each answer is shown with its\n"
-             "outputs. Exit status 0\n"
-             "when the programs agree with their examples (a task with no program found\n"
-             "is reported, not an error).\n\n"
-             "  --model CKPT   the model to rank with (\"none\": the solver and its prior)\n");
-      return EXIT_OK;
-    }
-    return EXIT_USAGE;
-  }
-  char found[4096];
-  if (!model) {
-    find_demo_model(found, sizeof found);
-    model = found;
-  } else if (!strcmp(model, "none")) {
-    model = "";
-  }
-  lp_domain *d = open_domain("demo", co.domain ? co.domain : "string", co.domain_options);
-  if (!d) return EXIT_FAIL;
-  int rc = EXIT_OK;
+static const cli_verb_spec demo_verb = {
+    CLI_DEMO, "demo", NULL,
+    "The built-in example: runs the paper's Figure 1 program on its four names,\n"
+    "then generates three random tasks and checks each program against its\n"
+    "examples. Then synthesises programs for the Figure 1 examples, the paper's\n"
+    "Figure 8 tasks and the generated tasks as `lpsynth synth --search auto\n"
+    "--time-limit 5` does (the same code): the domain's solver, its consistent\n"
+    "programs ranked by a trained model (--model, default: the shipped\n"
+    "models/" DEMO_MODEL "\n"
+    "when found beside the build or install); each answer is shown with its\n"
+    "outputs. Exit status 0 when the programs agree with their examples (a task\n"
+    "with no program found is reported, not an error).",
+    NULL};
+
+/* Figure 1: the program run on its four names. 0, 1 when an output is
+ * wrong, -1 after an error. */
+static int demo_figure1(lp_domain *d, const char *const *in, const char *const *want) {
+  const char *prog = "GetToken(PROP_CASE, 2) | ConstStr(' ') | GetToken(ALL_CAPS, 1)";
   lp_err e = {0};
   lp_ids ids = {0};
-  lp_buf out = {0}, text = {0};
-  lp_task t = {0};
-  const char *prog = "GetToken(PROP_CASE, 2) | ConstStr(' ') | GetToken(ALL_CAPS, 1)";
-  const char *in[] = {"Mason Smith", "Henry Myers", "Barry Underwood", "Sandy Jones"};
-  const char *want[] = {"Smith M", "Myers H", "Underwood B", "Jones S"};
-  if (strcmp(lp_domain_name(d), "string") != 0) {
-    printf("domain %s: the Figure 1 example is a string-domain program; skipped\n",
-           lp_domain_name(d));
-    goto generated;
-  }
+  lp_buf out = {0};
+  int rc = 0;
   printf("Figure 1 of the paper, domain %s:\n  program: %s\n", lp_domain_name(d), prog);
   if (lp_domain_program_encode(d, prog, strlen(prog), &ids, &e)) {
     cli_error("demo", "%s", e.msg);
-    rc = EXIT_FAIL;
+    rc = -1;
     goto done;
   }
   printf("  tokens: ");
@@ -773,102 +563,154 @@ int cmd_demo(int argc, char **argv) {
     out.len = 0;
     if (lp_domain_execute(d, ids.data, ids.len, in[i], strlen(in[i]), &out, &e)) {
       cli_error("demo", "%s", e.msg);
-      rc = EXIT_FAIL;
+      rc = -1;
       goto done;
     }
     int ok = strcmp(out.data ? out.data : "", want[i]) == 0;
     printf("  %-18s -> %-14s %s\n", in[i], out.data ? out.data : "", ok ? "ok" : "WRONG");
-    if (!ok) rc = EXIT_FAIL;
+    if (!ok) rc = 1;
   }
-generated:;
-  char *gin[3][8] = {{0}}, *gout[3][8] = {{0}};
-  size_t gn[3] = {0};
-  if (lp_domain_has(d, LP_CAP_GENERATE | LP_CAP_CHECK)) {
-    printf("\nThree generated tasks (seed 2021), each re-checked:\n");
-    lp_gen_opts opts = {sizeof opts, 0, 0, 0};
-    for (uint64_t k = 0; k < 3; k++) {
-      lp_task_free(&t);
-      text.len = 0;
-      if (lp_domain_generate(d, lp_task_seed(2021, k), &opts, &t, &e) ||
-          lp_domain_program_decode(d, t.program.data, t.program.len, &text, &e)) {
-        cli_error("demo", "%s", e.msg);
-        rc = EXIT_FAIL;
-        goto done;
-      }
-      size_t np = t.n_parts ? t.n_parts : 1, nex = t.examples.len / np;
-      lp_example ex[64];
-      for (size_t i = 0; i < nex && i < 64; i++)
-        for (size_t p = 0; p < np; p++) {
-          ex[i].part[p] = t.examples.items[i * np + p].data;
-          ex[i].len[p] = t.examples.items[i * np + p].len;
-        }
-      int ok = 0;
-      if (np == 2 && lp_domain_check(d, t.program.data, t.program.len, ex, nex < 64 ? nex : 64, &ok, &e)) {
-        cli_error("demo", "%s", e.msg);
-        rc = EXIT_FAIL;
-        goto done;
-      }
-      printf("  task %llu: %s\n", (unsigned long long)k + 1, text.data);
-      for (size_t i = 0; i < nex; i++)
-        printf("    %-42.42s -> %.42s%s\n", t.examples.items[i * np].data,
-               np == 2 ? t.examples.items[i * np + 1].data : "",
-               np == 2 && t.examples.items[i * np + 1].len > 42 ? "..." : "");
-      printf("    consistent: %s\n", ok ? "yes" : "NO");
-      if (!ok) rc = EXIT_FAIL;
-      for (size_t i = 0; np == 2 && i < nex && i < 8; i++) {
-        gin[k][i] = strdup(t.examples.items[i * np].data);
-        gout[k][i] = strdup(t.examples.items[i * np + 1].data);
-        if (gin[k][i] && gout[k][i]) gn[k] = i + 1;
-      }
-    }
-  }
-  if (!strcmp(lp_domain_name(d), "string") && lp_domain_has(d, LP_CAP_SOLVE | LP_CAP_CHECK)) {
-    lp_ckpt_domain dom;
-    lp_model *m = NULL;
-    if (lp_ckpt_domain_of(d, &dom, &e)) {
-      cli_error("demo", "%s", e.msg);
-      rc = EXIT_FAIL;
-      goto gdone;
-    }
-    if (*model && lp_ckpt_load(model, &dom, &m, NULL, NULL, NULL, &e)) {
-      cli_error("demo", "%s", e.msg);
-      rc = EXIT_FAIL;
-      goto gdone;
-    }
-    if (m)
-      printf("\nSynthesis (lpsynth synth --search auto: the domain's solver, its consistent\n"
-             "programs ranked by the trained model %s; the model's\n"
-             "execution-guided beam if the solver finds nothing), 5 s per task:\n\nFigure 1:\n",
-             model);
-    else
-      printf("\nSynthesis without a model (no models/" DEMO_MODEL "): the domain's solver,\n"
-             "its programs ranked by its prior, 5 s per task:\n\nFigure 1:\n");
-    int r = demo_synth(d, m, &dom, in, want, 4);
-    if (r != EXIT_OK) rc = EXIT_FAIL;
-    for (int k = 0; k < 3 && rc == EXIT_OK; k++) {
-      printf("\nFigure 8, task %d:\n", k + 2);
-      if (demo_synth(d, m, &dom, fig8_in[k], fig8_out[k], 4) != EXIT_OK) rc = EXIT_FAIL;
-    }
-    for (int k = 0; k < 3 && rc == EXIT_OK; k++) {
-      if (!gn[k]) continue;
-      printf("\nGenerated task %d:\n", k + 1);
-      if (demo_synth(d, m, &dom, (const char *const *)gin[k], (const char *const *)gout[k],
-                     gn[k]) != EXIT_OK)
-        rc = EXIT_FAIL;
-    }
-    lp_model_free(m);
-  }
-gdone:
-  for (int k = 0; k < 3; k++)
-    for (int i = 0; i < 8; i++) {
-      free(gin[k][i]);
-      free(gout[k][i]);
-    }
 done:
   lp_ids_free(&ids);
   lp_buf_free(&out);
-  lp_buf_free(&text);
+  return rc;
+}
+
+/* The generated tasks' examples, kept for the synthesis that follows. */
+typedef struct demo_tasks {
+  char *in[3][8], *out[3][8];
+  size_t n[3];
+} demo_tasks;
+
+static void demo_tasks_free(demo_tasks *g) {
+  for (int k = 0; k < 3; k++)
+    for (int i = 0; i < 8; i++) {
+      free(g->in[k][i]);
+      free(g->out[k][i]);
+    }
+  memset(g, 0, sizeof *g);
+}
+
+/* Three generated tasks (seed 2021), each re-checked; their first examples
+ * into g. 0, 1 when a program is inconsistent, -1 after an error. */
+static int demo_generated(lp_domain *d, demo_tasks *g) {
+  lp_err e = {0};
+  lp_task t = {0};
+  lp_buf text = {0};
+  int rc = 0;
+  printf("\nThree generated tasks (seed 2021), each re-checked:\n");
+  lp_gen_opts opts = {sizeof opts, 0, 0, 0};
+  for (uint64_t k = 0; k < 3 && rc >= 0; k++) {
+    lp_task_free(&t);
+    text.len = 0;
+    if (lp_domain_generate(d, lp_task_seed(2021, k), &opts, &t, &e) ||
+        lp_domain_program_decode(d, t.program.data, t.program.len, &text, &e)) {
+      cli_error("demo", "%s", e.msg);
+      rc = -1;
+      break;
+    }
+    size_t np = t.n_parts ? t.n_parts : 1, nex = t.examples.len / np;
+    lp_example ex[64];
+    for (size_t i = 0; i < nex && i < 64; i++)
+      for (size_t p = 0; p < np; p++) {
+        ex[i].part[p] = t.examples.items[i * np + p].data;
+        ex[i].len[p] = t.examples.items[i * np + p].len;
+      }
+    int ok = 0;
+    if (np == 2 &&
+        lp_domain_check(d, t.program.data, t.program.len, ex, nex < 64 ? nex : 64, &ok, &e)) {
+      cli_error("demo", "%s", e.msg);
+      rc = -1;
+      break;
+    }
+    printf("  task %llu: %s\n", (unsigned long long)k + 1, text.data);
+    for (size_t i = 0; i < nex; i++)
+      printf("    %-42.42s -> %.42s%s\n", t.examples.items[i * np].data,
+             np == 2 ? t.examples.items[i * np + 1].data : "",
+             np == 2 && t.examples.items[i * np + 1].len > 42 ? "..." : "");
+    printf("    consistent: %s\n", ok ? "yes" : "NO");
+    if (!ok) rc = 1;
+    for (size_t i = 0; np == 2 && i < nex && i < 8; i++) {
+      g->in[k][i] = strdup(t.examples.items[i * np].data);
+      g->out[k][i] = strdup(t.examples.items[i * np + 1].data);
+      if (g->in[k][i] && g->out[k][i]) g->n[k] = i + 1;
+    }
+  }
   lp_task_free(&t);
+  lp_buf_free(&text);
+  return rc;
+}
+
+/* Synthesis for Figure 1, Figure 8 and the generated tasks (the latter two
+ * only while rc is EXIT_OK). Returns rc, or EXIT_FAIL. */
+static int demo_synthesis(lp_domain *d, const char *model, const char *const *in,
+                          const char *const *want, const demo_tasks *g, int rc) {
+  lp_err e = {0};
+  cli_loaded L = {.d = d};
+  if (lp_ckpt_domain_of(d, &L.dom, &e) ||
+      (*model && lp_ckpt_load(model, &L.dom, &L.m, NULL, NULL, NULL, &e))) {
+    cli_error("demo", "%s", e.msg);
+    return EXIT_FAIL;
+  }
+  if (L.m)
+    printf("\nSynthesis (lpsynth synth --search auto: the domain's solver, its consistent\n"
+           "programs ranked by the trained model %s; the model's\n"
+           "execution-guided beam if the solver finds nothing), 5 s per task:\n\nFigure 1:\n",
+           model);
+  else
+    printf("\nSynthesis without a model (no models/" DEMO_MODEL "): the domain's solver,\n"
+           "its programs ranked by its prior, 5 s per task:\n\nFigure 1:\n");
+  if (demo_synth(&L, in, want, 4) != EXIT_OK) rc = EXIT_FAIL;
+  for (int k = 0; k < 3 && rc == EXIT_OK; k++) {
+    printf("\nFigure 8, task %d:\n", k + 2);
+    if (demo_synth(&L, fig8_in[k], fig8_out[k], 4) != EXIT_OK) rc = EXIT_FAIL;
+  }
+  for (int k = 0; k < 3 && rc == EXIT_OK; k++) {
+    if (!g->n[k]) continue;
+    printf("\nGenerated task %d:\n", k + 1);
+    if (demo_synth(&L, (const char *const *)g->in[k], (const char *const *)g->out[k], g->n[k]) !=
+        EXIT_OK)
+      rc = EXIT_FAIL;
+  }
+  lp_model_free(L.m);
+  return rc;
+}
+
+int cmd_demo(int argc, char **argv) {
+  cli_opts co;
+  int rc = cli_parse(&demo_verb, argc, argv, &co);
+  if (rc != CLI_PARSED) return rc;
+  cli_opts_free(&co); /* nothing allocated for these options */
+  const char *model = co.model;
+  char found[4096];
+  if (!model) {
+    find_demo_model(found, sizeof found);
+    model = found;
+  } else if (!strcmp(model, "none")) {
+    model = "";
+  }
+  lp_domain *d = open_domain("demo", co.domain ? co.domain : "string", co.domain_options);
+  if (!d) return EXIT_FAIL;
+  static const char *const in[] = {"Mason Smith", "Henry Myers", "Barry Underwood",
+                                   "Sandy Jones"};
+  static const char *const want[] = {"Smith M", "Myers H", "Underwood B", "Jones S"};
+  const int is_string = !strcmp(lp_domain_name(d), "string");
+  demo_tasks g;
+  memset(&g, 0, sizeof g);
+  int r = 0;
+  if (!is_string)
+    printf("domain %s: the Figure 1 example is a string-domain program; skipped\n",
+           lp_domain_name(d));
+  else
+    r = demo_figure1(d, in, want);
+  if (r >= 0 && lp_domain_has(d, LP_CAP_GENERATE | LP_CAP_CHECK)) {
+    int r2 = demo_generated(d, &g);
+    r = r2 < 0 ? -1 : r > r2 ? r : r2;
+  }
+  rc = r ? EXIT_FAIL : EXIT_OK;
+  if (r >= 0 && is_string && lp_domain_has(d, LP_CAP_SOLVE | LP_CAP_CHECK))
+    rc = demo_synthesis(d, model, in, want, &g, rc);
+  demo_tasks_free(&g);
   lp_domain_free(d);
   return rc;
 }

@@ -6,7 +6,6 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +14,6 @@
 
 #include "cli.h"
 #include "lpsynth/metrics.h"
-
-enum { OPT_T_DOMAIN = 2000, OPT_T_DOMAIN_OPTIONS, OPT_T_HELP };
 
 static lp_domain *open_text_domain(const char *verb, const char *name, const char *options,
                                    uint32_t cap, const char *what) {
@@ -285,6 +282,9 @@ typedef struct corpus_ctx {
   /* counts */
   uint64_t pairs_found, duplicates, too_long, written, anon_changed;
   uint64_t per_split[3], files_per_split[3];
+  uint64_t n_parsed, n_unparsable, n_not_utf8, n_too_big, n_unreadable; /* files */
+  json_t *unparsable;  /* the unparsable files' paths */
+  int test_pct, valid_pct;
   int file_had_pair;
   char error[LP_ERR_MSG_MAX + 256];
 } corpus_ctx;
@@ -382,88 +382,151 @@ static json_t *len_stats(ivec *v) {
  * largest file of Python's standard library is 0.75 MB. */
 #define CORPUS_MAX_FILE ((size_t)4 << 20)
 
-int cmd_corpus(int argc, char **argv) {
-  static const struct option lo[] = {{"domain", required_argument, 0, OPT_T_DOMAIN},
-                                     {"domain-options", required_argument, 0, OPT_T_DOMAIN_OPTIONS},
-                                     {"help", no_argument, 0, OPT_T_HELP},
-                                     {"out", required_argument, 0, 'o'},
-                                     {"tokenizer", required_argument, 0, 't'},
-                                     {"max-tokens", required_argument, 0, 'm'},
-                                     {"valid-percent", required_argument, 0, 'v'},
-                                     {"test-percent", required_argument, 0, 'e'},
-                                     {"ext", required_argument, 0, 'x'},
-                                     {"stats", required_argument, 0, 's'},
-                                     {0, 0, 0, 0}};
-  const char *domain = NULL, *dopts = NULL, *outpath = NULL, *tok = NULL, *ext = ".py",
-             *statspath = NULL;
-  int64_t max_tokens = -1, valid_pct = 5, test_pct = 5;
-  int c;
-  while ((c = getopt_long(argc, argv, "o:", lo, NULL)) != -1) {
-    switch (c) {
-      case OPT_T_DOMAIN: domain = optarg; break;
-      case OPT_T_DOMAIN_OPTIONS: dopts = optarg; break;
-      case 'o': outpath = optarg; break;
-      case 't': tok = optarg; break;
-      case 'x': ext = optarg; break;
-      case 's': statspath = optarg; break;
-      case 'm':
-        if (cli_parse_i64("corpus", "--max-tokens", optarg, 1, 1000000, &max_tokens))
-          return EXIT_USAGE;
-        break;
-      case 'v':
-        if (cli_parse_i64("corpus", "--valid-percent", optarg, 0, 50, &valid_pct)) return EXIT_USAGE;
-        break;
-      case 'e':
-        if (cli_parse_i64("corpus", "--test-percent", optarg, 0, 50, &test_pct)) return EXIT_USAGE;
-        break;
-      case OPT_T_HELP:
-        printf(
-            "usage: lpsynth corpus --domain D --out FILE [--tokenizer MODEL [--max-tokens N]]\n"
-            "                      [--valid-percent P] [--test-percent P] [--ext .py]\n"
-            "                      [--stats FILE] DIR|FILE...\n\n"
-            "Walks the folders (depth first, each folder's entries in byte order; hidden\n"
-            "entries and __pycache__ skipped) for files ending in EXT, asks the domain for\n"
-            "the (specification, program) pairs of each file - for python: every function\n"
-            "with a docstring - and writes them as JSONL, one pair per line:\n"
-            "  {\"docstring\", \"code\", \"path\", \"line\", \"name\", \"split\"}\n"
-            "plus \"code_tokens\" and \"docstring_tokens\" with --tokenizer.\n\n"
-            "Splits are by file: a file goes wholly to \"test\" when FNV-1a-64(REL) mod 100 <\n"
-            "P_test, else to \"valid\" when below P_test + P_valid, else to \"train\", where REL\n"
-            "is the file's path relative to the DIR it was found under (its name for a FILE\n"
-            "argument); so a file never feeds two splits and the split does not depend on\n"
-            "where the tree lies. A pair whose code is byte-identical to an earlier pair's is\n"
-            "dropped (whatever its docstring), so no program occurs twice. Files that do\n"
-            "not parse, are not UTF-8 or are larger than 4 MiB are skipped, counted and\n"
-            "reported on stderr (FILE:LINE:COLUMN: problem); so are functions the domain\n"
-            "finds too long to be a pair (python: over 2,000 lines or 256 KiB). Same\n"
-            "inputs, same output bytes.\n\n"
-            "  --domain NAME|PATH.so   the domain plugin (needs the extract capability)\n"
-            "  --domain-options STR    options passed to the domain's create()\n"
-            "  -o, --out FILE          write the JSONL to FILE atomically (required; - = stdout)\n"
-            "  --tokenizer MODEL       the domain's tokenizer model (same as --domain-options):\n"
-            "                          count tokens, drop long programs, measure anonymisation\n"
-            "  --max-tokens N          drop programs of more than N tokens, EOS not counted\n"
-            "                          (default 150, the paper's limit; needs --tokenizer)\n"
-            "  --valid-percent P       share of files for \"valid\" (default 5)\n"
-            "  --test-percent P        share of files for \"test\" (default 5)\n"
-            "  --ext EXT               file name ending to look for (default .py)\n"
-            "  --stats FILE            write the counts as one JSON object to FILE\n"
-            "  --help                  this text\n");
-        return EXIT_OK;
-      default:
-        return EXIT_USAGE;
+/* One source file: read, checked to be UTF-8 text, its pairs extracted into
+ * the output (on_pair). 0, or -1 after a message (a skipped file is not an
+ * error: it is counted and said on stderr). */
+static int corpus_file(corpus_ctx *cx, const src_file *f) {
+  char *text;
+  size_t len;
+  int too_big;
+  if (read_file(f->path, CORPUS_MAX_FILE, &text, &len, &too_big)) {
+    if (too_big) {
+      cx->n_too_big++;
+      fprintf(stderr, "lpsynth corpus: %s: larger than %zu MiB (skipped)\n", f->path,
+              CORPUS_MAX_FILE >> 20);
+    } else {
+      cx->n_unreadable++;
+      fprintf(stderr, "lpsynth corpus: %s: cannot read: %s (skipped)\n", f->path,
+              strerror(errno));
     }
+    return 0;
   }
-  if (optind >= argc) {
+  const char *t = text;
+  size_t tl = len;
+  if (tl >= 3 && memcmp(t, "\xef\xbb\xbf", 3) == 0) t += 3, tl -= 3; /* BOM */
+  json_t *probe = json_stringn(t, tl); /* jansson checks UTF-8 (NUL allowed) */
+  json_t *pname = json_string(f->path);
+  int name_ok = pname != NULL;
+  json_decref(pname);
+  if (!probe || !name_ok || memchr(t, 0, tl)) {
+    json_decref(probe);
+    cx->n_not_utf8++;
+    fprintf(stderr, "lpsynth corpus: %s: %s (skipped)\n", f->path,
+            name_ok ? "not UTF-8 text" : "file name not UTF-8");
+    free(text);
+    return 0;
+  }
+  json_decref(probe);
+  uint64_t h = fnv1a64(f->rel, strlen(f->rel)) % 100;
+  cx->split = h < (uint64_t)cx->test_pct                    ? SPLIT_TEST
+              : h < (uint64_t)(cx->test_pct + cx->valid_pct) ? SPLIT_VALID
+                                                             : SPLIT_TRAIN;
+  cx->path = f->path;
+  cx->file_had_pair = 0;
+  cx->error[0] = 0;
+  lp_err e = {0};
+  int r = lp_domain_extract_pairs(cx->d, f->path, t, tl, on_pair, cx, &e);
+  free(text);
+  if (r == LP_OK) {
+    cx->n_parsed++;
+    if (cx->file_had_pair) cx->files_per_split[cx->split]++;
+    return 0;
+  }
+  if (cx->error[0]) {
+    cli_error("corpus", "%s", cx->error);
+    return -1;
+  }
+  if (r == LP_EINVAL) {
+    cx->n_unparsable++;
+    fprintf(stderr, "lpsynth corpus: %s (file skipped)\n", e.msg);
+    json_array_append_new(cx->unparsable, json_string(f->path));
+    return 0;
+  }
+  cli_error("corpus", "%s", e.msg);
+  return -1;
+}
+
+/* --stats FILE: the counts as one JSON object, written atomically. 0 or -1. */
+static int corpus_stats(corpus_ctx *cx, const char *statspath, size_t n_files) {
+  json_t *s = json_object();
+  json_object_set_new(s, "domain", json_string(lp_domain_name(cx->d)));
+  json_object_set_new(s, "files", json_integer((json_int_t)n_files));
+  json_object_set_new(s, "files_parsed", json_integer((json_int_t)cx->n_parsed));
+  json_object_set_new(s, "files_unparsable", json_integer((json_int_t)cx->n_unparsable));
+  json_object_set_new(s, "files_not_utf8", json_integer((json_int_t)cx->n_not_utf8));
+  json_object_set_new(s, "files_too_large", json_integer((json_int_t)cx->n_too_big));
+  json_object_set_new(s, "files_unreadable", json_integer((json_int_t)cx->n_unreadable));
+  json_object_set_new(s, "pairs_found", json_integer((json_int_t)cx->pairs_found));
+  json_object_set_new(s, "duplicates", json_integer((json_int_t)cx->duplicates));
+  json_object_set_new(s, "max_tokens",
+                      cx->max_tokens >= 0 ? json_integer(cx->max_tokens) : json_null());
+  json_object_set_new(s, "too_long", json_integer((json_int_t)cx->too_long));
+  json_object_set_new(s, "pairs", json_integer((json_int_t)cx->written));
+  json_object_set_new(s, "splits",
+                      json_pack("{s:I, s:I, s:I}", "train", (json_int_t)cx->per_split[0],
+                                "valid", (json_int_t)cx->per_split[1], "test",
+                                (json_int_t)cx->per_split[2]));
+  json_object_set_new(s, "files_with_pairs_per_split",
+                      json_pack("{s:I, s:I, s:I}", "train", (json_int_t)cx->files_per_split[0],
+                                "valid", (json_int_t)cx->files_per_split[1], "test",
+                                (json_int_t)cx->files_per_split[2]));
+  json_object_set_new(s, "split_rule",
+                      json_pack("{s:s, s:I, s:I}", "hash", "FNV-1a-64(relative path) mod 100",
+                                "test_below", (json_int_t)cx->test_pct, "valid_below",
+                                (json_int_t)(cx->test_pct + cx->valid_pct)));
+  if (cx->tokenize) {
+    json_object_set_new(s, "code_tokens", len_stats(&cx->code_tok));
+    json_object_set_new(s, "docstring_tokens", len_stats(&cx->doc_tok));
+    json_object_set_new(s, "anonymised", json_integer((json_int_t)cx->anon_changed));
+    json_object_set_new(s, "anonymised_share",
+                        json_real(cx->written ? (double)cx->anon_changed / (double)cx->written
+                                              : 0));
+  }
+  json_object_set_new(s, "unparsable", json_incref(cx->unparsable));
+  char *txt = json_dumps(s, JSON_INDENT(2));
+  lp_err e = {0};
+  int rc = 0;
+  if (!txt || lp_write_file_atomic(statspath, txt, strlen(txt), &e)) {
+    cli_error("corpus", "%s", txt ? e.msg : "out of memory");
+    rc = -1;
+  }
+  free(txt);
+  json_decref(s);
+  return rc;
+}
+
+static const cli_verb_spec corpus_verb = {
+    CLI_CORPUS, "corpus", "DIR|FILE...",
+    "Walks the folders (depth first, each folder's entries in byte order; hidden\n"
+    "entries and __pycache__ skipped) for files ending in EXT, asks the domain for\n"
+    "the (specification, program) pairs of each file - for python: every function\n"
+    "with a docstring - and writes them as JSONL, one pair per line:\n"
+    "  {\"docstring\", \"code\", \"path\", \"line\", \"name\", \"split\"}\n"
+    "plus \"code_tokens\" and \"docstring_tokens\" with --tokenizer.\n"
+    "\n"
+    "Splits are by file: a file goes wholly to \"test\" when FNV-1a-64(REL) mod 100 <\n"
+    "P_test, else to \"valid\" when below P_test + P_valid, else to \"train\", where REL\n"
+    "is the file's path relative to the DIR it was found under (its name for a FILE\n"
+    "argument); so a file never feeds two splits and the split does not depend on\n"
+    "where the tree lies. A pair whose code is byte-identical to an earlier pair's is\n"
+    "dropped (whatever its docstring), so no program occurs twice. Files that do\n"
+    "not parse, are not UTF-8 or are larger than 4 MiB are skipped, counted and\n"
+    "reported on stderr (FILE:LINE:COLUMN: problem); so are functions the domain\n"
+    "finds too long to be a pair (python: over 2,000 lines or 256 KiB). Same\n"
+    "inputs, same output bytes.",
+    NULL};
+
+int cmd_corpus(int argc, char **argv) {
+  cli_opts o;
+  int orc = cli_parse(&corpus_verb, argc, argv, &o);
+  if (orc != CLI_PARSED) return orc;
+  cli_opts_free(&o); /* nothing allocated for these options */
+  const char *domain = o.domain, *dopts = o.domain_options, *outpath = o.out, *tok = o.tokenizer,
+             *ext = o.ext, *statspath = o.stats;
+  int64_t max_tokens = o.max_tokens, valid_pct = o.valid_pct, test_pct = o.test_pct;
+  const int first = o.first_operand;
+  if (first >= argc) {
     cli_error("corpus", "give at least one folder or file to read");
-    return EXIT_USAGE;
-  }
-  if (!outpath) {
-    cli_error("corpus", "--out FILE is required");
-    return EXIT_USAGE;
-  }
-  if (!domain) {
-    cli_error("corpus", "--domain NAME|PATH.so is required (see `lpsynth domains`)");
     return EXIT_USAGE;
   }
   if (tok && dopts) {
@@ -490,7 +553,7 @@ int cmd_corpus(int argc, char **argv) {
 
   file_list files = {0};
   int rc = EXIT_OK;
-  for (int i = optind; i < argc && rc == EXIT_OK; i++) {
+  for (int i = first; i < argc && rc == EXIT_OK; i++) {
     struct stat st;
     if (stat(argv[i], &st) != 0) {
       cli_error("corpus", "%s: %s", argv[i], strerror(errno));
@@ -515,68 +578,14 @@ int cmd_corpus(int argc, char **argv) {
   cx.out = out.f;
   cx.tokenize = tok != NULL;
   cx.max_tokens = max_tokens;
-  uint64_t n_unparsable = 0, n_not_utf8 = 0, n_too_big = 0, n_unreadable = 0, n_parsed = 0;
-  json_t *unparsable = json_array();
+  cx.test_pct = (int)test_pct;
+  cx.valid_pct = (int)valid_pct;
+  cx.unparsable = json_array();
   cli_progress pg;
   cli_progress_start(&pg, "corpus", files.n);
   for (size_t i = 0; rc == EXIT_OK && i < files.n; i++) {
     cli_progress_update(&pg, i);
-    const src_file *f = &files.v[i];
-    char *text;
-    size_t len;
-    int too_big;
-    if (read_file(f->path, CORPUS_MAX_FILE, &text, &len, &too_big)) {
-      if (too_big) {
-        n_too_big++;
-        fprintf(stderr, "lpsynth corpus: %s: larger than %zu MiB (skipped)\n", f->path,
-                CORPUS_MAX_FILE >> 20);
-      } else {
-        n_unreadable++;
-        fprintf(stderr, "lpsynth corpus: %s: cannot read: %s (skipped)\n", f->path,
-                strerror(errno));
-      }
-      continue;
-    }
-    const char *t = text;
-    size_t tl = len;
-    if (tl >= 3 && memcmp(t, "\xef\xbb\xbf", 3) == 0) t += 3, tl -= 3; /* BOM */
-    json_t *probe = json_stringn(t, tl); /* jansson checks UTF-8 (NUL allowed) */
-    json_t *pname = json_string(f->path);
-    int name_ok = pname != NULL;
-    json_decref(pname);
-    if (!probe || !name_ok || memchr(t, 0, tl)) {
-      json_decref(probe);
-      n_not_utf8++;
-      fprintf(stderr, "lpsynth corpus: %s: %s (skipped)\n", f->path,
-              name_ok ? "not UTF-8 text" : "file name not UTF-8");
-      free(text);
-      continue;
-    }
-    json_decref(probe);
-    uint64_t h = fnv1a64(f->rel, strlen(f->rel)) % 100;
-    cx.split = h < (uint64_t)test_pct ? SPLIT_TEST
-               : h < (uint64_t)(test_pct + valid_pct) ? SPLIT_VALID
-                                                      : SPLIT_TRAIN;
-    cx.path = f->path;
-    cx.file_had_pair = 0;
-    cx.error[0] = 0;
-    lp_err e = {0};
-    int r = lp_domain_extract_pairs(d, f->path, t, tl, on_pair, &cx, &e);
-    free(text);
-    if (r == LP_OK) {
-      n_parsed++;
-      if (cx.file_had_pair) cx.files_per_split[cx.split]++;
-    } else if (cx.error[0]) {
-      cli_error("corpus", "%s", cx.error);
-      rc = EXIT_FAIL;
-    } else if (r == LP_EINVAL) {
-      n_unparsable++;
-      fprintf(stderr, "lpsynth corpus: %s (file skipped)\n", e.msg);
-      json_array_append_new(unparsable, json_string(f->path));
-    } else {
-      cli_error("corpus", "%s", e.msg);
-      rc = EXIT_FAIL;
-    }
+    if (corpus_file(&cx, &files.v[i])) rc = EXIT_FAIL;
   }
   cli_progress_end(&pg, files.n);
   if (rc == EXIT_OK) {
@@ -594,9 +603,9 @@ int cmd_corpus(int argc, char **argv) {
             "large, %llu unreadable\n"
             "lpsynth corpus: %llu pairs found, %llu duplicates dropped%s; %llu written: train "
             "%llu, valid %llu, test %llu\n",
-            files.n, (unsigned long long)n_parsed, (unsigned long long)n_unparsable,
-            (unsigned long long)n_not_utf8, (unsigned long long)n_too_big,
-            (unsigned long long)n_unreadable, (unsigned long long)cx.pairs_found,
+            files.n, (unsigned long long)cx.n_parsed, (unsigned long long)cx.n_unparsable,
+            (unsigned long long)cx.n_not_utf8, (unsigned long long)cx.n_too_big,
+            (unsigned long long)cx.n_unreadable, (unsigned long long)cx.pairs_found,
             (unsigned long long)cx.duplicates, dropped, (unsigned long long)cx.written,
             (unsigned long long)cx.per_split[0], (unsigned long long)cx.per_split[1],
             (unsigned long long)cx.per_split[2]);
@@ -605,50 +614,8 @@ int cmd_corpus(int argc, char **argv) {
               (unsigned long long)cx.anon_changed, (unsigned long long)cx.written,
               100.0 * (double)cx.anon_changed / (double)cx.written);
   }
-  if (rc == EXIT_OK && statspath) {
-    json_t *s = json_object();
-    json_object_set_new(s, "domain", json_string(lp_domain_name(d)));
-    json_object_set_new(s, "files", json_integer((json_int_t)files.n));
-    json_object_set_new(s, "files_parsed", json_integer((json_int_t)n_parsed));
-    json_object_set_new(s, "files_unparsable", json_integer((json_int_t)n_unparsable));
-    json_object_set_new(s, "files_not_utf8", json_integer((json_int_t)n_not_utf8));
-    json_object_set_new(s, "files_too_large", json_integer((json_int_t)n_too_big));
-    json_object_set_new(s, "files_unreadable", json_integer((json_int_t)n_unreadable));
-    json_object_set_new(s, "pairs_found", json_integer((json_int_t)cx.pairs_found));
-    json_object_set_new(s, "duplicates", json_integer((json_int_t)cx.duplicates));
-    json_object_set_new(s, "max_tokens", max_tokens >= 0 ? json_integer(max_tokens) : json_null());
-    json_object_set_new(s, "too_long", json_integer((json_int_t)cx.too_long));
-    json_object_set_new(s, "pairs", json_integer((json_int_t)cx.written));
-    json_object_set_new(s, "splits",
-                        json_pack("{s:I, s:I, s:I}", "train", (json_int_t)cx.per_split[0],
-                                  "valid", (json_int_t)cx.per_split[1], "test",
-                                  (json_int_t)cx.per_split[2]));
-    json_object_set_new(s, "files_with_pairs_per_split",
-                        json_pack("{s:I, s:I, s:I}", "train", (json_int_t)cx.files_per_split[0],
-                                  "valid", (json_int_t)cx.files_per_split[1], "test",
-                                  (json_int_t)cx.files_per_split[2]));
-    json_object_set_new(s, "split_rule",
-                        json_pack("{s:s, s:I, s:I}", "hash", "FNV-1a-64(relative path) mod 100",
-                                  "test_below", (json_int_t)test_pct, "valid_below",
-                                  (json_int_t)(test_pct + valid_pct)));
-    if (tok) {
-      json_object_set_new(s, "code_tokens", len_stats(&cx.code_tok));
-      json_object_set_new(s, "docstring_tokens", len_stats(&cx.doc_tok));
-      json_object_set_new(s, "anonymised", json_integer((json_int_t)cx.anon_changed));
-      json_object_set_new(s, "anonymised_share",
-                          json_real(cx.written ? (double)cx.anon_changed / (double)cx.written : 0));
-    }
-    json_object_set_new(s, "unparsable", json_incref(unparsable));
-    char *txt = json_dumps(s, JSON_INDENT(2));
-    lp_err e = {0};
-    if (!txt || lp_write_file_atomic(statspath, txt, strlen(txt), &e)) {
-      cli_error("corpus", "%s", txt ? e.msg : "out of memory");
-      rc = EXIT_FAIL;
-    }
-    free(txt);
-    json_decref(s);
-  }
-  json_decref(unparsable);
+  if (rc == EXIT_OK && statspath && corpus_stats(&cx, statspath, files.n)) rc = EXIT_FAIL;
+  json_decref(cx.unparsable);
   for (size_t i = 0; i < files.n; i++) free(files.v[i].path), free(files.v[i].rel);
   free(files.v);
   free(cx.seen.k);
@@ -663,63 +630,23 @@ int cmd_corpus(int argc, char **argv) {
 /* ======================================================================== */
 /* tokenizer                                                                 */
 
+static const cli_verb_spec tokenizer_train_verb = {
+    CLI_TOKENIZER_TRAIN, "tokenizer train", NULL,
+    "Trains the domain's subword tokenizer (python: one joint SentencePiece model\n"
+    "over docstrings and code) on the texts of a corpus JSONL (as written by\n"
+    "`lpsynth corpus`) and writes the model to --out, which is then the domain's\n"
+    "--domain-options. Lines with a \"split\" field other than --split are skipped.",
+    NULL};
+
 static int tokenizer_train(int argc, char **argv) {
-  static const struct option lo[] = {{"domain", required_argument, 0, OPT_T_DOMAIN},
-                                     {"domain-options", required_argument, 0, OPT_T_DOMAIN_OPTIONS},
-                                     {"help", no_argument, 0, OPT_T_HELP},
-                                     {"corpus", required_argument, 0, 'c'},
-                                     {"vocab", required_argument, 0, 'v'},
-                                     {"out", required_argument, 0, 'o'},
-                                     {"split", required_argument, 0, 's'},
-                                     {"fields", required_argument, 0, 'f'},
-                                     {0, 0, 0, 0}};
-  const char *domain = NULL, *dopts = NULL, *corpus = NULL, *outpath = NULL, *split = "train",
-             *fields = "docstring,code";
-  int64_t vocab = 0;
-  int c;
-  while ((c = getopt_long(argc, argv, "o:", lo, NULL)) != -1) {
-    switch (c) {
-      case OPT_T_DOMAIN: domain = optarg; break;
-      case OPT_T_DOMAIN_OPTIONS: dopts = optarg; break;
-      case 'c': corpus = optarg; break;
-      case 'o': outpath = optarg; break;
-      case 's': split = optarg; break;
-      case 'f': fields = optarg; break;
-      case 'v':
-        if (cli_parse_i64("tokenizer train", "--vocab", optarg, 1, 10000000, &vocab))
-          return EXIT_USAGE;
-        break;
-      case OPT_T_HELP:
-        printf(
-            "usage: lpsynth tokenizer train --domain D --corpus FILE --vocab N --out MODEL\n"
-            "                               [--split NAME|all] [--fields F1,F2]\n\n"
-            "Trains the domain's subword tokenizer (python: one joint SentencePiece model\n"
-            "over docstrings and code) on the texts of a corpus JSONL (as written by\n"
-            "`lpsynth corpus`) and writes the model to MODEL, which is then the domain's\n"
-            "--domain-options. Lines with a \"split\" field other than NAME are skipped.\n\n"
-            "  --domain NAME|PATH.so   the domain plugin (needs the tokenizer capability)\n"
-            "  --domain-options STR    options passed to the domain's create()\n"
-            "  --corpus FILE           JSONL corpus (- = stdin)\n"
-            "  --vocab N               number of pieces, specials and bytes included\n"
-            "  -o, --out MODEL         where to write the model (atomically)\n"
-            "  --split NAME|all        train on this split only (default train)\n"
-            "  --fields F1,F2          string fields taken as texts (default docstring,code)\n"
-            "  --help                  this text\n");
-        return EXIT_OK;
-      default:
-        return EXIT_USAGE;
-    }
-  }
-  if (optind < argc) {
-    cli_error("tokenizer train", "unexpected argument \"%s\"", argv[optind]);
-    return EXIT_USAGE;
-  }
-  if (!domain || !corpus || !vocab || !outpath) {
-    cli_error("tokenizer train", "%s is required",
-              !domain ? "--domain NAME|PATH.so" : !corpus ? "--corpus FILE"
-                                                : !vocab ? "--vocab N" : "--out MODEL");
-    return EXIT_USAGE;
-  }
+  cli_opts o;
+  int orc = cli_parse(&tokenizer_train_verb, argc, argv, &o);
+  if (orc != CLI_PARSED) return orc;
+  cli_opts_free(&o); /* nothing allocated for these options */
+  if ((orc = cli_no_operands(&o, argc, argv, NULL))) return orc;
+  const char *domain = o.domain, *dopts = o.domain_options, *corpus = o.corpus, *outpath = o.out,
+             *split = o.split, *fields = o.fields;
+  int64_t vocab = o.vocab;
   if (vocab > INT32_MAX) vocab = INT32_MAX;
   char *flist = strdup(fields);
   const char *fv[16];
@@ -796,7 +723,7 @@ static int tokenizer_train(int argc, char **argv) {
     rc = EXIT_FAIL;
   }
   if (rc == EXIT_OK) {
-    double t0 = cli_now();
+    double t0 = lp_now();
     if (lp_domain_tokenizer_train(d, &texts, (int32_t)vocab, outpath, &e)) {
       cli_error("tokenizer train", "%s", e.msg);
       rc = EXIT_FAIL;
@@ -804,7 +731,7 @@ static int tokenizer_train(int argc, char **argv) {
       fprintf(stderr,
               "lpsynth tokenizer train: wrote %s: %lld pieces, trained on %zu texts (%zu records, "
               "%.1f MB) in %.1f s\n",
-              outpath, (long long)vocab, texts.len, n_used, (double)bytes / 1e6, cli_now() - t0);
+              outpath, (long long)vocab, texts.len, n_used, (double)bytes / 1e6, lp_now() - t0);
     }
   }
   lp_strs_free(&texts);
@@ -814,18 +741,9 @@ static int tokenizer_train(int argc, char **argv) {
 }
 
 int cmd_tokenizer(int argc, char **argv) {
-  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-    FILE *f = argc < 2 ? stderr : stdout;
-    fprintf(f,
-            "usage: lpsynth tokenizer train --domain D --corpus FILE --vocab N --out MODEL\n\n"
-            "Subcommands:\n"
-            "  train   train the domain's subword tokenizer on a corpus (see `lpsynth tokenizer "
-            "train --help`)\n");
-    return argc < 2 ? EXIT_USAGE : EXIT_OK;
-  }
-  if (!strcmp(argv[1], "train")) return tokenizer_train(argc - 1, argv + 1);
-  cli_error("tokenizer", "unknown subcommand \"%s\" (the one subcommand is train)", argv[1]);
-  return EXIT_USAGE;
+  static const cli_sub subs[] = {{&tokenizer_train_verb, tokenizer_train,
+                                  "train the domain's subword tokenizer on a corpus"}};
+  return cli_group("tokenizer", subs, sizeof subs / sizeof *subs, argc, argv);
 }
 
 /* ======================================================================== */
@@ -845,83 +763,28 @@ static int read_lines(const char *verb, const char *path, cli_lines *out) {
   return rc ? -1 : 0;
 }
 
+static const cli_verb_spec score_verb = {
+    CLI_SCORE, "score", NULL,
+    "Corpus BLEU-4 of the hypotheses (one per line) against the references (line i\n"
+    "of every --refs file is a reference of hypothesis i), as NLTK's corpus_bleu\n"
+    "computes it: geometric mean of the clipped 1..4-gram precisions, brevity\n"
+    "penalty against the closest reference length. Text output is in percent, JSON\n"
+    "in 0..1.",
+    NULL};
+
 int cmd_score(int argc, char **argv) {
-  static const struct option lo[] = {{"help", no_argument, 0, OPT_T_HELP},
-                                     {"metric", required_argument, 0, 'm'},
-                                     {"refs", required_argument, 0, 'r'},
-                                     {"hyps", required_argument, 0, 'y'},
-                                     {"smoothing", required_argument, 0, 's'},
-                                     {"tokenize", required_argument, 0, 't'},
-                                     {"sentences", no_argument, 0, 'S'},
-                                     {"json", no_argument, 0, 'j'},
-                                     {0, 0, 0, 0}};
-  const char *metric = "bleu", *hyps = NULL, *refp[16];
-  size_t n_refp = 0;
-  lp_bleu_smoothing sm = LP_BLEU_SMOOTH_METHOD1;
-  lp_bleu_tokenizer how = LP_BLEU_TOK_CODE;
-  int json = 0, sentences = 0, c;
-  while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-    switch (c) {
-      case 'm': metric = optarg; break;
-      case 'y': hyps = optarg; break;
-      case 'j': json = 1; break;
-      case 'S': sentences = 1; break;
-      case 'r':
-        if (n_refp == 16) {
-          cli_error("score", "at most 16 --refs files");
-          return EXIT_USAGE;
-        }
-        refp[n_refp++] = optarg;
-        break;
-      case 's':
-        if (lp_bleu_smoothing_parse(optarg, &sm)) {
-          cli_error("score", "--smoothing is method1 or none, not \"%s\"", optarg);
-          return EXIT_USAGE;
-        }
-        break;
-      case 't':
-        if (!strcmp(optarg, "code")) how = LP_BLEU_TOK_CODE;
-        else if (!strcmp(optarg, "whitespace")) how = LP_BLEU_TOK_WHITESPACE;
-        else {
-          cli_error("score", "--tokenize is code or whitespace, not \"%s\"", optarg);
-          return EXIT_USAGE;
-        }
-        break;
-      case OPT_T_HELP:
-        printf(
-            "usage: lpsynth score --metric bleu --refs FILE [--refs FILE ...] --hyps FILE\n"
-            "                     [--smoothing method1|none] [--tokenize code|whitespace]\n"
-            "                     [--sentences] [--json]\n\n"
-            "Corpus BLEU-4 of the hypotheses (one per line) against the references (line i\n"
-            "of every --refs file is a reference of hypothesis i), as NLTK's corpus_bleu\n"
-            "computes it: geometric mean of the clipped 1..4-gram precisions, brevity\n"
-            "penalty against the closest reference length. Text output is in percent, JSON\n"
-            "in 0..1.\n\n"
-            "  --metric bleu           the metric (only bleu)\n"
-            "  --refs FILE             references, one per line (repeatable)\n"
-            "  --hyps FILE             hypotheses, one per line (- = stdin)\n"
-            "  --smoothing NAME        method1 (default: NLTK's SmoothingFunction().method1,\n"
-            "                          epsilon 0.1 for n-gram orders without a match) or none\n"
-            "  --tokenize HOW          code (default: runs of [A-Za-z0-9_] and non-ASCII bytes,\n"
-            "                          every other non-space character alone) or whitespace\n"
-            "  --sentences             also the sentence BLEU of every line\n"
-            "  --json                  one JSON object (sentence scores under \"sentences_bleu\")\n"
-            "  --help                  this text\n");
-        return EXIT_OK;
-      default:
-        return EXIT_USAGE;
-    }
-  }
-  if (optind < argc) {
-    cli_error("score", "unexpected argument \"%s\"", argv[optind]);
-    return EXIT_USAGE;
-  }
+  cli_opts o;
+  int orc = cli_parse(&score_verb, argc, argv, &o);
+  if (orc != CLI_PARSED) return orc;
+  cli_opts_free(&o); /* nothing allocated for these options */
+  if ((orc = cli_no_operands(&o, argc, argv, NULL))) return orc;
+  const char *metric = o.score_metric, *hyps = o.hyps, *const *refp = o.refs;
+  const size_t n_refp = (size_t)o.n_refs;
+  const lp_bleu_smoothing sm = (lp_bleu_smoothing)o.smoothing;
+  const lp_bleu_tokenizer how = (lp_bleu_tokenizer)o.tokenize;
+  const int json = o.json, sentences = o.sentences;
   if (strcmp(metric, "bleu") != 0) {
     cli_error("score", "unknown metric \"%s\" (the one metric is bleu)", metric);
-    return EXIT_USAGE;
-  }
-  if (!hyps || n_refp == 0) {
-    cli_error("score", "%s is required", !hyps ? "--hyps FILE" : "--refs FILE");
     return EXIT_USAGE;
   }
   cli_lines h = {0}, r[16];

@@ -1,5 +1,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,91 +69,62 @@ int cli_out_open(cli_out *o, const char *path, const char *verb) {
     o->f = stdout;
     return 0;
   }
-  size_t n = strlen(path) + 32;
-  o->path = strdup(path);
-  o->tmp = malloc(n);
-  if (!o->path || !o->tmp) {
-    cli_error(verb, "out of memory");
+  lp_err e = {0};
+  if (lp_atomic_open(&o->a, path, &e) != LP_OK) { /* sweeps stale temp files first */
+    cli_error(verb, "%s", e.msg);
     return -1;
   }
-  snprintf(o->tmp, n, "%s.tmp.%ld", path, (long)getpid());
-  lp_tmp_sweep(path); /* temp files of runs killed while writing path */
-  o->f = fopen(o->tmp, "wb");
-  if (!o->f) {
-    cli_error(verb, "%s: cannot create (temporary file %s): %s", path, o->tmp, strerror(errno));
-    free(o->path);
-    free(o->tmp);
-    memset(o, 0, sizeof *o);
-    return -1;
-  }
+  o->f = o->a.f;
   return 0;
 }
 
 int cli_out_commit(cli_out *o, const char *verb) {
   if (!o->f) return 0;
-  if (!o->path) {
+  if (!o->a.f) {
     int bad = fflush(stdout) != 0 || ferror(stdout);
     o->f = NULL;
     if (bad) cli_error(verb, "writing standard output failed: %s", strerror(errno));
     return bad ? -1 : 0;
   }
-  int rc = 0;
-  if (fflush(o->f) != 0 || ferror(o->f) || fsync(fileno(o->f)) != 0) rc = -1;
-  if (fclose(o->f) != 0) rc = -1;
+  lp_err e = {0};
   o->f = NULL;
-  if (rc == 0 && rename(o->tmp, o->path) != 0) rc = -1;
-  if (rc) {
-    cli_error(verb, "%s: write failed: %s", o->path, strerror(errno));
-    unlink(o->tmp);
+  if (lp_atomic_commit(&o->a, &e) != LP_OK) {
+    cli_error(verb, "%s", e.msg);
+    return -1;
   }
-  free(o->path);
-  free(o->tmp);
-  o->path = o->tmp = NULL;
-  return rc;
+  return 0;
 }
 
 void cli_out_abort(cli_out *o) {
-  if (o->f && o->path) {
-    fclose(o->f);
-    unlink(o->tmp);
-  }
-  free(o->path);
-  free(o->tmp);
+  lp_atomic_abort(&o->a);
   memset(o, 0, sizeof *o);
 }
 
-double cli_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 void cli_progress_start(cli_progress *p, const char *what, uint64_t total) {
-  p->t0 = p->last = cli_now();
+  p->t0 = p->last = lp_now();
   p->total = total;
   p->what = what;
   const char *force = getenv("LPSYNTH_PROGRESS");
   p->enabled = force ? strcmp(force, "0") != 0 : isatty(2);
 }
 
-static void fmt_secs(double s, char *buf, size_t n) {
-  if (s < 0 || s > 1e7) {
+void cli_fmt_secs(double s, char *buf, size_t n) {
+  if (s < 0 || s > 1e8 || !isfinite(s))
     snprintf(buf, n, "?");
-  } else if (s < 60) {
+  else if (s < 60)
     snprintf(buf, n, "%.0fs", s);
-  } else if (s < 3600) {
+  else if (s < 3600)
     snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
-  } else {
+  else
     snprintf(buf, n, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
-  }
 }
 
 static void progress_print(cli_progress *p, uint64_t done, int final) {
-  double t = cli_now(), el = t - p->t0;
+  double t = lp_now(), el = t - p->t0;
   double rate = el > 0 ? done / el : 0;
   char eta[32], els[32];
-  fmt_secs(rate > 0 && p->total ? (p->total - done) / rate : -1, eta, sizeof eta);
-  fmt_secs(el, els, sizeof els);
+  cli_fmt_secs(rate > 0 && p->total ? (p->total - done) / rate : -1, eta, sizeof eta);
+  cli_fmt_secs(el, els, sizeof els);
   if (p->total)
     fprintf(stderr, "\r%s %llu/%llu (%.1f%%)  %.0f/s  elapsed %s  ETA %s   %s", p->what,
             (unsigned long long)done, (unsigned long long)p->total,
@@ -165,7 +137,7 @@ static void progress_print(cli_progress *p, uint64_t done, int final) {
 
 void cli_progress_update(cli_progress *p, uint64_t done) {
   if (!p->enabled) return;
-  double t = cli_now();
+  double t = lp_now();
   if (t - p->last < 0.25) return;
   p->last = t;
   progress_print(p, done, 0);
@@ -175,23 +147,32 @@ void cli_progress_end(cli_progress *p, uint64_t done) {
   if (p->enabled) progress_print(p, done, 1);
 }
 
-/* ---------- the domain options file beside a checkpoint ---------- */
+/* ---------- the domain resource beside a checkpoint ---------- */
 
-char *cli_options_path(const char *ckpt) {
-  size_t n = strlen(ckpt) + 5;
+static char *beside(const char *ckpt, const char *suffix) {
+  size_t n = strlen(ckpt) + strlen(suffix) + 1;
   char *p = malloc(n);
-  if (p) snprintf(p, n, "%s.spm", ckpt);
+  if (p) snprintf(p, n, "%s%s", ckpt, suffix);
   return p;
 }
 
-char *cli_options_beside(const char *ckpt) {
-  char *p = cli_options_path(ckpt);
-  struct stat sb;
-  if (p && (stat(p, &sb) != 0 || !S_ISREG(sb.st_mode))) {
+char *cli_resource_path(const char *ckpt) { return beside(ckpt, ".res"); }
+
+char *cli_resource_beside(const char *ckpt) {
+  static const char *const suffixes[] = {".res", ".spm" /* before CKPT.res */};
+  for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+    char *p = beside(ckpt, suffixes[i]);
+    struct stat sb;
+    if (!p || (stat(p, &sb) == 0 && S_ISREG(sb.st_mode))) return p;
     free(p);
-    p = NULL;
   }
-  return p;
+  return NULL;
+}
+
+const char *cli_resource_missing(const char *ckpt, char *buf, size_t n) {
+  snprintf(buf, n, "no --domain-options given, and no domain resource %s.res (or %s.spm) beside "
+           "the checkpoint", ckpt, ckpt);
+  return buf;
 }
 
 int cli_copy_file_atomic(const char *verb, const char *src, const char *dst) {
@@ -227,6 +208,38 @@ int cli_copy_file_atomic(const char *verb, const char *src, const char *dst) {
     return -1;
   }
   return 0;
+}
+
+/* ---------- JSON ---------- */
+
+/* A JSON string of text[0..n): as is when it is UTF-8, else each byte that is
+ * not part of a well-formed sequence becomes U+FFFD (a sampled program of a
+ * byte-fallback vocabulary may end inside a character). */
+json_t *cli_json_text(const char *s, size_t n) {
+  json_t *j = json_stringn(s ? s : "", n);
+  if (j) return j;
+  lp_buf b = {0};
+  const unsigned char *u = (const unsigned char *)s;
+  for (size_t i = 0; i < n;) {
+    size_t k = u[i] < 0x80 ? 1 : u[i] >= 0xC2 && u[i] <= 0xDF ? 2 : u[i] >= 0xE0 && u[i] <= 0xEF ? 3
+             : u[i] >= 0xF0 && u[i] <= 0xF4 ? 4 : 0;
+    int ok = k > 0 && i + k <= n;
+    for (size_t m = 1; ok && m < k; m++) ok = (u[i + m] & 0xC0) == 0x80;
+    if (ok && k == 3)
+      ok = !(u[i] == 0xE0 && u[i + 1] < 0xA0) && !(u[i] == 0xED && u[i + 1] >= 0xA0);
+    if (ok && k == 4)
+      ok = !(u[i] == 0xF0 && u[i + 1] < 0x90) && !(u[i] == 0xF4 && u[i + 1] >= 0x90);
+    if (ok) {
+      lp_buf_append(&b, s + i, k);
+      i += k;
+    } else {
+      lp_buf_append(&b, "\xEF\xBF\xBD", 3);
+      i++;
+    }
+  }
+  j = json_stringn(b.data ? b.data : "", b.len);
+  lp_buf_free(&b);
+  return j ? j : json_string("");
 }
 
 /* ---------- beam diversity ---------- */

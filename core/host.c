@@ -1,45 +1,11 @@
-/* Host API: errors, logging, growable buffers, the table given to plugins. */
+/* Host API: logging, growable buffers, and the table given to plugins (which
+ * hands out these, the error setter of err.c and the file writer of util.c). */
 #include "lpsynth/runtime.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int lp_err_set(lp_err *err, int code, const char *fmt, ...) {
-  if (err) {
-    va_list ap;
-    va_start(ap, fmt);
-    err->code = code;
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-    va_end(ap);
-  }
-  return code;
-}
-
-static int host_set_error(lp_err *err, int code, const char *fmt, ...) {
-  if (err) {
-    va_list ap;
-    va_start(ap, fmt);
-    err->code = code;
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-    va_end(ap);
-  }
-  return code;
-}
-
-int lp_err_prefix(lp_err *err, const char *fmt, ...) {
-  if (!err) return LP_EINVAL;
-  char pre[LP_ERR_MSG_MAX], old[LP_ERR_MSG_MAX];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(pre, sizeof pre, fmt, ap);
-  va_end(ap);
-  memcpy(old, err->msg, sizeof old);
-  old[sizeof old - 1] = 0;
-  snprintf(err->msg, sizeof err->msg, "%.400s: %.600s", pre, old);
-  return err->code;
-}
 
 static lp_log_fn log_fn = NULL;
 static int log_min = LP_LOG_WARN;
@@ -148,7 +114,8 @@ static const lp_host_api host_api = {
     .ids_push = lp_ids_push,
     .strs_push = lp_strs_push,
     .log = host_log,
-    .set_error = host_set_error,
+    .set_error = lp_err_set,
+    .write_file_atomic = lp_write_file_atomic, /* ABI 1.3 */
 };
 
 const lp_host_api *lp_host_api_get(void) { return &host_api; }

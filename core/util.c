@@ -1,4 +1,6 @@
-/* Small runtime utilities: task seeds, capability names, atomic file writes. */
+/* Small runtime utilities: task seeds, capability names, atomic file writes
+ * (the one writer: lp_atomic_* and lp_write_file_atomic on top of it, which
+ * plugins reach through the host table's write_file_atomic). */
 #define _POSIX_C_SOURCE 200809L
 #include "lpsynth/runtime.h"
 
@@ -10,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 static uint64_t splitmix64(uint64_t x) {
@@ -79,45 +82,73 @@ size_t lp_tmp_sweep(const char *path) {
   return removed;
 }
 
-int lp_write_file_atomic(const char *path, const void *data, size_t len, lp_err *err) {
-  lp_tmp_sweep(path);
+int lp_atomic_open(lp_atomic_file *o, const char *path, lp_err *err) {
+  memset(o, 0, sizeof *o);
+  if (!path || !*path) return lp_err_set(err, LP_EINVAL, "no file name to write");
+  lp_tmp_sweep(path); /* temporary files of writers killed while writing path */
   size_t pl = strlen(path);
-  char *tmp = malloc(pl + 32);
-  if (!tmp) return lp_err_set(err, LP_ENOMEM, "%s: out of memory", path);
-  snprintf(tmp, pl + 32, "%s.tmp.%ld", path, (long)getpid());
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) {
+  o->path = malloc(pl + 1);
+  o->tmp = malloc(pl + 32);
+  if (!o->path || !o->tmp) {
+    lp_atomic_abort(o);
+    return lp_err_set(err, LP_ENOMEM, "%s: out of memory", path);
+  }
+  memcpy(o->path, path, pl + 1);
+  snprintf(o->tmp, pl + 32, "%s.tmp.%ld", path, (long)getpid());
+  int fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd >= 0 && !(o->f = fdopen(fd, "wb"))) close(fd);
+  if (!o->f) {
     int e = errno;
-    free(tmp);
+    if (fd >= 0) unlink(o->tmp);
+    lp_atomic_abort(o);
     return lp_err_set(err, LP_EIO, "%s: cannot create temporary file: %s", path, strerror(e));
   }
-  const char *p = data;
-  size_t left = len;
-  while (left) {
-    ssize_t w = write(fd, p, left);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      int e = errno;
-      close(fd);
-      unlink(tmp);
-      free(tmp);
-      return lp_err_set(err, LP_EIO, "%s: write failed: %s", path, strerror(e));
-    }
-    p += w;
-    left -= (size_t)w;
-  }
-  if (fsync(fd) != 0 || close(fd) != 0) {
-    int e = errno;
-    unlink(tmp);
-    free(tmp);
-    return lp_err_set(err, LP_EIO, "%s: fsync/close failed: %s", path, strerror(e));
-  }
-  if (rename(tmp, path) != 0) {
-    int e = errno;
-    unlink(tmp);
-    free(tmp);
-    return lp_err_set(err, LP_EIO, "%s: rename failed: %s", path, strerror(e));
-  }
-  free(tmp);
   return LP_OK;
+}
+
+int lp_atomic_commit(lp_atomic_file *o, lp_err *err) {
+  if (!o->f) return lp_err_set(err, LP_EINVAL, "no file open for writing");
+  const char *what = NULL;
+  if (fflush(o->f) != 0 || ferror(o->f)) what = "write failed";
+  else if (fsync(fileno(o->f)) != 0) what = "fsync/close failed";
+  int e = errno;
+  if (fclose(o->f) != 0 && !what) what = "fsync/close failed", e = errno;
+  o->f = NULL;
+  if (!what && rename(o->tmp, o->path) != 0) what = "rename failed", e = errno;
+  int rc = LP_OK;
+  if (what) {
+    rc = lp_err_set(err, LP_EIO, "%s: %s: %s", o->path, what, strerror(e));
+    unlink(o->tmp);
+  }
+  lp_atomic_abort(o); /* frees the names; the file is closed already */
+  return rc;
+}
+
+void lp_atomic_abort(lp_atomic_file *o) {
+  if (!o) return;
+  if (o->f) {
+    fclose(o->f);
+    unlink(o->tmp);
+  }
+  free(o->path);
+  free(o->tmp);
+  memset(o, 0, sizeof *o);
+}
+
+int lp_write_file_atomic(const char *path, const void *data, size_t len, lp_err *err) {
+  lp_atomic_file o;
+  int rc = lp_atomic_open(&o, path, err);
+  if (rc != LP_OK) return rc;
+  if (len && fwrite(data, 1, len, o.f) != len) {
+    int e = errno;
+    lp_atomic_abort(&o);
+    return lp_err_set(err, LP_EIO, "%s: write failed: %s", path, strerror(e));
+  }
+  return lp_atomic_commit(&o, err);
+}
+
+double lp_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }

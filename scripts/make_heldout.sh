@@ -10,7 +10,7 @@ out=${2:-domains/string/heldout-1000.jsonl}
 tmp="$out.tmp.$$"
 : > "$tmp"
 for k in $(seq 1 10); do
-  "$bin" gen --domain string -n 100 --seed $((900000 + k)) --min-expr "$k" --max-expr "$k" >> "$tmp"
+  "$bin" gen --domain string -n 100 --seed $((900000 + k)) --min-size "$k" --max-size "$k" >> "$tmp"
 done
 mv "$tmp" "$out"
 echo "wrote $(wc -l < "$out") tasks to $out"

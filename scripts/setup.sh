@@ -6,6 +6,9 @@ PKGS=(build-essential cmake pkg-config python3 libopenblas-dev libjansson-dev cl
 # The python domain: tree-sitter (the Python grammar itself is fetched with npm
 # at configure time), SentencePiece, and NLTK for the BLEU tests.
 PKGS+=(libtree-sitter-dev libsentencepiece-dev sentencepiece python3-nltk)
+# Data-parallel training across processes and hosts (`mpirun -np N lpsynth
+# train`; built only when found): OpenMPI's headers, library and mpirun.
+PKGS+=(libopenmpi-dev openmpi-bin)
 # npm: Debian's package, unless Node.js already brings one (NodeSource's nodejs
 # ships npm and conflicts with Debian's npm package).
 command -v npm >/dev/null 2>&1 || PKGS+=(npm)

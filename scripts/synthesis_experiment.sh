@@ -14,7 +14,7 @@ mkdir -p "$OUT"
 export LPSYNTH_PROGRESS=0 OPENBLAS_NUM_THREADS=1
 : >"$OUT/tasks.jsonl"
 for k in 1 2 3 4 5 6 7 8 9 10; do
-  "$LP" gen --domain string -n "$N" --seed $((7000 + k)) --min-expr "$k" --max-expr "$k" --examples 8 \
+  "$LP" gen --domain string -n "$N" --seed $((7000 + k)) --min-size "$k" --max-size "$k" --examples 8 \
     --out "$OUT/len$k.jsonl"
   cat "$OUT/len$k.jsonl" >>"$OUT/tasks.jsonl"
 done

@@ -1,8 +1,7 @@
 /* Multi-head scaled dot-product attention (self, causal, cross; key padding
  * masks; optional dropout on the probabilities). Heads are column blocks of
  * the [B,T,H*dh] projections, so each (batch, head) product is one
- * cblas_sgemm on a strided view (leading dimension H*dh): no transposes. */
-#include <cblas.h>
+ * lp_gemm on a strided view (leading dimension H*dh): no transposes. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,8 +65,7 @@ int lp_attention_forward(float *out, float *att, uint8_t *drop_mask, const float
       float *ob = out + (size_t)b * Tq * Dq + (size_t)h * dh;
       float *P = att + ((size_t)b * H + h) * TT;
       /* S[Tq,Tk] = scale * Q K^T */
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, dh, scale, qb, Dq, kb,
-                  Dq, 0.0f, P, Tk);
+      lp_gemm(0, 1, Tq, Tk, dh, scale, qb, Dq, kb, Dq, 0.0f, P, Tk);
       for (int i = 0; i < Tq; i++) {
         int last = causal ? i + (Tk - Tq) : Tk - 1;
         softmax_row(P + (size_t)i * Tk, Tk, last, km);
@@ -80,8 +78,7 @@ int lp_attention_forward(float *out, float *att, uint8_t *drop_mask, const float
         A = pd;
       }
       /* O[Tq,dh] = A V */
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, dh, Tk, 1.0f, A, Tk, vb,
-                  Dq, 0.0f, ob, Dq);
+      lp_gemm(0, 0, Tq, dh, Tk, 1.0f, A, Tk, vb, Dq, 0.0f, ob, Dq);
     }
   }
   free(pd);
@@ -116,12 +113,10 @@ int lp_attention_backward(float *dq, float *dk, float *dv, const float *dout,
       }
       /* dV[Tk,dh] += A^T dO */
       if (dv)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, dh, Tq, 1.0f, A, Tk, dob,
-                    Dq, 1.0f, dv + koff, Dq);
+        lp_gemm(1, 0, Tk, dh, Tq, 1.0f, A, Tk, dob, Dq, 1.0f, dv + koff, Dq);
       if (!dq && !dk) continue;
       /* dA[Tq,Tk] = dO V^T */
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, dh, 1.0f, dob, Dq,
-                  v + koff, Dq, 0.0f, dP, Tk);
+      lp_gemm(0, 1, Tq, Tk, dh, 1.0f, dob, Dq, v + koff, Dq, 0.0f, dP, Tk);
       if (dropping)
         for (size_t j = 0; j < TT; j++) dP[j] = dm[j] ? dP[j] * keep_scale : 0.0f;
       /* dS = P * (dP - rowsum(dP * P)); masked entries have P = 0. */
@@ -134,11 +129,9 @@ int lp_attention_backward(float *dq, float *dk, float *dv, const float *dout,
       }
       /* dQ += scale dS K;  dK += scale dS^T Q */
       if (dq)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, dh, Tk, scale, dP, Tk,
-                    k + koff, Dq, 1.0f, dq + qoff, Dq);
+        lp_gemm(0, 0, Tq, dh, Tk, scale, dP, Tk, k + koff, Dq, 1.0f, dq + qoff, Dq);
       if (dk)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, dh, Tq, scale, dP, Tk,
-                    q + qoff, Dq, 1.0f, dk + koff, Dq);
+        lp_gemm(1, 0, Tk, dh, Tq, scale, dP, Tk, q + qoff, Dq, 1.0f, dk + koff, Dq);
     }
   }
   free(dP);

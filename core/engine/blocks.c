@@ -1,7 +1,6 @@
 /* Pre-LayerNorm Transformer encoder and decoder blocks built from the
  * primitive ops, with parameters at layout offsets and activations in an
  * lp_*_block_acts object. */
-#include <cblas.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -320,8 +319,7 @@ static void attn_forward(mha_acts *a, const uint8_t *key_mask, int B, int Tq, in
       const float *vb = a->v + (size_t)b * Tk * Dq + (size_t)h * dh;
       float *ob = a->ctx + (size_t)b * Tq * Dq + (size_t)h * dh;
       float *P = a->att + ((size_t)b * H + h) * TT;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, dh, scale, qb, Dq, kb, Dq,
-                  0.0f, P, Tk);
+      lp_gemm(0, 1, Tq, Tk, dh, scale, qb, Dq, kb, Dq, 0.0f, P, Tk);
       for (int i = 0; i < Tq; i++)
         softmax_row_v(P + (size_t)i * Tk, causal ? i + (Tk - Tq) + 1 : Tk, Tk,
                       km ? a->kmf : NULL);
@@ -332,8 +330,7 @@ static void attn_forward(mha_acts *a, const uint8_t *key_mask, int B, int Tq, in
         apply_keep(a->pd, P, dm, keep_scale, TT);
         A = a->pd;
       }
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, dh, Tk, 1.0f, A, Tk, vb, Dq,
-                  0.0f, ob, Dq);
+      lp_gemm(0, 0, Tq, dh, Tk, 1.0f, A, Tk, vb, Dq, 0.0f, ob, Dq);
     }
   }
 }
@@ -360,10 +357,8 @@ static void attn_backward(const mha_acts *a, const mha_scratch *s, int B, int Tq
         A = s->pd;
       }
       /* dV += A^T dO;  dA = dO V^T */
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, dh, Tq, 1.0f, A, Tk, dob, Dq,
-                  1.0f, s->dv + koff, Dq);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, dh, 1.0f, dob, Dq,
-                  a->v + koff, Dq, 0.0f, dP, Tk);
+      lp_gemm(1, 0, Tk, dh, Tq, 1.0f, A, Tk, dob, Dq, 1.0f, s->dv + koff, Dq);
+      lp_gemm(0, 1, Tq, Tk, dh, 1.0f, dob, Dq, a->v + koff, Dq, 0.0f, dP, Tk);
       if (dropping) apply_keep(dP, dP, dm, keep_scale, TT);
       /* dS = P * (dP - rowsum(dP * P)) */
       for (int i = 0; i < Tq; i++) {
@@ -376,10 +371,8 @@ static void attn_backward(const mha_acts *a, const mha_scratch *s, int B, int Tq
         for (; j < Tk; j++) dr[j] = pr[j] * (dr[j] - dot);
       }
       /* dQ += scale dS K;  dK += scale dS^T Q */
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, dh, Tk, scale, dP, Tk,
-                  a->k + koff, Dq, 1.0f, s->dq + qoff, Dq);
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, dh, Tq, scale, dP, Tk,
-                  a->q + qoff, Dq, 1.0f, s->dk + koff, Dq);
+      lp_gemm(0, 0, Tq, dh, Tk, scale, dP, Tk, a->k + koff, Dq, 1.0f, s->dq + qoff, Dq);
+      lp_gemm(1, 0, Tk, dh, Tq, scale, dP, Tk, a->q + qoff, Dq, 1.0f, s->dk + koff, Dq);
     }
   }
 }
@@ -485,8 +478,7 @@ static int ffn_backward(const lp_block_cfg *c, const lp_ffn_off *o, const float 
   const size_t nf = (size_t)N * F;
   const int dropping = dropped && c->dropout > 0.0f;
   /* s0 = dout W2^T (assigned), dW2 += gd^T dout, db2 += sum dout */
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, F, D, 1.0f, dout, D, P + o->w2, D,
-              0.0f, a->s0, F);
+  lp_gemm(0, 1, N, F, D, 1.0f, dout, D, P + o->w2, D, 0.0f, a->s0, F);
   LP_TRY(lp_linear_backward(NULL, G + o->w2, NULL, dout, a->gd, P + o->w2, N, F, D));
   bias_grad(G + o->b2, dout, N, D, a->acc);
   /* through dropout and GELU, in place */
@@ -891,8 +883,7 @@ static void linear_ld(float *C, int ldc, const float *A, const float *W, const f
                       int Cin, int OC) {
   if (b)
     for (int n = 0; n < N; n++) memcpy(C + (size_t)n * ldc, b, sizeof(float) * (size_t)OC);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, OC, Cin, 1.0f, A, Cin, W, OC,
-              b ? 1.0f : 0.0f, C, ldc);
+  lp_gemm(0, 0, N, OC, Cin, 1.0f, A, Cin, W, OC, b ? 1.0f : 0.0f, C, ldc);
 }
 
 int lp_dec_block_cache_set_mem(const lp_dec_block *blk, const float *params,
@@ -1002,11 +993,9 @@ int lp_dec_block_step(const lp_dec_block *blk, const float *params, lp_dec_block
       const float *K = c->kc + (size_t)m * S * Dq + (size_t)h * dh;
       const float *V = c->vc + (size_t)m * S * Dq + (size_t)h * dh;
       float *O = c->ctx + (size_t)m * Dq + (size_t)h * dh;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, S, dh, scale, Q, M * Dq, K, Dq,
-                  0.0f, sc, S);
+      lp_gemm(0, 1, R, S, dh, scale, Q, M * Dq, K, Dq, 0.0f, sc, S);
       for (int r = 0; r < R; r++) softmax_row_v(sc + (size_t)r * S, S, S, km);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, dh, S, 1.0f, sc, S, V, Dq,
-                  0.0f, O, M * Dq);
+      lp_gemm(0, 0, R, dh, S, 1.0f, sc, S, V, Dq, 0.0f, O, M * Dq);
     }
   }
   LP_TRY(lp_linear_forward(c->o, c->ctx, P + ca->wo, PTR(P, ca->bo), N, Dq, D));

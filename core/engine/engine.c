@@ -23,10 +23,12 @@ typedef struct worker_arg {
   void (*fn)(void *ctx, int w);
   void *ctx;
   int w;
+  lp_precision prec; /* the caller's: workers multiply as it does */
 } worker_arg;
 
 static void *worker_main(void *p) {
   worker_arg *a = p;
+  lp_engine_set_precision(a->prec);
   a->fn(a->ctx, a->w);
   return NULL;
 }
@@ -44,7 +46,7 @@ int lp_engine_parallel(int n, void (*fn)(void *ctx, int w), void *ctx) {
   worker_arg args[LP_ENGINE_MAX_WORKERS];
   int started[LP_ENGINE_MAX_WORKERS] = {0};
   for (int w = 1; w < n; w++) {
-    args[w] = (worker_arg){fn, ctx, w};
+    args[w] = (worker_arg){fn, ctx, w, lp_engine_precision()};
     started[w] = pthread_create(&th[w], NULL, worker_main, &args[w]) == 0;
   }
   fn(ctx, 0);

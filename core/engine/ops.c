@@ -1,6 +1,5 @@
 /* Element-wise and row-wise ops: embedding, position encoding, linear, layer
  * norm, GELU, softmax, log-softmax, residual, concat, dropout. */
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -83,8 +82,7 @@ int lp_linear_forward(float *y, const float *x, const float *W, const float *b, 
     for (int n = 0; n < N; n++) memcpy(y + (size_t)n * OC, b, sizeof(float) * (size_t)OC);
     beta = 1.0f;
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, OC, C, 1.0f, x, C, W, OC,
-              beta, y, OC);
+  lp_gemm(0, 0, N, OC, C, 1.0f, x, C, W, OC, beta, y, OC);
   return LP_OK;
 }
 
@@ -95,11 +93,9 @@ int lp_linear_backward(float *dx, float *dW, float *db, const float *dy, const f
   LP_REQUIRE(!dx || W);
   LP_REQUIRE(!dW || x);
   if (dx)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, C, OC, 1.0f, dy, OC, W, OC,
-                1.0f, dx, C);
+    lp_gemm(0, 1, N, C, OC, 1.0f, dy, OC, W, OC, 1.0f, dx, C);
   if (dW)
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, OC, N, 1.0f, x, C, dy, OC,
-                1.0f, dW, OC);
+    lp_gemm(1, 0, C, OC, N, 1.0f, x, C, dy, OC, 1.0f, dW, OC);
   if (db) {
     for (int o = 0; o < OC; o++) {
       double s = 0.0;

@@ -1,6 +1,5 @@
 /* Sequence-level ops: cross-entropy with padding, strided convolution,
  * max-pool across examples. */
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -84,11 +83,9 @@ int lp_conv1d_s2_forward(float *y, const float *x, const float *W, const float *
       for (int t = 0; t < To; t++) memcpy(yb + (size_t)t * OC, bias, sizeof(float) * (size_t)OC);
       beta = 1.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, To, OC, C, 1.0f, xb, 2 * C, W0,
-                OC, beta, yb, OC);
+    lp_gemm(0, 0, To, OC, C, 1.0f, xb, 2 * C, W0, OC, beta, yb, OC);
     if (Te > 0)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Te, OC, C, 1.0f, xb + C, 2 * C,
-                  W1, OC, 1.0f, yb, OC);
+      lp_gemm(0, 0, Te, OC, C, 1.0f, xb + C, 2 * C, W1, OC, 1.0f, yb, OC);
   }
   return LP_OK;
 }
@@ -104,19 +101,15 @@ int lp_conv1d_s2_backward(float *dx, float *dW, float *db, const float *dy,
     const float *dyb = dy + (size_t)b * To * OC;
     if (dx) {
       float *dxb = dx + (size_t)b * T * C;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, To, C, OC, 1.0f, dyb, OC, W0, OC,
-                  1.0f, dxb, 2 * C);
+      lp_gemm(0, 1, To, C, OC, 1.0f, dyb, OC, W0, OC, 1.0f, dxb, 2 * C);
       if (Te > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Te, C, OC, 1.0f, dyb, OC, W1,
-                    OC, 1.0f, dxb + C, 2 * C);
+        lp_gemm(0, 1, Te, C, OC, 1.0f, dyb, OC, W1, OC, 1.0f, dxb + C, 2 * C);
     }
     if (dW) {
       const float *xb = x + (size_t)b * T * C;
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, OC, To, 1.0f, xb, 2 * C, dyb,
-                  OC, 1.0f, dW, OC);
+      lp_gemm(1, 0, C, OC, To, 1.0f, xb, 2 * C, dyb, OC, 1.0f, dW, OC);
       if (Te > 0)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, OC, Te, 1.0f, xb + C, 2 * C,
-                    dyb, OC, 1.0f, dW + (size_t)C * OC, OC);
+        lp_gemm(1, 0, C, OC, Te, 1.0f, xb + C, 2 * C, dyb, OC, 1.0f, dW + (size_t)C * OC, OC);
     }
     if (db)
       for (int t = 0; t < To; t++)

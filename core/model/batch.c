@@ -123,3 +123,67 @@ int lp_batch_fill(lp_batch *b, const lp_task_ids *tasks, int n, int n_parts, int
   }
   return LP_OK;
 }
+
+/* Length of a row of ids padded at the end with pad (0 when all pad). */
+static size_t row_len(const int32_t *ids, size_t T, int32_t pad) {
+  while (T > 0 && ids[T - 1] == pad) T--;
+  return T;
+}
+
+int lp_batch_subset(lp_batch *dst, const lp_batch *b, const int *tasks, int n, int32_t spec_pad,
+                    int32_t prog_pad, lp_err *err) {
+  if (!dst || !b || !tasks || n < 1 || dst == b)
+    return lp_err_set(err, LP_EINVAL, "lp_batch_subset: bad argument");
+  const size_t E = (size_t)b->E;
+  size_t Ts[2] = {1, 1}, Tp = 0;
+  for (int i = 0; i < n; i++) {
+    const int t = tasks[i];
+    if (t < 0 || t >= b->B)
+      return lp_err_set(err, LP_EINVAL, "lp_batch_subset: task %d outside [0, %d)", t, b->B);
+    for (int p = 0; p < b->n_parts; p++)
+      for (size_t e = 0; e < E; e++) {
+        size_t T = (size_t)b->T_spec[p];
+        size_t len = row_len(b->spec[p] + ((size_t)t * E + e) * T, T, spec_pad);
+        if (len > Ts[p]) Ts[p] = len;
+      }
+    if (b->T_prog > 0) {
+      size_t T = (size_t)b->T_prog;
+      size_t len = row_len(b->prog + (size_t)t * T, T, prog_pad);
+      if (b->prog_enc) {
+        size_t le = row_len(b->prog_enc + (size_t)t * T, T, prog_pad);
+        if (le > len) len = le;
+      }
+      if (len > Tp) Tp = len;
+    }
+  }
+  if (b->T_prog > 0 && Tp < 1) Tp = 1;
+  const size_t B = (size_t)n;
+  int rc = grow((void **)&dst->emask, &dst->cap_emask, B * E, 1);
+  for (int p = 0; p < b->n_parts && rc == LP_OK; p++)
+    rc = grow((void **)&dst->spec[p], &dst->cap_spec[p], B * E * Ts[p], sizeof(int32_t));
+  if (rc == LP_OK && Tp > 0)
+    rc = grow((void **)&dst->prog, &dst->cap_prog, B * Tp * (b->prog_enc ? 2 : 1),
+              sizeof(int32_t));
+  if (rc != LP_OK) return lp_err_set(err, rc, "lp_batch_subset: out of memory");
+  dst->B = n;
+  dst->E = b->E;
+  dst->n_parts = b->n_parts;
+  dst->T_spec[0] = (int)Ts[0];
+  dst->T_spec[1] = b->n_parts == 2 ? (int)Ts[1] : 0;
+  dst->T_prog = (int)Tp;
+  dst->prog_enc = b->prog_enc && Tp > 0 ? dst->prog + B * Tp : NULL;
+  for (size_t i = 0; i < B; i++) {
+    const size_t t = (size_t)tasks[i];
+    memcpy(dst->emask + i * E, b->emask + t * E, E);
+    for (int p = 0; p < b->n_parts; p++)
+      for (size_t e = 0; e < E; e++)
+        memcpy(dst->spec[p] + (i * E + e) * Ts[p], b->spec[p] + (t * E + e) * b->T_spec[p],
+               sizeof(int32_t) * Ts[p]);
+    if (Tp > 0) {
+      memcpy(dst->prog + i * Tp, b->prog + t * b->T_prog, sizeof(int32_t) * Tp);
+      if (dst->prog_enc)
+        memcpy(dst->prog_enc + i * Tp, b->prog_enc + t * b->T_prog, sizeof(int32_t) * Tp);
+    }
+  }
+  return LP_OK;
+}

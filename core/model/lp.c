@@ -119,6 +119,10 @@ struct lpm {
   /* last forward */
   int B, E, T, S, SL, Sm, pretrain, dropped, fwd_ok, nvalid;
   double commit_raw;
+  /* length-bucketed steps: a chunk's shares of the batch's program tokens,
+   * valid latents and latent targets, multiplying the gradients of the terms
+   * normalised by each (1 outside chunked steps) */
+  float sc_tok, sc_valid, sc_lat;
 };
 
 /* ---- construction --------------------------------------------------------------- */
@@ -147,37 +151,37 @@ int lpm_build(lp_model *m, uint64_t seed, lp_err *err) {
   char name[LP_PARAM_NAME_MAX];
   int sh[3];
   sh[0] = m->prog_v.size, sh[1] = D;
-  TRYE(lp_layout_add(L, "penc.embed", 2, sh, LP_INIT_NORMAL, 1.0f, &p->penc_emb), "layout");
+  LP_TRY_MSG(lp_layout_add(L, "penc.embed", 2, sh, LP_INIT_NORMAL, 1.0f, &p->penc_emb), "layout");
   for (int i = 0; i < ne; i++) {
     snprintf(name, sizeof name, "penc.block%d", i);
-    TRYE(lp_enc_block_init(&p->penc[i], &m->bcfg, L, name), "program encoder block");
+    LP_TRY_MSG(lp_enc_block_init(&p->penc[i], &m->bcfg, L, name), "program encoder block");
   }
-  TRYE(rf_layout_ln(L, "penc.ln", D, &p->penc_ln), "layout");
+  LP_TRY_MSG(rf_layout_ln(L, "penc.ln", D, &p->penc_ln), "layout");
   for (int j = 0; j < p->l; j++) {
     sh[0] = 2, sh[1] = D, sh[2] = D;
     snprintf(name, sizeof name, "penc.conv%d.w", j);
-    TRYE(lp_layout_add(L, name, 3, sh, LP_INIT_XAVIER_UNIFORM, 1.0f, &p->conv_w[j]), "layout");
+    LP_TRY_MSG(lp_layout_add(L, name, 3, sh, LP_INIT_XAVIER_UNIFORM, 1.0f, &p->conv_w[j]), "layout");
     snprintf(name, sizeof name, "penc.conv%d.b", j);
-    TRYE(lp_layout_add(L, name, 1, &D, LP_INIT_ZEROS, 0.0f, &p->conv_b[j]), "layout");
+    LP_TRY_MSG(lp_layout_add(L, name, 1, &D, LP_INIT_ZEROS, 0.0f, &p->conv_b[j]), "layout");
   }
   for (int i = 0; i < nd; i++) {
     snprintf(name, sizeof name, "zdec.block%d", i);
-    TRYE(lp_dec_block_init(&p->zdec[i], &m->bcfg, L, name), "latent decoder block");
+    LP_TRY_MSG(lp_dec_block_init(&p->zdec[i], &m->bcfg, L, name), "latent decoder block");
   }
-  TRYE(rf_layout_ln(L, "zdec.ln", D, &p->zdec_ln), "layout");
+  LP_TRY_MSG(rf_layout_ln(L, "zdec.ln", D, &p->zdec_ln), "layout");
   sh[0] = 2 * D, sh[1] = D;
-  TRYE(lp_layout_add(L, "dec.cat.w", 2, sh, LP_INIT_XAVIER_UNIFORM, 1.0f, &p->cat_w), "layout");
-  TRYE(lp_layout_add(L, "dec.cat.b", 1, &D, LP_INIT_ZEROS, 0.0f, &p->cat_b), "layout");
+  LP_TRY_MSG(lp_layout_add(L, "dec.cat.w", 2, sh, LP_INIT_XAVIER_UNIFORM, 1.0f, &p->cat_w), "layout");
+  LP_TRY_MSG(lp_layout_add(L, "dec.cat.b", 1, &D, LP_INIT_ZEROS, 0.0f, &p->cat_b), "layout");
   sh[0] = p->Vl, sh[1] = D;
-  TRYE(lp_layout_add(L, "lat.embed", 2, sh, LP_INIT_NORMAL, 1.0f, &p->lat_emb), "layout");
+  LP_TRY_MSG(lp_layout_add(L, "lat.embed", 2, sh, LP_INIT_NORMAL, 1.0f, &p->lat_emb), "layout");
   for (int i = 0; i < nd; i++) {
     snprintf(name, sizeof name, "lat.block%d", i);
-    TRYE(lp_dec_block_init(&p->lat[i], &m->bcfg, L, name), "latent predictor block");
+    LP_TRY_MSG(lp_dec_block_init(&p->lat[i], &m->bcfg, L, name), "latent predictor block");
   }
-  TRYE(rf_layout_ln(L, "lat.ln", D, &p->lat_ln), "layout");
+  LP_TRY_MSG(rf_layout_ln(L, "lat.ln", D, &p->lat_ln), "layout");
   sh[0] = D, sh[1] = p->Vl;
-  TRYE(lp_layout_add(L, "lat.out.w", 2, sh, LP_INIT_XAVIER_UNIFORM, 1.0f, &p->lat_w), "layout");
-  TRYE(lp_layout_add(L, "lat.out.b", 1, &sh[1], LP_INIT_NORMAL, 1e-6f, &p->lat_b), "layout");
+  LP_TRY_MSG(lp_layout_add(L, "lat.out.w", 2, sh, LP_INIT_XAVIER_UNIFORM, 1.0f, &p->lat_w), "layout");
+  LP_TRY_MSG(lp_layout_add(L, "lat.out.b", 1, &sh[1], LP_INIT_NORMAL, 1e-6f, &p->lat_b), "layout");
   /* state */
   p->codebook = p->state;
   p->ema_w = p->codebook + (size_t)K * D;
@@ -189,6 +193,7 @@ int lpm_build(lp_model *m, uint64_t seed, lp_err *err) {
   memcpy(p->ema_w, p->codebook, sizeof(float) * (size_t)K * D);
   /* idle = -1: not yet initialised from data (first train step) */
   for (int k = 0; k < K; k++) p->ema_n[k] = 1.0f, p->idle[k] = -1.0f;
+  p->sc_tok = p->sc_valid = p->sc_lat = 1.0f;
   return LP_OK;
 }
 
@@ -262,65 +267,65 @@ static size_t levels_len(int T, int l) {
   return n;
 }
 
-static void carve_acts(carve *c, lpm_acts *a, int D, int V, int K, int Vl, int l) {
+static void carve_acts(lp_carve *c, lpm_acts *a, int D, int V, int K, int Vl, int l) {
   const size_t B = (size_t)a->cB, BE = (size_t)a->cBE, T = (size_t)a->cT, S = (size_t)a->cS,
                SL = (size_t)a->cSL;
   const size_t nlev = B * levels_len(a->cT, l);
   const size_t F = sizeof(float);
-  a->kp = take(c, B * T);
-  a->drop_p = take(c, B * T * D);
-  a->cvm = take(c, nlev);
-  a->hp = take(c, F * B * T * D);
-  a->mean_p = take(c, F * B * T);
-  a->rstd_p = take(c, F * B * T);
-  a->cv = take(c, F * nlev * D);
-  a->idx = take(c, sizeof(int32_t) * B * S);
-  a->zmask = take(c, B * S);
-  a->psoft = take(c, F * B * S * K);
-  a->qd = take(c, F * B * S * D);
-  a->cnt = take(c, sizeof(int) * B * S);
-  a->ids_b = take(c, sizeof(int32_t) * B * T);
-  a->drop_b = take(c, B * T * D);
-  a->xb = take(c, F * B * T * D);
+  a->kp = lp_carve_take(c, B * T);
+  a->drop_p = lp_carve_take(c, B * T * D);
+  a->cvm = lp_carve_take(c, nlev);
+  a->hp = lp_carve_take(c, F * B * T * D);
+  a->mean_p = lp_carve_take(c, F * B * T);
+  a->rstd_p = lp_carve_take(c, F * B * T);
+  a->cv = lp_carve_take(c, F * nlev * D);
+  a->idx = lp_carve_take(c, sizeof(int32_t) * B * S);
+  a->zmask = lp_carve_take(c, B * S);
+  a->psoft = lp_carve_take(c, F * B * S * K);
+  a->qd = lp_carve_take(c, F * B * S * D);
+  a->cnt = lp_carve_take(c, sizeof(int) * B * S);
+  a->ids_b = lp_carve_take(c, sizeof(int32_t) * B * T);
+  a->drop_b = lp_carve_take(c, B * T * D);
+  a->xb = lp_carve_take(c, F * B * T * D);
   for (int p = 0; p < 2; p++) {
-    a->zm[p] = take(c, F * B * S * D);
-    a->hb[p] = take(c, F * B * T * D);
-    a->hbn[p] = take(c, F * B * T * D);
-    a->mean_b[p] = take(c, F * B * T);
-    a->rstd_b[p] = take(c, F * B * T);
-    a->cat[p] = take(c, F * BE * T * 2 * D);
-    a->yc[p] = take(c, F * BE * T * D);
-    a->pool[p] = take(c, F * B * T * D);
-    a->pam[p] = take(c, sizeof(int32_t) * B * T * D);
-    a->logits[p] = take(c, F * B * T * V);
-    a->probs[p] = take(c, F * B * T * V);
-    a->g_zm[p] = take(c, F * B * S * D);
+    a->zm[p] = lp_carve_take(c, F * B * S * D);
+    a->hb[p] = lp_carve_take(c, F * B * T * D);
+    a->hbn[p] = lp_carve_take(c, F * B * T * D);
+    a->mean_b[p] = lp_carve_take(c, F * B * T);
+    a->rstd_b[p] = lp_carve_take(c, F * B * T);
+    a->cat[p] = lp_carve_take(c, F * BE * T * 2 * D);
+    a->yc[p] = lp_carve_take(c, F * BE * T * D);
+    a->pool[p] = lp_carve_take(c, F * B * T * D);
+    a->pam[p] = lp_carve_take(c, sizeof(int32_t) * B * T * D);
+    a->logits[p] = lp_carve_take(c, F * B * T * V);
+    a->probs[p] = lp_carve_take(c, F * B * T * V);
+    a->g_zm[p] = lp_carve_take(c, F * B * S * D);
   }
-  a->lin = take(c, sizeof(int32_t) * BE * SL);
-  a->ltgt = take(c, sizeof(int32_t) * B * SL);
-  a->drop_l = take(c, BE * SL * D);
-  a->hl = take(c, F * BE * SL * D);
-  a->hln = take(c, F * BE * SL * D);
-  a->mean_l = take(c, F * BE * SL);
-  a->rstd_l = take(c, F * BE * SL);
-  a->lpool = take(c, F * B * SL * D);
-  a->lam = take(c, sizeof(int32_t) * B * SL * D);
-  a->llog = take(c, F * B * SL * Vl);
-  a->lprob = take(c, F * B * SL * Vl);
-  a->g_log = take(c, F * B * T * V);
-  a->g_pool = take(c, F * B * T * D);
-  a->g_yc = take(c, F * BE * T * D);
-  a->g_cat = take(c, F * BE * T * 2 * D);
-  a->g_hn = take(c, F * BE * T * D);
-  a->g_hb = take(c, F * B * T * D);
-  a->g_t1 = take(c, F * B * T * D);
-  a->g_t2 = take(c, F * B * T * D);
-  a->g_xb = take(c, F * B * T * D);
-  a->g_cv = take(c, F * nlev * D);
-  a->g_llog = take(c, F * B * SL * Vl);
-  a->g_lpool = take(c, F * B * SL * D);
-  a->g_l1 = take(c, F * BE * SL * D);
-  a->g_l2 = take(c, F * BE * SL * D);
+  a->lin = lp_carve_take(c, sizeof(int32_t) * BE * SL);
+  a->ltgt = lp_carve_take(c, sizeof(int32_t) * B * SL);
+  a->drop_l = lp_carve_take(c, BE * SL * D);
+  a->hl = lp_carve_take(c, F * BE * SL * D);
+  a->hln = lp_carve_take(c, F * BE * SL * D);
+  a->mean_l = lp_carve_take(c, F * BE * SL);
+  a->rstd_l = lp_carve_take(c, F * BE * SL);
+  a->lpool = lp_carve_take(c, F * B * SL * D);
+  a->lam = lp_carve_take(c, sizeof(int32_t) * B * SL * D);
+  a->llog = lp_carve_take(c, F * B * SL * Vl);
+  a->lprob = lp_carve_take(c, F * B * SL * Vl);
+  a->g_log = lp_carve_take(c, F * B * T * V);
+  a->g_pool = lp_carve_take(c, F * B * T * D);
+  a->g_yc = lp_carve_take(c, F * BE * T * D);
+  a->g_cat = lp_carve_take(c, F * BE * T * 2 * D);
+  a->g_hn = lp_carve_take(c, F * BE * T * D);
+  a->g_hb = lp_carve_take(c, F * B * T * D);
+  a->g_t1 = lp_carve_take(c, F * B * T * D);
+  a->g_t2 = lp_carve_take(c, F * B * T * D);
+  a->g_xb = lp_carve_take(c, F * B * T * D);
+  a->g_cv = lp_carve_take(c, F * nlev * D);
+  a->g_llog = lp_carve_take(c, F * B * SL * Vl);
+  a->g_lpool = lp_carve_take(c, F * B * SL * D);
+  a->g_l1 = lp_carve_take(c, F * BE * SL * D);
+  a->g_l2 = lp_carve_take(c, F * BE * SL * D);
 }
 
 static int imax(int a, int b) { return a > b ? a : b; }
@@ -355,9 +360,9 @@ static int acts_ensure(lp_model *m, int B, int E, int T, int S, int SL, int Sm, 
          (a->lat[i] = lp_dec_block_acts_new(&p->lat[i], a->cBE, a->cSL, a->cSm)) != NULL;
   }
   if (ok) {
-    carve c = {NULL, 0};
+    lp_carve c = {NULL, 0};
     carve_acts(&c, a, m->cfg.d_model, m->prog_v.size, p->K, p->Vl, p->l);
-    a->mem = aligned_alloc(64, c.used);
+    a->mem = aligned_alloc(64, lp_carve_bytes(&c));
     if (a->mem) {
       c.base = a->mem;
       c.used = 0;
@@ -415,12 +420,12 @@ static int zstack_fwd(lp_model *m, int p, lp_rng *rng, lp_err *err) {
   const float *P = m->params;
   const float *x = a->xb;
   for (int i = 0; i < m->cfg.n_dec_layers; i++) {
-    TRYE(lp_dec_block_forward(&L->zdec[i], P, a->zb[p][i], a->hb[p], x, NULL, a->zm[p],
+    LP_TRY_MSG(lp_dec_block_forward(&L->zdec[i], P, a->zb[p][i], a->hb[p], x, NULL, a->zm[p],
                               a->zmask, B, T, S, rng),
          "latent decoder block");
     x = a->hb[p];
   }
-  TRYE(lp_layernorm_forward(a->hbn[p], a->mean_b[p], a->rstd_b[p], a->hb[p], P + L->zdec_ln.g,
+  LP_TRY_MSG(lp_layernorm_forward(a->hbn[p], a->mean_b[p], a->rstd_b[p], a->hb[p], P + L->zdec_ln.g,
                             P + L->zdec_ln.b, B * T, D, m->bcfg.ln_eps),
        "latent decoder layer norm");
   return LP_OK;
@@ -446,13 +451,13 @@ static int combine_fwd(lp_model *m, const lp_batch *b, int p, double *loss, int 
           memcpy(dst, hA + r * D, sizeof(float) * D);
         memcpy(dst + D, a->hbn[p] + ((size_t)t * T + s) * D, sizeof(float) * D);
       }
-  TRYE(lp_linear_forward(a->yc[p], a->cat[p], P + L->cat_w, P + L->cat_b, B * E * T, 2 * D, D),
+  LP_TRY_MSG(lp_linear_forward(a->yc[p], a->cat[p], P + L->cat_w, P + L->cat_b, B * E * T, 2 * D, D),
        "concat layer");
-  TRYE(rf_pool_forward(L->freeze, a->pool[p], a->pam[p], a->yc[p], b->emask, B, E, T * D),
+  LP_TRY_MSG(rf_pool_forward(L->freeze, a->pool[p], a->pam[p], a->yc[p], b->emask, B, E, T * D),
        "max-pool");
-  TRYE(lp_linear_forward(a->logits[p], a->pool[p], P + m->out_w, P + m->out_b, B * T, D, V),
+  LP_TRY_MSG(lp_linear_forward(a->logits[p], a->pool[p], P + m->out_w, P + m->out_b, B * T, D, V),
        "output layer");
-  TRYE(lp_cross_entropy_forward(loss, a->probs[p], NULL, nv, a->logits[p], b->prog, B * T, V,
+  LP_TRY_MSG(lp_cross_entropy_forward(loss, a->probs[p], NULL, nv, a->logits[p], b->prog, B * T, V,
                                 m->prog_v.pad),
        "cross-entropy");
   return LP_OK;
@@ -502,12 +507,12 @@ int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int back
   if ((rc = rf_decoder_forward(m, BE, T, rng, err)) != LP_OK) return rc;
 
   /* 2. program encoder */
-  TRYE(rf_embed_seq(m, a->hp, a->drop_p, a->kp, penc_ids, L->penc_emb, V, pad, B, T, rng),
+  LP_TRY_MSG(rf_embed_seq(m, a->hp, a->drop_p, a->kp, penc_ids, L->penc_emb, V, pad, B, T, rng),
        "program encoder embedding");
   for (int i = 0; i < m->cfg.n_enc_layers; i++)
-    TRYE(lp_enc_block_forward(&L->penc[i], P, a->penc[i], a->hp, a->hp, a->kp, B, T, rng),
+    LP_TRY_MSG(lp_enc_block_forward(&L->penc[i], P, a->penc[i], a->hp, a->hp, a->kp, B, T, rng),
          "program encoder block");
-  TRYE(lp_layernorm_forward(a->cv, a->mean_p, a->rstd_p, a->hp, P + L->penc_ln.g,
+  LP_TRY_MSG(lp_layernorm_forward(a->cv, a->mean_p, a->rstd_p, a->hp, P + L->penc_ln.g,
                             P + L->penc_ln.b, B * T, D, m->bcfg.ln_eps),
        "program encoder layer norm");
   memcpy(a->cvm, a->kp, (size_t)B * T);
@@ -520,7 +525,7 @@ int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int back
       const int To = lp_conv1d_s2_out_len(Tj);
       const size_t noff = off + (size_t)B * Tj;
       float *x = a->cv + off * D, *y = a->cv + noff * D;
-      TRYE(lp_conv1d_s2_forward(y, x, P + L->conv_w[j], P + L->conv_b[j], B, Tj, D, D),
+      LP_TRY_MSG(lp_conv1d_s2_forward(y, x, P + L->conv_w[j], P + L->conv_b[j], B, Tj, D, D),
            "convolution");
       for (int t = 0; t < B; t++)
         for (int s = 0; s < To; s++) {
@@ -601,10 +606,10 @@ int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int back
       for (int d = 0; d < D; d++) a->qd[(size_t)i * D + d] = q[d] - zi[d];
     }
   }
-  TRYE(lp_posenc_forward(a->zm[0], a->zm[0], B, S, D, 0), "latent positions");
+  LP_TRY_MSG(lp_posenc_forward(a->zm[0], a->zm[0], B, S, D, 0), "latent positions");
 
   /* 4. stack Z (AE) and the AE combine */
-  TRYE(rf_embed_seq(m, a->xb, a->drop_b, NULL, a->ids_b, m->emb_prog, V, pad, B, T, rng),
+  LP_TRY_MSG(rf_embed_seq(m, a->xb, a->drop_b, NULL, a->ids_b, m->emb_prog, V, pad, B, T, rng),
        "program embedding");
   if ((rc = zstack_fwd(m, 0, rng, err)) != LP_OK) return rc;
   double ce_ae = 0.0, ce_e2e = 0.0, ce_lat = 0.0;
@@ -627,19 +632,19 @@ int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int back
         if (in[s] == K) in[s] = K + 1; /* after the last code: filler (causal, never seen) */
     }
   }
-  TRYE(rf_embed_seq(m, a->hl, a->drop_l, NULL, a->lin, L->lat_emb, Vl, -1, BE, SL, rng),
+  LP_TRY_MSG(rf_embed_seq(m, a->hl, a->drop_l, NULL, a->lin, L->lat_emb, Vl, -1, BE, SL, rng),
        "latent embedding");
   for (int i = 0; i < m->cfg.n_dec_layers; i++)
-    TRYE(lp_dec_block_forward(&L->lat[i], P, a->lat[i], a->hl, a->hl, NULL, mem, mmask, BE, SL,
+    LP_TRY_MSG(lp_dec_block_forward(&L->lat[i], P, a->lat[i], a->hl, a->hl, NULL, mem, mmask, BE, SL,
                               Sm, rng),
          "latent predictor block");
-  TRYE(lp_layernorm_forward(a->hln, a->mean_l, a->rstd_l, a->hl, P + L->lat_ln.g,
+  LP_TRY_MSG(lp_layernorm_forward(a->hln, a->mean_l, a->rstd_l, a->hl, P + L->lat_ln.g,
                             P + L->lat_ln.b, BE * SL, D, m->bcfg.ln_eps),
        "latent predictor layer norm");
-  TRYE(rf_pool_forward(L->freeze, a->lpool, a->lam, a->hln, b->emask, B, E, SL * D), "max-pool");
-  TRYE(lp_linear_forward(a->llog, a->lpool, P + L->lat_w, P + L->lat_b, B * SL, D, Vl),
+  LP_TRY_MSG(rf_pool_forward(L->freeze, a->lpool, a->lam, a->hln, b->emask, B, E, SL * D), "max-pool");
+  LP_TRY_MSG(lp_linear_forward(a->llog, a->lpool, P + L->lat_w, P + L->lat_b, B * SL, D, Vl),
        "latent output layer");
-  TRYE(lp_cross_entropy_forward(&ce_lat, a->lprob, NULL, &nlat, a->llog, a->ltgt, B * SL, Vl,
+  LP_TRY_MSG(lp_cross_entropy_forward(&ce_lat, a->lprob, NULL, &nlat, a->llog, a->ltgt, B * SL, Vl,
                                 K + 1),
        "latent cross-entropy");
 
@@ -653,13 +658,13 @@ int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int back
         memset(ps, 0, sizeof(float) * K);
         continue;
       }
-      TRYE(lp_softmax_forward(ps, a->llog + ((size_t)t * SL + s) * Vl, 1, K), "softmax");
+      LP_TRY_MSG(lp_softmax_forward(ps, a->llog + ((size_t)t * SL + s) * Vl, 1, K), "softmax");
       for (int k = 0; k < K; k++) {
         const float w = ps[k], *row = cb + (size_t)k * D;
         for (int d = 0; d < D; d++) dst[d] += w * row[d];
       }
     }
-  TRYE(lp_posenc_forward(a->zm[1], a->zm[1], B, S, D, 0), "latent positions");
+  LP_TRY_MSG(lp_posenc_forward(a->zm[1], a->zm[1], B, S, D, 0), "latent positions");
   if ((rc = zstack_fwd(m, 1, rng, err)) != LP_OK) return rc;
   int ntok2 = 0;
   if ((rc = combine_fwd(m, b, 1, &ce_e2e, &ntok2, err)) != LP_OK) return rc;
@@ -709,14 +714,14 @@ static int zstack_bwd(lp_model *m, int p, lp_err *err) {
   float *G = m->grads;
   float *dy = a->g_t1, *dx = a->g_t2, *t;
   memset(dy, 0, sizeof(float) * n);
-  TRYE(lp_layernorm_backward(dy, G + L->zdec_ln.g, G + L->zdec_ln.b, a->g_hb, a->hb[p],
+  LP_TRY_MSG(lp_layernorm_backward(dy, G + L->zdec_ln.g, G + L->zdec_ln.b, a->g_hb, a->hb[p],
                              a->mean_b[p], a->rstd_b[p], P + L->zdec_ln.g, B * T, D),
        "latent decoder layer norm backward");
   memset(a->g_zm[p], 0, sizeof(float) * (size_t)B * S * D);
   for (int i = m->cfg.n_dec_layers - 1; i >= 0; i--) {
     float *tgt = i == 0 ? a->g_xb : dx;
     if (i != 0) memset(dx, 0, sizeof(float) * n);
-    TRYE(lp_dec_block_backward(&L->zdec[i], P, G, a->zb[p][i], tgt, a->g_zm[p], dy),
+    LP_TRY_MSG(lp_dec_block_backward(&L->zdec[i], P, G, a->zb[p][i], tgt, a->g_zm[p], dy),
          "latent decoder block backward");
     t = dy, dy = dx, dx = t;
   }
@@ -732,17 +737,17 @@ static int combine_bwd(lp_model *m, const lp_batch *b, int p, float w, lp_err *e
   const float *P = m->params;
   float *G = m->grads;
   memset(a->g_log, 0, sizeof(float) * (size_t)B * T * V);
-  TRYE(lp_cross_entropy_backward(a->g_log, a->probs[p], b->prog, B * T, V, m->prog_v.pad, w),
+  LP_TRY_MSG(lp_cross_entropy_backward(a->g_log, a->probs[p], b->prog, B * T, V, m->prog_v.pad, w),
        "cross-entropy backward");
   memset(a->g_pool, 0, sizeof(float) * (size_t)B * T * D);
-  TRYE(lp_linear_backward(a->g_pool, G + m->out_w, G + m->out_b, a->g_log, a->pool[p],
+  LP_TRY_MSG(lp_linear_backward(a->g_pool, G + m->out_w, G + m->out_b, a->g_log, a->pool[p],
                           P + m->out_w, B * T, D, V),
        "output layer backward");
   memset(a->g_yc, 0, sizeof(float) * (size_t)B * E * T * D);
-  TRYE(lp_maxpool_examples_backward(a->g_yc, a->g_pool, a->pam[p], B, E, T * D),
+  LP_TRY_MSG(lp_maxpool_examples_backward(a->g_yc, a->g_pool, a->pam[p], B, E, T * D),
        "max-pool backward");
   memset(a->g_cat, 0, sizeof(float) * (size_t)B * E * T * 2 * D);
-  TRYE(lp_linear_backward(a->g_cat, G + L->cat_w, G + L->cat_b, a->g_yc, a->cat[p],
+  LP_TRY_MSG(lp_linear_backward(a->g_cat, G + L->cat_w, G + L->cat_b, a->g_yc, a->cat[p],
                           P + L->cat_w, B * E * T, 2 * D, D),
        "concat layer backward");
   memset(a->g_hb, 0, sizeof(float) * (size_t)B * T * D);
@@ -778,19 +783,20 @@ static int lpm_backward(lp_model *m, const lp_batch *b, lp_err *err) {
   memset(a->g_xb, 0, sizeof(float) * (size_t)B * T * D);
   /* e2e pass */
   int rc;
-  if ((rc = combine_bwd(m, b, 1, c->w_e2e, err)) != LP_OK) return rc;
+  if ((rc = combine_bwd(m, b, 1, c->w_e2e * L->sc_tok, err)) != LP_OK) return rc;
   if ((rc = zstack_bwd(m, 1, err)) != LP_OK) return rc;
   /* AE pass */
-  if ((rc = combine_bwd(m, b, 0, c->w_ae, err)) != LP_OK) return rc;
+  if ((rc = combine_bwd(m, b, 0, c->w_ae * L->sc_tok, err)) != LP_OK) return rc;
   if ((rc = zstack_bwd(m, 0, err)) != LP_OK) return rc;
   /* stack Z input -> program embedding */
-  TRYE(rf_embed_backward(m, a->g_t1, a->g_xb, a->drop_b, a->ids_b, m->emb_prog, V, pad, B * T,
+  LP_TRY_MSG(rf_embed_backward(m, a->g_t1, a->g_xb, a->drop_b, a->ids_b, m->emb_prog, V, pad, B * T,
                          dr),
        "program embedding backward");
 
   /* latent predictor: CE + the soft latents' gradient */
   memset(a->g_llog, 0, sizeof(float) * (size_t)B * SL * Vl);
-  TRYE(lp_cross_entropy_backward(a->g_llog, a->lprob, a->ltgt, B * SL, Vl, K + 1, c->w_latent),
+  LP_TRY_MSG(lp_cross_entropy_backward(a->g_llog, a->lprob, a->ltgt, B * SL, Vl, K + 1,
+                                 c->w_latent * L->sc_lat),
        "latent cross-entropy backward");
   {
     float *dp = malloc(sizeof(float) * (size_t)K);
@@ -811,26 +817,26 @@ static int lpm_backward(lp_model *m, const lp_batch *b, lp_err *err) {
     free(dp);
   }
   memset(a->g_lpool, 0, sizeof(float) * (size_t)B * SL * D);
-  TRYE(lp_linear_backward(a->g_lpool, G + L->lat_w, G + L->lat_b, a->g_llog, a->lpool,
+  LP_TRY_MSG(lp_linear_backward(a->g_lpool, G + L->lat_w, G + L->lat_b, a->g_llog, a->lpool,
                           P + L->lat_w, B * SL, D, Vl),
        "latent output backward");
   const size_t nl = (size_t)BE * SL * D;
   float *dy = a->g_l1, *dx = a->g_l2, *tp;
   memset(dx, 0, sizeof(float) * nl);
-  TRYE(lp_maxpool_examples_backward(dx, a->g_lpool, a->lam, B, E, SL * D), "max-pool backward");
+  LP_TRY_MSG(lp_maxpool_examples_backward(dx, a->g_lpool, a->lam, B, E, SL * D), "max-pool backward");
   memset(dy, 0, sizeof(float) * nl);
-  TRYE(lp_layernorm_backward(dy, G + L->lat_ln.g, G + L->lat_ln.b, dx, a->hl, a->mean_l,
+  LP_TRY_MSG(lp_layernorm_backward(dy, G + L->lat_ln.g, G + L->lat_ln.b, dx, a->hl, a->mean_l,
                              a->rstd_l, P + L->lat_ln.g, BE * SL, D),
        "latent layer norm backward");
   float *gmem = ra->g_mem;
   memset(gmem, 0, sizeof(float) * (size_t)BE * Sm * D);
   for (int i = c->n_dec_layers - 1; i >= 0; i--) {
     memset(dx, 0, sizeof(float) * nl);
-    TRYE(lp_dec_block_backward(&L->lat[i], P, G, a->lat[i], dx, gmem, dy),
+    LP_TRY_MSG(lp_dec_block_backward(&L->lat[i], P, G, a->lat[i], dx, gmem, dy),
          "latent predictor block backward");
     tp = dy, dy = dx, dx = tp;
   }
-  TRYE(rf_embed_backward(m, dx, dy, a->drop_l, a->lin, L->lat_emb, Vl, -1, BE * SL, dr),
+  LP_TRY_MSG(rf_embed_backward(m, dx, dy, a->drop_l, a->lin, L->lat_emb, Vl, -1, BE * SL, dr),
        "latent embedding backward");
 
   /* program encoder: straight-through AE gradient (after pretraining) + commitment */
@@ -840,7 +846,7 @@ static int lpm_backward(lp_model *m, const lp_batch *b, lp_err *err) {
   const float *z = a->cv + zoff * D;
   float *gz = a->g_cv + zoff * D;
   const double cscale =
-      L->nvalid ? 2.0 * c->w_ae * c->commit_beta / (double)L->nvalid : 0.0;
+      L->nvalid ? 2.0 * c->w_ae * c->commit_beta * L->sc_valid / (double)L->nvalid : 0.0;
   for (int i = 0; i < B * S; i++) {
     if (!a->zmask[i]) continue;
     const float *g0 = a->g_zm[0] + (size_t)i * D;
@@ -873,7 +879,7 @@ static int lpm_backward(lp_model *m, const lp_batch *b, lp_err *err) {
       float *gy = a->g_cv + offs[j] * D;
       for (size_t i = 0; i < (size_t)B * lens[j]; i++)
         if (!a->cvm[offs[j] + i]) memset(gy + i * D, 0, sizeof(float) * D);
-      TRYE(lp_conv1d_s2_backward(a->g_cv + offs[j - 1] * D, G + L->conv_w[j - 1],
+      LP_TRY_MSG(lp_conv1d_s2_backward(a->g_cv + offs[j - 1] * D, G + L->conv_w[j - 1],
                                  G + L->conv_b[j - 1], gy, a->cv + offs[j - 1] * D,
                                  P + L->conv_w[j - 1], B, lens[j - 1], D, D),
            "convolution backward");
@@ -885,16 +891,16 @@ static int lpm_backward(lp_model *m, const lp_batch *b, lp_err *err) {
     const size_t n = (size_t)B * T * D;
     float *pdy = a->g_t1, *pdx = a->g_t2;
     memset(pdy, 0, sizeof(float) * n);
-    TRYE(lp_layernorm_backward(pdy, G + L->penc_ln.g, G + L->penc_ln.b, a->g_cv, a->hp,
+    LP_TRY_MSG(lp_layernorm_backward(pdy, G + L->penc_ln.g, G + L->penc_ln.b, a->g_cv, a->hp,
                                a->mean_p, a->rstd_p, P + L->penc_ln.g, B * T, D),
          "program encoder layer norm backward");
     for (int i = c->n_enc_layers - 1; i >= 0; i--) {
       memset(pdx, 0, sizeof(float) * n);
-      TRYE(lp_enc_block_backward(&L->penc[i], P, G, a->penc[i], pdx, pdy),
+      LP_TRY_MSG(lp_enc_block_backward(&L->penc[i], P, G, a->penc[i], pdx, pdy),
            "program encoder block backward");
       tp = pdy, pdy = pdx, pdx = tp;
     }
-    TRYE(rf_embed_backward(m, pdx, pdy, a->drop_p, penc_ids, L->penc_emb, V, pad, B * T, dr),
+    LP_TRY_MSG(rf_embed_backward(m, pdx, pdy, a->drop_p, penc_ids, L->penc_emb, V, pad, B * T, dr),
          "program encoder embedding backward");
   }
 
@@ -1069,15 +1075,203 @@ static int lpm_train_parallel(lp_model *m, const lp_batch *b, int64_t step, lp_r
   return rc;
 }
 
-int lpm_train_step(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, lp_step_stats *st,
-                   lp_err *err) {
+/* ---- length-bucketed steps ------------------------------------------------------------ */
+
+/* A chunked LP step: the plan (c), the step, each task's counts of program
+ * tokens, valid latents and latent targets and where its valid encoder outputs
+ * go in zall/iall (task order, as one padded pass would hand them to the EMA),
+ * and the chunk totals. */
+typedef struct lpm_cjob {
+  rf_chunks *c;
+  int64_t step;
+  int *vt, *voff;          /* [B] valid latents of task t, their offset in zall */
+  int *cv, *cl;            /* [n chunks] valid latents, latent targets */
+  int nv, nl;              /* batch totals */
+  float *zall;             /* [nv, D] */
+  int32_t *iall;           /* [nv] */
+} lpm_cjob;
+
+static void lpm_chunk_worker(void *ctx, int w) {
+  lpm_cjob *j = ctx;
+  rf_chunks *c = j->c;
+  lp_model *m = w == 0 ? c->m : c->m->replica[w - 1];
+  struct lpm *L = m->lp;
+  const int D = m->cfg.d_model;
+  memset(m->grads, 0, sizeof(float) * m->n_params);
+  int rc = LP_OK;
+  for (int i = 0; rc == LP_OK && i < c->n; i++) {
+    if (c->owner[i] != c->w0 + w) continue;
+    const int *tasks = c->order + c->start[i], nt = c->start[i + 1] - c->start[i];
+    rc = lp_batch_subset(&m->cbatch, c->b, tasks, nt, m->spec_v.pad, m->prog_v.pad, &c->err[w]);
+    L->sc_tok = c->n_tok ? (float)((double)c->tok[i] / c->n_tok) : 1.0f;
+    L->sc_valid = j->nv ? (float)((double)j->cv[i] / j->nv) : 1.0f;
+    L->sc_lat = j->nl ? (float)((double)j->cl[i] / j->nl) : 1.0f;
+    if (rc == LP_OK)
+      rc = lpm_loss(m, &m->cbatch, j->step, c->use_rng ? &c->rng[i] : NULL, 1, &c->st[i],
+                    &c->err[w]);
+    L->sc_tok = L->sc_valid = L->sc_lat = 1.0f;
+    if (rc != LP_OK) break;
+    if (L->nvalid != j->cv[i]) {
+      rc = lp_err_set(&c->err[w], LP_EINVAL, "chunk %d: %d valid latents, %d expected", i,
+                      L->nvalid, j->cv[i]);
+      break;
+    }
+    /* this chunk's valid encoder outputs, to their tasks' places (task order) */
+    const float *z = last_z(m);
+    for (int k = 0; k < nt; k++) {
+      const int t = tasks[k];
+      for (int s = 0, at = j->voff[t]; s < L->S; s++) {
+        const int r = k * L->S + s;
+        if (L->a.idx[r] < 0) continue;
+        memcpy(j->zall + (size_t)at * D, z + (size_t)r * D, sizeof(float) * D);
+        j->iall[at++] = L->a.idx[r];
+      }
+    }
+  }
+  c->rc[w] = rc;
+}
+
+/* One LP train step as chunks: each term keeps its normaliser over the whole
+ * batch (program tokens, valid latents, latent targets), so the loss and its
+ * gradient are those of one padded pass up to float rounding; one EMA update
+ * with the valid encoder outputs of the whole batch in task order. */
+static int lpm_train_chunked(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng,
+                             lp_step_stats *st, lp_err *err) {
+  const int rc_batch = rf_check_batch(m, b, 1, err);
+  if (rc_batch != LP_OK) return rf_comm_agree(m, rc_batch, err); /* (multi-process: agreed) */
+  struct lpm *L = m->lp;
+  const int W = m->n_workers, B = b->B, T = b->T_prog, D = m->cfg.d_model, K = L->K;
+  for (int w = 1; w < W; w++) { /* refresh the replicas' flags (hide_spec, freeze, ...) */
+    struct lpm *q = m->replica[w - 1]->lp;
+    lpm_acts keep = q->a;
+    *q = *L;
+    q->a = keep;
+    q->fwd_ok = 0;
+  }
+  lpm_cjob j;
+  memset(&j, 0, sizeof j);
+  j.step = step;
+  /* multi-process (lp_model_set_comm): the failures of every rank are agreed
+   * on before the sums; ired holds iall as doubles to sum (-0.0 in the slots
+   * of tasks another rank ran, as zall) */
+  const int multi = rf_comm_on(m);
+  double *ired = NULL;
+  int rc = LP_OK, n = 0;
+  j.c = rf_chunks_plan(m, b, rf_comm_chunk(m, b), rng, err);
+  if (!j.c) rc = err && err->code ? err->code : LP_ENOMEM;
+  if (rc == LP_OK) {
+    n = j.c->n;
+    j.vt = malloc(sizeof(int) * (2 * (size_t)B + 2 * (size_t)n));
+    if (!j.vt) rc = lp_err_set(err, LP_ENOMEM, "out of memory");
+  }
+  if (rc == LP_OK) {
+    j.voff = j.vt + B, j.cv = j.voff + B, j.cl = j.cv + n;
+    const int32_t *penc = b->prog_enc ? b->prog_enc : b->prog;
+    for (int t = 0; t < B; t++) {
+      int v = rf_used_len(penc + (size_t)t * T, T, m->prog_v.pad);
+      for (int l = 0; l < L->l; l++) v = (v + 1) / 2; /* windows holding a token */
+      j.vt[t] = v;
+      j.voff[t] = j.nv;
+      j.nv += v;
+    }
+    for (int i = 0; i < n; i++) {
+      j.cv[i] = j.cl[i] = 0;
+      for (int k = j.c->start[i]; k < j.c->start[i + 1]; k++) {
+        j.cv[i] += j.vt[j.c->order[k]];
+        j.cl[i] += j.vt[j.c->order[k]] + 1; /* the codes and EOS */
+      }
+      j.nl += j.cl[i];
+    }
+    j.zall = malloc(sizeof(float) * (size_t)(j.nv ? j.nv : 1) * D);
+    j.iall = malloc(sizeof(int32_t) * (size_t)(j.nv ? j.nv : 1));
+    if (multi) ired = malloc(sizeof(double) * (size_t)(j.nv ? j.nv : 1));
+    if (!j.zall || !j.iall || (multi && !ired)) rc = lp_err_set(err, LP_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == LP_OK && multi && i < (size_t)j.nv * D; i++) j.zall[i] = -0.0f;
+  }
+  if (rc == LP_OK) {
+    rc = W > 1 ? lp_engine_parallel(W, lpm_chunk_worker, &j) : (lpm_chunk_worker(&j, 0), LP_OK);
+    for (int w = 0; rc == LP_OK && w < W; w++)
+      if (j.c->rc[w] != LP_OK) {
+        rc = j.c->rc[w];
+        if (err) *err = j.c->err[w];
+      }
+  }
+  rc = rf_comm_agree(m, rc, err);
+  if (rc == LP_OK) {
+    for (int w = 1; w < W; w++) rf_par_add_grads(m, w, 1.0f);
+    if (multi) {
+      /* the gradients, the chunks' statistics, then the encoder outputs and
+       * their codes of the whole batch, each task's from the rank that ran it */
+      for (int k = 0; k < j.nv; k++) ired[k] = -0.0;
+      for (int i = 0; i < n; i++) {
+        if (j.c->owner[i] < j.c->w0 || j.c->owner[i] >= j.c->w0 + W) continue;
+        for (int k = j.c->start[i]; k < j.c->start[i + 1]; k++) {
+          const int t = j.c->order[k];
+          for (int v = j.voff[t]; v < j.voff[t] + j.vt[t]; v++) ired[v] = j.iall[v];
+        }
+      }
+      rc = rf_comm_reduce(m, j.c, ired, (size_t)j.nv, err);
+      if (rc == LP_OK) rc = rf_comm_sum_f32(m, j.zall, (size_t)j.nv * D, err);
+      for (int k = 0; rc == LP_OK && k < j.nv; k++) {
+        j.iall[k] = (int32_t)ired[k];
+        if (j.iall[k] < 0 || j.iall[k] >= K)
+          rc = lp_err_set(err, LP_EINVAL, "latent %d of the step has code %g after the sum over "
+                          "the ranks", k, ired[k]);
+      }
+    }
+  }
+  if (rc == LP_OK) {
+    const lp_model_cfg *cf = &m->cfg;
+    lp_step_stats sum;
+    memset(&sum, 0, sizeof sum);
+    for (int i = 0; i < n; i++) {
+      const lp_step_stats *x = &j.c->st[i];
+      const double ft = j.c->n_tok ? (double)j.c->tok[i] / j.c->n_tok : 0.0;
+      const double fv = j.nv ? (double)j.cv[i] / j.nv : 0.0;
+      const double fl = j.nl ? (double)j.cl[i] / j.nl : 0.0;
+      sum.loss_prog += ft * x->loss_prog;
+      sum.loss_e2e += ft * x->loss_e2e;
+      sum.token_acc += ft * x->token_acc;
+      sum.loss_commit += fv * x->loss_commit;
+      sum.loss_latent += fl * x->loss_latent;
+    }
+    sum.loss = cf->w_ae * (sum.loss_prog + sum.loss_commit) + cf->w_latent * sum.loss_latent +
+               cf->w_e2e * sum.loss_e2e;
+    sum.n_tokens = j.c->n_tok;
+    sum.dead_codes = j.c->st[0].dead_codes;
+    double *cnt = calloc((size_t)K, sizeof(double)), h = 0.0;
+    if (cnt && j.nv > 0) {
+      for (int i = 0; i < j.nv; i++) cnt[j.iall[i]] += 1.0;
+      for (int k = 0; k < K; k++)
+        if (cnt[k] > 0) h -= cnt[k] / j.nv * log(cnt[k] / j.nv);
+      sum.codebook_perplexity = exp(h);
+    }
+    free(cnt);
+    if (st) *st = sum;
+    if (!(step <= cf->pretrain_steps && L->hide_spec))
+      codebook_update(m, j.zall, j.iall, j.nv, j.nv, step);
+  }
+  free(j.zall);
+  free(j.iall);
+  free(ired);
+  free(j.vt);
+  rf_chunks_free(j.c);
+  return rc;
+}
+
+static int lpm_step(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, lp_step_stats *st,
+                    lp_err *err) {
   struct lpm *L = m->lp;
   int rc;
   if (L->idle[0] < 0.0f) { /* codebook not initialised from data yet */
     lp_step_stats tmp;
-    if ((rc = lpm_loss(m, b, step, NULL, 0, &tmp, err)) != LP_OK) return rc;
+    /* every rank runs it on the whole batch (multi-process: agreed) */
+    if ((rc = rf_comm_agree(m, lpm_loss(m, b, step, NULL, 0, &tmp, err), err)) != LP_OK)
+      return rc;
     data_init(m, last_z(m), step);
   }
+  if (rf_comm_on(m) || (m->chunk_tasks > 0 && b->B > m->chunk_tasks))
+    return lpm_train_chunked(m, b, step, rng, st, err);
   if (m->n_workers > 1 && b->B >= m->n_workers)
     return lpm_train_parallel(m, b, step, rng, st, err);
   memset(m->grads, 0, sizeof(float) * m->n_params);
@@ -1088,6 +1282,14 @@ int lpm_train_step(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, lp
   if (L->pretrain && L->hide_spec) return LP_OK;
   codebook_update(m, last_z(m), L->a.idx, L->B * L->S, L->nvalid, step);
   return LP_OK;
+}
+
+int lpm_train_step(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, lp_step_stats *st,
+                   lp_err *err) {
+  const double t0 = m->prof_on ? lp_now() : 0.0;
+  int rc = lpm_step(m, b, step, rng, st, err);
+  if (m->prof_on) m->prof.other += lp_now() - t0;
+  return rc;
 }
 
 int lpm_eval_loss(lp_model *m, const lp_batch *b, lp_step_stats *st, lp_err *err) {

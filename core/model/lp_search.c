@@ -22,8 +22,10 @@
  * With L = 1 this is plain beam search of B programs conditioned on the
  * predictor's greedy (best) code (test lp.search_l1).
  * Both levels batch their hypotheses through the decoders with key/value
- * caches (lp_dec_block_cache_*) and run search.c's beam loop (rf_beam_run),
- * the RobustFill search's, with lsx_step / lsx_reorder as the decoder. */
+ * caches (lp_dec_block_cache_*) and run beam.c's beam loop (rf_beam_run),
+ * the RobustFill search's too, with lsx_step / lsx_reorder as the decoder.
+ * model.c's lp_model_search / lp_model_score dispatch here (lpm_search,
+ * lpm_score) for kind LP_MODEL_LP. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -378,7 +380,8 @@ static int lsx_force_reorder(void *ctx, const int32_t *parent, int n, lp_err *er
 }
 
 int lpm_score(lp_model *m, const lp_batch *b, const int32_t *const *progs, const int *lens, int n,
-              int L, int max_len, double *scores, lp_err *err) {
+              int latent_beam, int max_len, double *scores, lp_err *err) {
+  const int L = latent_beam ? latent_beam : 3;
   const int H = n < RF_SCORE_CHUNK ? n : RF_SCORE_CHUNK;
   const int maxS = max_codes(m, max_len) + 1;
   lsx c;

@@ -1,5 +1,15 @@
-/* Private to lpsynth_model (and its tests): the model object, RobustFill's
- * forward/backward and the incremental decoder used by beam search. */
+/* Private to lpsynth_model (and its tests): the model object and what the
+ * model's files share, grouped by the file that defines it. Who may use whom
+ * (no circle; core/model/README.md):
+ *
+ *   model.c (the public front, dispatch by kind)
+ *     -> robustfill.c, rf_search.c   (RobustFill)
+ *     -> lp.c, lp_search.c           (Latent Programmer)
+ *   robustfill.c, lp.c -> parallel.c -> stacks.c, rf_search.c (release only)
+ *   rf_search.c, lp_search.c -> beam.c -> stacks.c
+ *   lp_search.c -> lp.c (lpm_get_view)
+ *
+ * plus the test hooks at the end (tests only). */
 #ifndef LPSYNTH_MODEL_INTERNAL_H
 #define LPSYNTH_MODEL_INTERNAL_H
 
@@ -8,6 +18,7 @@
 
 #include "lpsynth/engine.h"
 #include "lpsynth/model.h"
+#include "engine/internal.h" /* LP_TRY_MSG, lp_carve */
 
 /* Activations of the teacher-forced forward, grown on demand to the largest
  * batch shape seen (never shrunk), so steady-state steps do not allocate. */
@@ -75,10 +86,6 @@ struct lp_model {
   int B, E, Ti, To, T;
   int dropped; /* the last forward ran with an rng */
   int fwd_ok;  /* the last rf_forward completed (backward allowed) */
-  /* Tests only: when set ([B,T*D] example indices, as the max-pool's argmax),
-   * the decoder's max-pool selects these examples instead of the maxima, so
-   * finite differences see no kinks where two examples tie. */
-  const int32_t *freeze_argmax;
   /* Latent Programmer parts (kind LP_MODEL_LP; NULL for RobustFill): see lp.c. */
   struct lpm *lp;
   /* Data-parallel training (lp_model_set_threads): n_workers >= 1; worker w > 0
@@ -87,22 +94,42 @@ struct lp_model {
   int n_workers;
   struct lp_model **replica;
   int is_replica;
+  /* Length-bucketed steps (lp_model_set_chunk): a train step runs as chunks of
+   * chunk_tasks tasks, each re-padded to its own lengths (cbatch: this model's
+   * or replica's copy); 0 = one padded pass per worker share. loss_scale
+   * multiplies the loss's gradient (a chunk's share of the batch's tokens). */
+  int chunk_tasks;
+  float loss_scale;
+  lp_batch cbatch;
+  /* Step profile (lp_model_profile): seconds per phase, added up while on. */
+  int prof_on;
+  lp_model_profile prof;
+  /* Multi-process steps (lp_model_set_comm): comm.size > 1 when set (a copy of
+   * the caller's struct; replicas copy it too but never call it). */
+  lp_comm comm;
+  /* TEST HOOK, tests only (see "test hooks" at the end of this header): when
+   * set ([B,T*D] example indices, as the max-pool's argmax), the decoder's
+   * max-pool selects these examples instead of the maxima, so finite
+   * differences see no kinks where two examples tie. NULL otherwise. */
+  const int32_t *freeze_argmax;
 };
 
+/* ---- stacks.c: the Transformer stacks both models share ------------------------------
+ * The spec encoder(s), the spec-attending program decoder stack, their
+ * activations (m->acts) and backward. RobustFill (robustfill.c) and the LP
+ * (lp.c) run them; neither calls the other. */
+/* The shared tensors of m->L (spec encoder(s), "dec.embed", "dec.block<i>",
+ * "dec.ln", "out.w/b"), in checkpoint order (lp_model_new, model.c). */
+int rf_layout_build(lp_model *m, lp_err *err);
+/* Frees m->acts (and empties it). */
+void rf_acts_release(lp_model *m);
 /* Validates the ids and shapes of a batch against the model (message in err). */
 int rf_check_batch(const lp_model *m, const lp_batch *b, int need_prog, lp_err *err);
-/* Teacher-forced forward of the whole batch (rng: dropout or NULL); fills
- * st (loss, accuracy, tokens). After it, m->acts.logits holds [B*T,V]. */
-int rf_forward(lp_model *m, const lp_batch *b, lp_rng *rng, lp_step_stats *st, lp_err *err);
-/* Backward of the last rf_forward on the same batch b (grads += ...; the
- * caller zeroes them). */
-int rf_backward(lp_model *m, const lp_batch *b, lp_err *err);
 /* Runs only the spec encoder(s) on b (rng NULL). The decoder's memory is then
  * rf_memory(): [B*E,S,D] with key mask [B*E,S]. */
 int rf_encode(lp_model *m, const lp_batch *b, lp_rng *rng, lp_err *err);
 const float *rf_memory(const lp_model *m, int *S, const uint8_t **mask);
 
-/* ---- parts of RobustFill the LP (lp.c) runs as well ---- */
 /* Adds the layer norm "<prefix>.scale" (ones) and "<prefix>.bias" (zeros), [D]. */
 int rf_layout_ln(lp_layout *L, const char *prefix, int D, lp_ln_off *o);
 /* x[B*T,D] = Drop(Embed(ids) + PE); km[B*T] = (id != pad) when km != NULL. */
@@ -131,6 +158,23 @@ int rf_count_correct(const float *logits, const int32_t *tgt, size_t n, int V, i
 int rf_stacks_backward(lp_model *m, const lp_batch *b, const float *g_hn, int dropped,
                        lp_err *err);
 
+/* Forward FLOPs of one example of lengths i (input), o (output; 0 with one
+ * spec part), t (program) (profile, and parallel.c's chunk costs). */
+double rf_example_flops(const lp_model *m, double i, double o, double t);
+
+/* ---- robustfill.c: RobustFill's loss and train steps ---------------------------------- */
+/* Teacher-forced forward of the whole batch (rng: dropout or NULL); fills
+ * st (loss, accuracy, tokens). After it, m->acts.logits holds [B*T,V]. */
+int rf_forward(lp_model *m, const lp_batch *b, lp_rng *rng, lp_step_stats *st, lp_err *err);
+/* Backward of the last rf_forward on the same batch b (grads += ...; the
+ * caller zeroes them). */
+int rf_backward(lp_model *m, const lp_batch *b, lp_err *err);
+/* lp_model_train_step / lp_model_eval_loss for RobustFill (model.c's k_ops). */
+int rf_train_step(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, lp_step_stats *st,
+                  lp_err *err);
+int rf_eval_loss(lp_model *m, const lp_batch *b, lp_step_stats *st, lp_err *err);
+
+/* ---- rf_search.c: RobustFill's incremental decoder, search and scoring --------------- */
 /* Incremental decoding of ONE task (the last rf_encode must have had B = 1):
  * rf_inc_start prepares the caches for up to max_hyps hypotheses of up to
  * max_len tokens; rf_inc_step feeds one token per hypothesis (n hypotheses,
@@ -141,8 +185,17 @@ int rf_inc_step(lp_model *m, const int32_t *tokens, int n, float *logits, lp_err
 int rf_inc_reorder(lp_model *m, const int32_t *parent, int n, lp_err *err);
 void rf_inc_release(lp_model *m);
 
-/* ---- batched beam search (search.c): RobustFill's search and both levels of the
- * LP's (lp_search.c) run this one loop over a decoder given as callbacks. */
+/* lp_model_search / lp_model_score for RobustFill (model.c's k_ops): out is
+ * emptied by the caller; for rf_score the batch is encoded and the programs
+ * checked (latent_beam unused). */
+int rf_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o, lp_beam_result *out,
+              lp_err *err);
+int rf_score(lp_model *m, const lp_batch *b, const int32_t *const *progs, const int *lens, int n,
+             int latent_beam, int max_len, double *scores, lp_err *err);
+
+/* ---- beam.c: batched beam search and teacher forcing ------------------------------
+ * RobustFill's search (rf_search.c) and both levels of the LP's (lp_search.c)
+ * run this one loop over a decoder given as callbacks. */
 /* Checks the search arguments (beam in [1, 4096], one task, *max_len <= 0 ->
  * the model's max_program_len, at most 65536, alpha in [0, 10]) and the batch,
  * then encodes it (rf_encode). */
@@ -166,8 +219,6 @@ typedef struct rf_beam_spec {
   void *gctx;
   double deadline;  /* lp_now() seconds after which the search stops (0: none) */
 } rf_beam_spec;
-/* Monotonic seconds. */
-double lp_now(void);
 typedef struct rf_beam_fin {
   double key, raw; /* ranking key (length-normalised when alpha > 0); log-probability */
   int32_t *seq;    /* len tokens, EOS last (owned) */
@@ -199,26 +250,18 @@ int rf_score_check(const lp_model *m, const int32_t *const *progs, const int *le
  * fins in any case. */
 int rf_beam_result(rf_beam_fin *fins, int n, lp_beam_result *out, const char *who, lp_err *err);
 
-/* ---- Latent Programmer (core/model/lp.c) --------------------------------------------
- * An LP model is a RobustFill model (spec encoder, program embedding "dec.embed",
- * spec-attending decoder stack "dec.block<i>"/"dec.ln", output layer "out.w/b")
- * plus the parts of struct lpm. lp_model_new / _free / _state / _train_step /
- * _eval_loss / _search route here when cfg.kind == LP_MODEL_LP. */
-struct lpm;
-/* Adds the LP tensors to m->L and allocates m->lp (state initialised from seed). */
-int lpm_build(lp_model *m, uint64_t seed, lp_err *err);
-void lpm_free(lp_model *m);
-float *lpm_state(lp_model *m, size_t *n);
-int lpm_train_step(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, lp_step_stats *st,
-                   lp_err *err);
-int lpm_eval_loss(lp_model *m, const lp_batch *b, lp_step_stats *st, lp_err *err);
-/* Data-parallel replicas (robustfill.c's lp_model_set_threads): r is a shallow
- * copy of m; gives it its own LP activations, sharing everything else. */
-int lpm_replica_init(lp_model *r, const lp_model *m);
-void lpm_replica_free(lp_model *r);
+/* ---- parallel.c: data-parallel and multi-process steps ---------------------------------
+ * Used by both models' steps; the kind-specific parts come in as functions. */
+/* lp_model_set_threads' body: n - 1 replicas of m (n in [1, LP_ENGINE_MAX_WORKERS]),
+ * each given its kind's parts by kind_init (NULL: none); kind_free undoes it. */
+int rf_replicas_set(lp_model *m, int n, int (*kind_init)(lp_model *r, const lp_model *m),
+                    void (*kind_free)(lp_model *r), lp_err *err);
+/* Frees m's replicas (kind_free first, when not NULL); m->n_workers = 1. */
+void rf_replicas_free(lp_model *m, void (*kind_free)(lp_model *r));
 /* *v = tasks [t0, t1) of b, a view (no copy) with b's padded lengths. */
 void rf_batch_view(lp_batch *v, const lp_batch *b, int t0, int t1);
-/* A data-parallel step of m->n_workers workers (robustfill.c, lp.c): worker w
+/* A data-parallel step of m->n_workers workers (parallel.c; the workers are
+ * robustfill.c's and lp.c's): worker w
  * runs on model w (m, then m->replica[w - 1]) with tasks [B*w/W, B*(w+1)/W)
  * of the batch, view[w], its own rng (when use_rng), stats, error and status. */
 typedef struct rf_par {
@@ -239,10 +282,78 @@ int rf_par_run(rf_par *j, lp_model *m, const lp_batch *b, lp_rng *rng,
 /* Worker w's share of the summed gradient, in worker order: m->grads *= c
  * (w == 0), m->grads += c * (replica w's gradients) (w > 0). */
 void rf_par_add_grads(lp_model *m, int w, float c);
-/* lp_model_score for LP models (lp_search.c): the best over L codes. The
- * batch is encoded already (rf_search_prep). */
+/* ---- length-bucketed steps (lp_model_set_chunk; parallel.c) ---- */
+/* A step's chunks: chunk c is tasks order[start[c] .. start[c+1]) of the batch,
+ * run by worker owner[c] with its own rng; its gradient is weighted by tok[c]
+ * (its target tokens) / n_tok. */
+typedef struct rf_chunks {
+  lp_model *m;
+  const lp_batch *b;
+  int n, n_tok, use_rng;
+  int W, w0; /* virtual workers planned for (size x threads), this rank's first */
+  double *red; /* multi-process: [n * RF_RED] the chunks' statistics to sum */
+  int *order, *start, *owner, *tok;
+  double *cost;
+  lp_rng *rng;
+  lp_step_stats *st;
+  lp_err err[LP_ENGINE_MAX_WORKERS];
+  int rc[LP_ENGINE_MAX_WORKERS];
+} rf_chunks;
+
+/* Plans the chunks of batch b (checked) for m's workers, k tasks per chunk:
+ * tasks in batch order (k == 1) or grouped by estimated cost (k > 1); chunks to
+ * the least loaded worker, dearest first; rngs drawn from rng in chunk order
+ * (none when rng is NULL). NULL on failure (message in err). */
+rf_chunks *rf_chunks_plan(lp_model *m, const lp_batch *b, int k, lp_rng *rng, lp_err *err);
+void rf_chunks_free(rf_chunks *c);
+/* Length of the row ids[T] without its padding at the end. */
+int rf_used_len(const int32_t *ids, int T, int32_t pad);
+/* ---- multi-process steps (lp_model_set_comm; parallel.c) ---- */
+#define RF_RED 10 /* doubles per chunk: lp_step_stats' fields, then 1 = ran here */
+/* 1 when m's train steps are collectives of more than one rank. */
+int rf_comm_on(const lp_model *m);
+/* Tasks per chunk of a step on batch b: m->chunk_tasks, or (0, or multi-process
+ * with chunk_tasks >= B) what makes one chunk per virtual worker. */
+int rf_comm_chunk(const lp_model *m, const lp_batch *b);
+/* The ranks' agreement on this rank's status rc (message in *err): returns
+ * LP_OK when no rank failed, else the failing rank's code with its message
+ * ("rank R: ...") in *err, on every rank. */
+int rf_comm_agree(lp_model *m, int rc, lp_err *err);
+/* After the local workers of a multi-process chunked step (m->grads holds this
+ * rank's sum): sums the gradients, the chunks' statistics c->st (zero where
+ * another rank ran the chunk) and extra[0..n_extra) (f64, each slot written by
+ * one rank, -0.0 elsewhere) over the ranks, and checks that every chunk ran on
+ * exactly one rank. Every rank gets the same result (an error on all of them). */
+int rf_comm_reduce(lp_model *m, rf_chunks *c, double *extra, size_t n_extra, lp_err *err);
+/* Sums x[0..n) (f32) over the ranks. */
+int rf_comm_sum_f32(lp_model *m, float *x, size_t n, lp_err *err);
+
+/* ---- Latent Programmer (core/model/lp.c) --------------------------------------------
+ * An LP model is a RobustFill model (spec encoder, program embedding "dec.embed",
+ * spec-attending decoder stack "dec.block<i>"/"dec.ln", output layer "out.w/b")
+ * plus the parts of struct lpm. model.c's lp_model_new / _free / _state /
+ * _set_threads / _train_step / _eval_loss / _search / _score dispatch here
+ * (k_ops[LP_MODEL_LP]). */
+struct lpm;
+/* Adds the LP tensors to m->L and allocates m->lp (state initialised from seed). */
+int lpm_build(lp_model *m, uint64_t seed, lp_err *err);
+void lpm_free(lp_model *m);
+float *lpm_state(lp_model *m, size_t *n);
+/* lp_model_train_step's body for LP models (its time counts as the profile's
+ * "other"). */
+int lpm_train_step(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, lp_step_stats *st,
+                   lp_err *err);
+int lpm_eval_loss(lp_model *m, const lp_batch *b, lp_step_stats *st, lp_err *err);
+/* Data-parallel replicas (model.c's lp_model_set_threads, parallel.c): r is a shallow
+ * copy of m; gives it its own LP activations, sharing everything else. */
+int lpm_replica_init(lp_model *r, const lp_model *m);
+void lpm_replica_free(lp_model *r);
+/* lp_model_score for LP models (lp_search.c): the best over L = latent_beam
+ * (0: 3) codes. The batch is encoded and the programs checked already
+ * (rf_search_prep, rf_score_check). */
 int lpm_score(lp_model *m, const lp_batch *b, const int32_t *const *progs, const int *lens, int n,
-              int L, int max_len, double *scores, lp_err *err);
+              int latent_beam, int max_len, double *scores, lp_err *err);
+/* lp_model_search for LP models (lp_search.c): the two-level search. */
 int lpm_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o, lp_beam_result *out,
                lp_err *err);
 /* Forward (and, when backward != 0, backward into the zeroed-by-caller grads)
@@ -250,9 +361,6 @@ int lpm_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o, lp_beam_re
  * (step <= pretrain_steps: pretraining). */
 int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int backward,
              lp_step_stats *st, lp_err *err);
-/* Tests: freeze = 1 makes later forwards reuse the last forward's VQ codes and
- * max-pool selections (finite differences see no kinks); 0 releases. */
-void lpm_set_freeze(lp_model *m, int freeze);
 /* Reference-style pretraining (spec/model.md) instead of the paper's: while
  * step <= pretrain_steps the autoencoder pass's decoder gets the quantised
  * latents (not averaged embeddings) and does not see the spec (the spec half
@@ -284,27 +392,18 @@ typedef struct lpm_view {
 } lpm_view;
 void lpm_get_view(const lp_model *m, lpm_view *v);
 
-/* Shared by the model sources. TRYE returns from a function that has an
- * `lp_err *err` in scope, with a message naming the failed step. */
-#define TRYE(expr, what)                                                      \
-  do {                                                                        \
-    int rc_ = (expr);                                                         \
-    if (rc_ != LP_OK)                                                         \
-      return lp_err_set(err, rc_, "%s failed (%s)", what,                     \
-                        rc_ == LP_ENOMEM ? "out of memory" : "bad arguments"); \
-  } while (0)
-
-typedef struct carve {
-  char *base;
-  size_t used;
-} carve;
-
-/* Arena layout: take() hands out 64-byte-aligned pieces of c->base; with
- * base == NULL it only adds up the size needed (first pass). */
-static inline void *take(carve *c, size_t bytes) {
-  void *p = c->base ? c->base + c->used : NULL;
-  c->used += (bytes + 63u) & ~(size_t)63u;
-  return p;
-}
+/* ---- test hooks (tests only) -----------------------------------------------------------
+ * For the gradient checks (tests/model): they take away the max-pool's and the
+ * quantiser's kinks so that finite differences match the analytic gradient.
+ * Nothing outside tests sets them; they are not part of include/lpsynth.
+ *  - lp_model.freeze_argmax (RobustFill): when set ([B,T*D] example indices,
+ *    as the max-pool's argmax), rf_forward's max-pool selects these examples
+ *    instead of the maxima. The caller owns the array; replicas never copy it.
+ *    It stays a field of struct lp_model (rather than, say, a table beside it)
+ *    because rf_forward reads it per model and per call: a field costs one
+ *    pointer, while anything outside the struct would need global state. */
+/* LP: freeze = 1 makes later forwards reuse the last forward's VQ codes and
+ * max-pool selections (finite differences see no kinks); 0 releases. */
+void lpm_set_freeze(lp_model *m, int freeze);
 
 #endif

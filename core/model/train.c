@@ -3,7 +3,6 @@
  * logging, checkpoints and a clean stop. Never prints or exits. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
-#include <jansson.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -12,19 +11,17 @@
 #include <string.h>
 #include <time.h>
 
+#include "lpsynth/task.h"
 #include "lpsynth/train.h"
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 void lp_train_opts_default(lp_train_opts *o) {
   memset(o, 0, sizeof *o);
   o->steps = 1;
   o->log_every = 100;
   o->checkpoint_every = -1;
+  o->chunk_tasks = -1;
+  o->precision = -1;
 }
 
 /* Columns of the CSV log. The row of step N holds means over the steps since
@@ -39,14 +36,12 @@ const char *lp_train_csv_header(void) {
 /* ====================================================================== */
 /* Producer: tasks -> encoded ids -> batches.                             */
 
+/* One task of a batch: its spec and program ids (lpsynth/task.h) and what
+ * training adds. */
 typedef struct enc_task {
-  lp_ids prog, prog_enc;
+  lp_enc_task task;      /* read from a line or encoded from a generated task */
+  lp_ids prog_enc;       /* the anonymised program (LP's program encoder) */
   int has_enc;
-  lp_ids *spec;          /* [cap_spec] ids of example e part p at e*n_parts+p */
-  size_t cap_spec;
-  const int32_t **sp;    /* [cap_spec] views for lp_task_ids */
-  size_t *sl;
-  size_t n_examples;
   size_t line;           /* file line (0: generated) */
 } enc_task;
 
@@ -55,7 +50,7 @@ typedef struct producer {
   lp_domain *d;
   const lp_model_cfg *cfg;
   int n_parts, bs, use_enc;
-  int32_t spec_pad, prog_pad, prog_eos, prog_size;
+  int32_t spec_pad, prog_pad;
   int from_file;
   const char *path;
   const char *split;     /* keep only lines of this split (NULL: all) */
@@ -83,31 +78,9 @@ typedef struct producer {
   lp_err err;            /* the producer's error (failed = 1) */
 } producer;
 
-static int et_reserve(enc_task *t, size_t n) {
-  if (n <= t->cap_spec) return LP_OK;
-  size_t c = t->cap_spec ? t->cap_spec : 8;
-  while (c < n) c *= 2;
-  lp_ids *s = realloc(t->spec, c * sizeof *s);
-  if (!s) return LP_ENOMEM;
-  memset(s + t->cap_spec, 0, (c - t->cap_spec) * sizeof *s);
-  t->spec = s;
-  const int32_t **sp = realloc(t->sp, c * sizeof *sp);
-  if (!sp) return LP_ENOMEM;
-  t->sp = sp;
-  size_t *sl = realloc(t->sl, c * sizeof *sl);
-  if (!sl) return LP_ENOMEM;
-  t->sl = sl;
-  t->cap_spec = c;
-  return LP_OK;
-}
-
 static void et_free(enc_task *t) {
-  lp_ids_free(&t->prog);
+  lp_enc_task_free(&t->task);
   lp_ids_free(&t->prog_enc);
-  for (size_t i = 0; i < t->cap_spec; i++) lp_ids_free(&t->spec[i]);
-  free(t->spec);
-  free(t->sp);
-  free(t->sl);
   memset(t, 0, sizeof *t);
 }
 
@@ -120,60 +93,30 @@ static void task_where(const producer *P, const enc_task *t, uint64_t idx, char 
              (unsigned long long)lp_task_seed(P->data_seed, idx));
 }
 
-/* Encodes parts [n_examples * n_parts] given as (text, len) pairs. */
-static int encode_specs(producer *P, enc_task *t, const char *const *txt, const size_t *len,
-                        size_t n_examples, int truncate, const char *where, lp_err *err) {
-  size_t n = n_examples * (size_t)P->n_parts;
-  if (et_reserve(t, n)) return lp_err_set(err, LP_ENOMEM, "%s: out of memory", where);
-  t->n_examples = n_examples;
-  for (size_t i = 0; i < n; i++) {
-    lp_ids *ids = &t->spec[i];
-    ids->len = 0;
-    int part = (int)(i % (size_t)P->n_parts);
-    size_t unk = 0;
-    int rc = lp_domain_spec_encode(P->d, (uint32_t)part, txt[i], len[i], ids, &unk, err);
-    if (rc)
-      return lp_err_prefix(err, "%s: example %zu %s", where, i / (size_t)P->n_parts + 1,
-                           P->n_parts == 2 ? (part ? "output" : "input") : "spec");
-    if (ids->len > (size_t)P->cfg->max_spec_len && truncate) {
-      ids->len = (size_t)P->cfg->max_spec_len;
-      P->b_trunc++;
-    }
-    if (ids->len > (size_t)P->cfg->max_spec_len)
-      return lp_err_set(err, LP_EINVAL,
-                        "%s: example %zu %s has %zu tokens, more than max_spec_len %d", where,
-                        i / (size_t)P->n_parts + 1,
-                        P->n_parts == 2 ? (part ? "output" : "input") : "spec", ids->len,
-                        P->cfg->max_spec_len);
-    t->sp[i] = ids->data;
-    t->sl[i] = ids->len;
-  }
-  return LP_OK;
+/* The task reader's options: the config's max_spec_len; a program required. */
+static lp_task_opts task_opts(const producer *P) {
+  lp_task_opts o = {.max_spec_len = (size_t)P->cfg->max_spec_len,
+                    .flags = LP_TASK_NEED_PROGRAM};
+  return o;
 }
 
 /* skip != NULL (pairs): a program longer than max_program_len, or whose
  * anonymised form is, sets *skip instead of failing. */
 static int finish_program(producer *P, enc_task *t, const char *where, int *skip, lp_err *err) {
-  if (t->prog.len == 0 || t->prog.data[t->prog.len - 1] != P->prog_eos)
-    return lp_err_set(err, LP_EINVAL, "%s: the program's tokens do not end with EOS (id %d)",
-                      where, P->prog_eos);
-  for (size_t i = 0; i < t->prog.len; i++)
-    if (t->prog.data[i] < 0 || t->prog.data[i] >= P->prog_size)
-      return lp_err_set(err, LP_EINVAL, "%s: program token %zu is %d, outside the vocabulary "
-                        "(0..%d)", where, i + 1, t->prog.data[i], P->prog_size - 1);
-  if (t->prog.len > (size_t)P->cfg->max_program_len) {
+  const lp_ids *prog = &t->task.prog; /* checked by the reader: ends with EOS, in the vocabulary */
+  if (prog->len > (size_t)P->cfg->max_program_len) {
     if (skip) {
       *skip = 1;
       return LP_OK;
     }
     return lp_err_set(err, LP_EINVAL,
                       "%s: the program has %zu tokens (incl. EOS), more than max_program_len %d",
-                      where, t->prog.len, P->cfg->max_program_len);
+                      where, prog->len, P->cfg->max_program_len);
   }
   t->has_enc = 0;
   if (P->use_enc) {
     t->prog_enc.len = 0;
-    if (lp_domain_anonymise(P->d, t->prog.data, t->prog.len, &t->prog_enc, err))
+    if (lp_domain_anonymise(P->d, prog->data, prog->len, &t->prog_enc, err))
       return lp_err_prefix(err, "%s: anonymise", where);
     t->has_enc = 1;
     if (skip && t->prog_enc.len > (size_t)P->cfg->max_program_len) *skip = 1;
@@ -192,26 +135,20 @@ static int gen_task(producer *P, uint64_t idx, enc_task *t, lp_err *err) {
   if (P->task.examples.len % np)
     return lp_err_set(err, LP_EINVAL, "%s: %zu spec parts, not a multiple of %zu", where,
                       P->task.examples.len, np);
-  t->prog.len = 0;
-  for (size_t i = 0; i < P->task.program.len; i++)
-    if (lp_ids_push(&t->prog, P->task.program.data[i]))
-      return lp_err_set(err, LP_ENOMEM, "out of memory");
-  size_t n = P->task.examples.len;
-  const char **txt = malloc((n ? n : 1) * sizeof *txt);
-  size_t *len = malloc((n ? n : 1) * sizeof *len);
-  if (!txt || !len) {
-    free(txt);
-    free(len);
-    return lp_err_set(err, LP_ENOMEM, "out of memory");
+  size_t n = P->task.examples.len / np;
+  lp_example *ex = calloc(n ? n : 1, sizeof *ex);
+  if (!ex) return lp_err_set(err, LP_ENOMEM, "out of memory");
+  for (size_t i = 0; i < n * np; i++) {
+    const lp_buf *s = &P->task.examples.items[i];
+    ex[i / np].part[i % np] = s->data ? s->data : "";
+    ex[i / np].len[i % np] = s->len;
   }
-  for (size_t i = 0; i < n; i++) {
-    txt[i] = P->task.examples.items[i].data ? P->task.examples.items[i].data : "";
-    len[i] = P->task.examples.items[i].len;
-  }
-  rc = encode_specs(P, t, txt, len, n / np, 0, where, err);
-  free(txt);
-  free(len);
-  if (rc) return rc;
+  lp_task_opts o = task_opts(P);
+  rc = lp_enc_task_encode(P->d, ex, n, &o, 0, &t->task, err);
+  free(ex);
+  if (rc == LP_OK)
+    rc = lp_enc_task_set_program(P->d, P->task.program.data, P->task.program.len, &t->task, err);
+  if (rc) return lp_err_prefix(err, "%s", where);
   return finish_program(P, t, where, NULL, err);
 }
 
@@ -249,133 +186,14 @@ static int file_next(producer *P, const char **line, size_t *len, size_t *lineno
   return lp_err_set(err, LP_EIO, "%s: cannot read", P->path);
 }
 
-/* A task line ("tokens" or "program", and the examples). */
+/* A task line, read as eval and synth read it (lpsynth/task.h): *skip = 1
+ * for a pair whose program is too long (see PAIRS in train.h). */
 static int record_task(producer *P, const lp_record *rec, enc_task *t, const char *where,
-                       lp_err *err) {
-  int rc = LP_OK;
-  /* program: "tokens" if present, else "program" parsed by the domain */
-  t->prog.len = 0;
-  if (rec->has_tokens) {
-    for (size_t i = 0; i < rec->tokens.len; i++)
-      if (lp_ids_push(&t->prog, rec->tokens.data[i])) {
-        rc = lp_err_set(err, LP_ENOMEM, "out of memory");
-        goto done;
-      }
-  } else if (rec->program) {
-    rc = lp_domain_program_encode(P->d, rec->program, rec->program_len, &t->prog, err);
-    if (rc) {
-      lp_err_prefix(err, "%s: program", where);
-      goto done;
-    }
-  } else {
-    rc = lp_err_set(err, LP_EINVAL, "%s: missing field \"tokens\" or \"program\"", where);
-    goto done;
-  }
-  /* specification */
-  size_t n_ex = 0;
-  const char **txt = NULL;
-  size_t *tl = NULL;
-  if (P->n_parts == 2) {
-    rc = lp_record_require(rec, LP_REC_INPUTS | LP_REC_OUTPUTS, err);
-    if (rc) {
-      lp_err_prefix(err, "%s", where);
-      goto done;
-    }
-    if (rec->inputs.len != rec->outputs.len || rec->inputs.len == 0) {
-      rc = lp_err_set(err, LP_EINVAL, "%s: %zu inputs and %zu outputs (want the same, >= 1)",
-                      where, rec->inputs.len, rec->outputs.len);
-      goto done;
-    }
-    n_ex = rec->inputs.len;
-    txt = malloc(2 * n_ex * sizeof *txt);
-    tl = malloc(2 * n_ex * sizeof *tl);
-    if (!txt || !tl) {
-      rc = lp_err_set(err, LP_ENOMEM, "out of memory");
-      goto done1;
-    }
-    for (size_t e = 0; e < n_ex; e++) {
-      txt[2 * e] = rec->inputs.items[e].data ? rec->inputs.items[e].data : "";
-      tl[2 * e] = rec->inputs.items[e].len;
-      txt[2 * e + 1] = rec->outputs.items[e].data ? rec->outputs.items[e].data : "";
-      tl[2 * e + 1] = rec->outputs.items[e].len;
-    }
-  } else {
-    /* one part: "specs" (as written by `lpsynth gen`) or "inputs" */
-    json_t *a = rec->json ? json_object_get((json_t *)rec->json, "specs") : NULL;
-    if (a) {
-      if (!json_is_array(a) || json_array_size(a) == 0) {
-        rc = lp_err_set(err, LP_EINVAL, "%s: field \"specs\" must be a non-empty array of "
-                        "strings", where);
-        goto done;
-      }
-      n_ex = json_array_size(a);
-      txt = malloc(n_ex * sizeof *txt);
-      tl = malloc(n_ex * sizeof *tl);
-      if (!txt || !tl) {
-        rc = lp_err_set(err, LP_ENOMEM, "out of memory");
-        goto done1;
-      }
-      for (size_t e = 0; e < n_ex; e++) {
-        json_t *s = json_array_get(a, e);
-        if (!json_is_string(s)) {
-          rc = lp_err_set(err, LP_EINVAL, "%s: field \"specs\": element %zu is not a string",
-                          where, e + 1);
-          goto done1;
-        }
-        txt[e] = json_string_value(s);
-        tl[e] = json_string_length(s);
-      }
-    } else {
-      rc = lp_record_require(rec, LP_REC_INPUTS, err);
-      if (rc) {
-        lp_err_set(err, LP_EINVAL, "%s: missing field \"specs\" (or \"inputs\")", where);
-        goto done;
-      }
-      n_ex = rec->inputs.len;
-      if (!n_ex) {
-        rc = lp_err_set(err, LP_EINVAL, "%s: field \"inputs\" is empty", where);
-        goto done;
-      }
-      txt = malloc(n_ex * sizeof *txt);
-      tl = malloc(n_ex * sizeof *tl);
-      if (!txt || !tl) {
-        rc = lp_err_set(err, LP_ENOMEM, "out of memory");
-        goto done1;
-      }
-      for (size_t e = 0; e < n_ex; e++) {
-        txt[e] = rec->inputs.items[e].data ? rec->inputs.items[e].data : "";
-        tl[e] = rec->inputs.items[e].len;
-      }
-    }
-  }
-  rc = encode_specs(P, t, txt, tl, n_ex, 0, where, err);
-  if (rc == LP_OK) rc = finish_program(P, t, where, NULL, err);
-done1:
-  free(txt);
-  free(tl);
-done:
-  return rc;
-}
-
-/* A docstring/code pair (see PAIRS in train.h): *skip = 1 when its program is
- * too long. */
-static int pair_task(producer *P, const lp_record *rec, enc_task *t, const char *where,
-                     int *skip, lp_err *err) {
-  if (P->n_parts != 1)
-    return lp_err_set(err, LP_EINVAL,
-                      "%s: a \"docstring\"/\"code\" pair needs a domain whose specification "
-                      "is one text; domain \"%s\" has %d parts (input/output examples)",
-                      where, lp_domain_name(P->d), P->n_parts);
-  if (lp_record_require(rec, LP_REC_DOCSTRING | LP_REC_CODE, err))
-    return lp_err_prefix(err, "%s", where);
-  t->prog.len = 0;
-  if (lp_domain_program_encode(P->d, rec->code, rec->code_len, &t->prog, err))
-    return lp_err_prefix(err, "%s: field \"code\"", where);
-  const char *txt = rec->docstring;
-  size_t tl = rec->docstring_len;
-  int rc = encode_specs(P, t, &txt, &tl, 1, 1, where, err);
-  if (rc) return rc;
-  return finish_program(P, t, where, skip, err);
+                       int *skip, lp_err *err) {
+  lp_task_opts o = task_opts(P);
+  if (lp_enc_task_read(P->d, rec, &o, &t->task, err)) return lp_err_prefix(err, "%s", where);
+  P->b_trunc += (int64_t)t->task.truncated;
+  return finish_program(P, t, where, t->task.is_pair ? skip : NULL, err);
 }
 
 static int file_task(producer *P, enc_task *t, lp_err *err);
@@ -413,24 +231,13 @@ static int file_task(producer *P, enc_task *t, lp_err *err) {
       lp_record_free(&rec);
       return lp_err_prefix(err, "%s", where);
     }
-    if (P->split) {
-      if (!rec.split) {
-        lp_record_free(&rec);
-        return lp_err_set(err, LP_EINVAL,
-                          "%s: missing field \"split\" (a string; --split %s needs it on "
-                          "every line)",
-                          where, P->split);
-      }
-      if (rec.split_len != strlen(P->split) || memcmp(rec.split, P->split, rec.split_len)) {
-        lp_record_free(&rec);
-        continue;
-      }
+    if (P->split && (rc = lp_task_in_split(&rec, P->split, err)) <= 0) {
+      lp_record_free(&rec);
+      if (rc < 0) return lp_err_prefix(err, "%s", where);
+      continue;
     }
     int skip = 0;
-    if (rec.docstring || rec.code)
-      rc = pair_task(P, &rec, t, where, &skip, err);
-    else
-      rc = record_task(P, &rec, t, where, err);
+    rc = record_task(P, &rec, t, where, &skip, err);
     lp_record_free(&rec);
     if (rc) return rc;
     if (skip) {
@@ -452,13 +259,13 @@ static int make_batch(producer *P, lp_batch *b, lp_err *err) {
     int rc = P->from_file ? file_task(P, t, err) : gen_task(P, idx, t, err);
     if (rc) return rc;
     lp_task_ids *k = &P->ti[j];
-    k->prog = t->prog.data;
-    k->prog_len = t->prog.len;
+    k->prog = t->task.prog.data;
+    k->prog_len = t->task.prog.len;
     k->prog_enc = t->has_enc ? t->prog_enc.data : NULL;
     k->prog_enc_len = t->has_enc ? t->prog_enc.len : 0;
-    k->n_examples = t->n_examples;
-    k->spec = t->sp;
-    k->spec_len = t->sl;
+    k->n_examples = t->task.n_examples;
+    k->spec = t->task.spec;
+    k->spec_len = t->task.spec_len;
   }
   int rc = lp_batch_fill(b, P->ti, P->bs, P->n_parts, P->spec_pad, P->prog_pad, P->cfg, err);
   if (rc) {
@@ -647,6 +454,145 @@ static void hist_mean(const lp_train_pos *pos, double *loss, double *acc) {
   }
 }
 
+/* ====================================================================== */
+/* Multi-process runs (opts.comm).                                        */
+
+/* The caller's communicator, wrapped to time its collectives and to know
+ * when a failure has been agreed on by every rank (the model's step calls
+ * the wrapper too). */
+typedef struct tr_comm {
+  lp_comm c;      /* the caller's */
+  int agreed;     /* an agreement reported a failure: every rank knows it */
+  double seconds; /* in the collectives */
+  double sum_seconds; /* of which in the sums */
+} tr_comm;
+
+static int trc_f32(void *u, float *buf, size_t n) {
+  tr_comm *t = u;
+  double t0 = lp_now();
+  int rc = t->c.allreduce_sum_f32(t->c.user, buf, n);
+  const double dt = lp_now() - t0;
+  t->seconds += dt, t->sum_seconds += dt;
+  return rc;
+}
+
+static int trc_f64(void *u, double *buf, size_t n) {
+  tr_comm *t = u;
+  double t0 = lp_now();
+  int rc = t->c.allreduce_sum_f64(t->c.user, buf, n);
+  const double dt = lp_now() - t0;
+  t->seconds += dt, t->sum_seconds += dt;
+  return rc;
+}
+
+static int trc_agree(void *u, int *flags, int *code, char *msg, size_t cap) {
+  tr_comm *t = u;
+  double t0 = lp_now();
+  int rc = t->c.agree(t->c.user, flags, code, msg, cap);
+  t->seconds += lp_now() - t0;
+  if (rc == LP_OK && (*flags & LP_COMM_FAIL)) t->agreed = 1;
+  return rc;
+}
+
+/* One agreement of lp_train_run: this rank's failure (rc, message in err) and
+ * stop wish in; *stop = the OR of the wishes; returns LP_OK, or the agreed
+ * failure (the lowest failing rank's code and message, in err). */
+static int tr_agree(tr_comm *t, int rc, int want_stop, int *stop, lp_err *err) {
+  int flags = (rc != LP_OK ? LP_COMM_FAIL : 0) | (want_stop ? LP_COMM_STOP : 0), code = rc;
+  char msg[LP_ERR_MSG_MAX];
+  msg[0] = '\0';
+  if (rc != LP_OK) {
+    /* a message that names a rank already (the model's) keeps its own */
+    if (err && !strncmp(err->msg, "rank ", 5))
+      snprintf(msg, sizeof msg, "%s", err->msg);
+    else
+      snprintf(msg, sizeof msg, "rank %d: %.1000s", t->c.rank,
+               err && err->msg[0] ? err->msg : "failed (no message)");
+  }
+  int crc = trc_agree(t, &flags, &code, msg, sizeof msg);
+  if (crc != LP_OK)
+    return lp_err_set(err, crc, "rank %d: the ranks could not agree (communication failed)",
+                      t->c.rank);
+  if (stop) *stop = (flags & LP_COMM_STOP) != 0;
+  if (!(flags & LP_COMM_FAIL)) return LP_OK;
+  msg[sizeof msg - 1] = '\0';
+  return lp_err_set(err, code < 0 ? code : LP_EINVAL, "%s", msg);
+}
+
+/* 64-bit FNV-1a of n bytes, continuing from h. */
+static uint64_t fnv64(uint64_t h, const void *p, size_t n) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+/* The ranks compare a hash of the parameters and the model's state: three
+ * 20-bit pieces h, summed with their squares (exact in doubles); all ranks
+ * hold the same h exactly when size * sum(h^2) == (sum h)^2 for each piece.
+ * A difference is an error on every rank. */
+static int tr_check_same(tr_comm *t, lp_model *m, int64_t step, lp_err *err) {
+  size_t ns = 0;
+  const float *st = lp_model_state(m, &ns);
+  uint64_t h = fnv64(0xcbf29ce484222325ULL, lp_model_params(m),
+                     sizeof(float) * lp_model_num_params(m));
+  if (st && ns) h = fnv64(h, st, sizeof(float) * ns);
+  double v[6];
+  for (int k = 0; k < 3; k++) {
+    const double x = (double)((h >> (20 * k)) & 0xfffffu);
+    v[2 * k] = x, v[2 * k + 1] = x * x;
+  }
+  int rc = trc_f64(t, v, 6);
+  if (rc != LP_OK)
+    return lp_err_set(err, rc, "rank %d: comparing the parameters of the ranks failed",
+                      t->c.rank);
+  int same = 1;
+  for (int k = 0; k < 3; k++) {
+    const uint64_t s1 = (uint64_t)v[2 * k], s2 = (uint64_t)v[2 * k + 1];
+    if ((uint64_t)t->c.size * s2 != s1 * s1) same = 0;
+  }
+  if (same) return LP_OK;
+  lp_err_set(err, LP_EINVAL,
+             "the ranks' parameters differ after step %lld (they should be equal: every rank "
+             "must start from the same checkpoint and options)",
+             (long long)step);
+  return tr_agree(t, LP_EINVAL, 0, NULL, err);
+}
+
+/* Before the first step: the ranks compare what must be the same on all of
+ * them - the options that shape the steps, the position and a hash of the
+ * parameters - as 29 bits of a hash ORed in one agreement (a rank whose bits
+ * differ from the OR has seen a difference), then agree on the verdict. */
+static int tr_check_start(tr_comm *t, const lp_train_opts *o, lp_model *m,
+                          const lp_train_pos *pos, lp_err *err) {
+  const int64_t v[] = {o->steps, lp_model_config(m)->batch_size, o->threads, o->chunk_tasks,
+                       pos->step, (int64_t)pos->next_task, (int64_t)pos->rng_state,
+                       (int64_t)pos->data_seed, o->data_path != NULL};
+  uint64_t h = fnv64(0xcbf29ce484222325ULL, v, sizeof v);
+  h = fnv64(h, lp_model_params(m), sizeof(float) * lp_model_num_params(m));
+  size_t ns = 0;
+  const float *st = lp_model_state(m, &ns);
+  if (st && ns) h = fnv64(h, st, sizeof(float) * ns);
+  const int mine = (int)(((h ^ (h >> 32)) & 0x1fffffffu) << 2); /* bits 2..30 */
+  int flags = mine, code = LP_OK;
+  char msg[LP_ERR_MSG_MAX];
+  msg[0] = '\0';
+  int rc = trc_agree(t, &flags, &code, msg, sizeof msg);
+  if (rc != LP_OK)
+    return lp_err_set(err, rc, "rank %d: the ranks could not agree (communication failed)",
+                      t->c.rank);
+  if (flags & LP_COMM_FAIL) { /* a rank failed before its first step */
+    msg[sizeof msg - 1] = '\0';
+    return lp_err_set(err, code < 0 ? code : LP_EINVAL, "%s", msg);
+  }
+  rc = LP_OK;
+  if ((flags & ~(LP_COMM_FAIL | LP_COMM_STOP)) != mine)
+    rc = lp_err_set(err, LP_EINVAL,
+                    "the ranks differ in their options, position or parameters (steps, batch "
+                    "size, threads, chunk, the checkpoint resumed): start every rank with the "
+                    "same command and files");
+  return tr_agree(t, rc, 0, NULL, err);
+}
+
 static int cfg_text(const lp_model_cfg *c, lp_buf *b) {
   b->len = 0;
   return lp_model_cfg_to_text(c, b);
@@ -685,6 +631,34 @@ int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err) {
                       "domain \"%s\" cannot generate tasks: give a data file (JSONL)",
                       lp_domain_name(o->domain));
 
+  /* multi-process: only rank 0 writes and reports (the others see a copy of
+   * the options without out_path, log_path and progress) */
+  tr_comm tc;
+  memset(&tc, 0, sizeof tc);
+  lp_comm wc;
+  memset(&wc, 0, sizeof wc);
+  lp_train_opts o_rank;
+  const int multi = o->comm && o->comm->size > 1;
+  int end_agreed = 0, stop_req = 0;
+  res->ranks = multi ? o->comm->size : 1;
+  if (multi) {
+    const lp_comm *c = o->comm;
+    if (c->rank < 0 || c->rank >= c->size || !c->allreduce_sum_f32 || !c->allreduce_sum_f64 ||
+        !c->agree)
+      return lp_err_set(err, LP_EINVAL, "train: bad communicator (rank %d of %d)", c->rank,
+                        c->size);
+    tc.c = *c;
+    wc.rank = c->rank, wc.size = c->size;
+    wc.allreduce_sum_f32 = trc_f32, wc.allreduce_sum_f64 = trc_f64, wc.agree = trc_agree;
+    wc.user = &tc;
+    if (c->rank != 0) {
+      o_rank = *o;
+      o_rank.out_path = o_rank.log_path = NULL;
+      o_rank.progress = NULL;
+      o = &o_rank;
+    }
+  }
+
   int rc = LP_OK;
   lp_ckpt_domain dom;
   lp_model *m = NULL;
@@ -694,7 +668,8 @@ int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err) {
   lp_buf t1 = {0}, t2 = {0};
   producer P;
   memset(&P, 0, sizeof P);
-  int thread_started = 0, sync_ready = 0;
+  int thread_started = 0, sync_ready = 0, prec_set = 0;
+  lp_precision prec_before = LP_PREC_FP32;
   pthread_t th;
   memset(&th, 0, sizeof th);
   lp_train_pos pos;
@@ -780,6 +755,15 @@ int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err) {
   }
   /* RobustFill: data-parallel workers; LP: OpenBLAS threads (model.h) */
   if (o->threads > 0 && (rc = lp_model_set_threads(m, o->threads, err)) != LP_OK) goto out;
+  if (o->chunk_tasks >= 0 && (rc = lp_model_set_chunk(m, o->chunk_tasks, err)) != LP_OK) goto out;
+  /* the products of the steps: bf16 where the CPU has it unless asked otherwise
+   * (this thread's setting, which the data-parallel workers inherit; restored
+   * before returning) */
+  prec_before = lp_engine_precision();
+  res->precision = (int)lp_engine_set_precision(o->precision == LP_PREC_FP32 ? LP_PREC_FP32
+                                                                            : LP_PREC_BF16);
+  prec_set = 1;
+  if (multi && (rc = lp_model_set_comm(m, &wc, err)) != LP_OK) goto out;
   const lp_model_cfg *cfg = lp_model_config(m);
   res->cfg = *cfg;
   res->num_params = lp_model_num_params(m);
@@ -818,8 +802,6 @@ int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err) {
   P.use_enc = cfg->kind == LP_MODEL_LP && lp_domain_has(o->domain, LP_CAP_ANONYMISE);
   P.spec_pad = sv.pad >= 0 ? sv.pad : 0;
   P.prog_pad = pv.pad >= 0 ? pv.pad : 0;
-  P.prog_eos = pv.eos;
-  P.prog_size = pv.size;
   P.from_file = o->data_path != NULL;
   P.path = o->data_path;
   P.split = o->split;
@@ -867,7 +849,7 @@ int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err) {
 
   /* ---- steps ---- */
   float *params = lp_model_params(m), *grads = lp_model_grads(m);
-  double t_start = now_s(), t_last = t_start, sec0 = pos.seconds;
+  double t_start = lp_now(), t_last = t_start, sec0 = pos.seconds;
   /* the statistics continue from the checkpoint's (STAT; empty when fresh) */
   window w;
   memset(&w, 0, sizeof w);
@@ -876,15 +858,37 @@ int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err) {
   int stopping = 0;
   last_saved = -1; /* the output file gets this run's state even when no step is done */
   int64_t start = pos.step;
+  if (multi && (rc = tr_check_start(&tc, o, m, &pos, err)) != LP_OK) goto save_and_out;
   while (pos.step < o->steps && !stopping) {
-    if (o->stop && *o->stop) {
+    if (!multi && o->stop && *o->stop) {
       stopping = 1;
       break;
     }
     lp_err pe;
     memset(&pe, 0, sizeof pe);
     int64_t n_skip = 0, n_trunc = 0;
+    const int prof = o->profile_after > 0 && pos.step - start >= o->profile_after;
+    if (prof && pos.step - start == o->profile_after) lp_model_profile_enable(m, 1);
+    double tp0 = prof ? lp_now() : 0.0;
     lp_batch *b = producer_take(&P, &n_skip, &n_trunc, &pe);
+    if (prof) res->data_seconds += lp_now() - tp0;
+    const double comm0 = tc.seconds, csum0 = tc.sum_seconds;
+    if (multi) {
+      /* every rank: go on, stop (any rank's wish) or fail (any rank's failure) */
+      int stop_all = 0;
+      if (!b && !pe.code) pe.code = LP_EINVAL;
+      rc = tr_agree(&tc, b ? LP_OK : pe.code, stop_req || (o->stop && *o->stop), &stop_all,
+                    &pe);
+      if (rc != LP_OK || stop_all) {
+        if (b) producer_release(&P);
+        if (rc != LP_OK) {
+          if (err) *err = pe;
+          goto save_and_out;
+        }
+        stopping = 1;
+        break;
+      }
+    }
     if (!b) {
       rc = lp_err_set(err, pe.code ? pe.code : LP_EINVAL, "%s", pe.msg);
       goto save_and_out;
@@ -902,7 +906,7 @@ int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err) {
       lp_err_prefix(err, "step %lld", (long long)step);
       goto save_and_out;
     }
-    double gnorm = 0;
+    double gnorm = 0, tp1 = prof ? lp_now() : 0.0;
     if (cfg->clip_norm > 0)
       lp_grad_clip(grads, np, cfg->clip_norm, &gnorm);
     else
@@ -917,10 +921,19 @@ int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err) {
     }
     float lr = lp_lr_at(&sched, lp_adam_t(opt) + 1);
     lp_adam_step(opt, params, grads, lr, mask);
+    if (prof) {
+      double tp2 = lp_now();
+      res->opt_seconds += tp2 - tp1;
+      res->profiled_comm_seconds += tc.seconds - comm0;
+      res->profiled_comm_sum_seconds += tc.sum_seconds - csum0;
+      res->profiled_seconds += tp2 - tp0;
+      res->profiled_steps++;
+      res->profiled_tasks += bs;
+    }
     pos.step = step;
     pos.next_task += (uint64_t)bs;
     pos.rng_state = rng.state;
-    double t = now_s();
+    double t = lp_now();
     pos.seconds = sec0 + (t - t_start);
     /* statistics */
     pos.hist_loss[pos.hist_n % AVG_N] = st.loss;
@@ -957,7 +970,7 @@ int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err) {
       res->checkpoints++;
       wrote = 1;
     }
-    t_last = now_s();
+    t_last = lp_now();
     double el = t_last - t_start;
     res->end_step = step;
     if (o->progress) {
@@ -976,19 +989,21 @@ int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err) {
       pr.eta_s = el > 0 ? (double)(o->steps - step) * el / (double)(step - start) : -1;
       pr.stats = &st;
       pr.checkpoint_written = wrote;
-      if (o->progress(&pr, o->user)) stopping = 1;
+      if (o->progress(&pr, o->user)) stop_req = 1;
     }
-    if (o->stop && *o->stop) stopping = 1;
-    if (o->max_seconds > 0 && now_s() - t_start >= o->max_seconds && pos.step < o->steps) {
-      stopping = 1;
+    if (o->stop && *o->stop) stop_req = 1;
+    if (o->max_seconds > 0 && lp_now() - t_start >= o->max_seconds && pos.step < o->steps) {
+      stop_req = 1;
       res->time_limited = 1;
     }
+    /* multi-process: the ranks stop together at the next step's agreement */
+    if (!multi) stopping = stop_req;
   }
   res->stopped = stopping;
   /* stopped between rows: one more row, so the log reaches the checkpoint's
    * step (it ends the window: the checkpoint then holds an empty one) */
   if (logf && w.n > 0 && pos.step > start &&
-      log_row(logf, pos.step, pos.seconds, &w, bs, now_s())) {
+      log_row(logf, pos.step, pos.seconds, &w, bs, lp_now())) {
     rc = lp_err_set(err, LP_EIO, "%s: write failed: %s", o->log_path, strerror(errno));
     goto save_and_out;
   }
@@ -1014,17 +1029,33 @@ save_and_out:
       if (err) *err = se;
     }
   }
+  if (multi && !tc.agreed) {
+    /* every rank learns whether any failed (rank 0's checkpoint included),
+     * then, all well, that they hold the same parameters */
+    end_agreed = 1;
+    rc = tr_agree(&tc, rc, 0, NULL, err);
+    if (rc == LP_OK) rc = tr_check_same(&tc, m, pos.step, err);
+  }
   {
-    double el = now_s() - t_start;
+    double el = lp_now() - t_start;
     res->seconds = el;
     res->end_step = pos.step;
     res->tasks_seen = (int64_t)pos.next_task;
     res->tasks_per_s = el > 0 ? (double)(pos.step - start) * bs / el : 0;
     hist_mean(&pos, &res->final_loss, &res->final_acc);
     res->final_n = pos.hist_n < AVG_N ? (int64_t)pos.hist_n : AVG_N;
+    if (o->profile_after > 0) lp_model_profile_get(m, &res->profile);
   }
 
 out:
+  /* multi-process: a failure the other ranks do not know yet goes to their
+   * next agreement */
+  if (multi && rc != LP_OK && !tc.agreed && !end_agreed) {
+    end_agreed = 1;
+    rc = tr_agree(&tc, rc, 0, NULL, err);
+  }
+  res->comm_seconds = tc.seconds;
+  res->comm_sum_seconds = tc.sum_seconds;
   if (thread_started) {
     pthread_mutex_lock(&P.mu);
     P.shutdown = 1;
@@ -1048,5 +1079,6 @@ out:
   lp_buf_free(&t2);
   lp_model_free(m);
   lp_adam_free(opt);
+  if (prec_set) lp_engine_set_precision(prec_before);
   return rc;
 }

@@ -1,6 +1,7 @@
 /* lpsynth generic neural engine: float32 tensor ops with forward and backward,
- * Transformer blocks, parameter layouts, Adam, a finite-difference gradient
- * checker and the op table. No domain knowledge lives here.
+ * Transformer blocks, parameter layouts and Adam. No domain knowledge lives
+ * here. (The finite-difference gradient checker and the op table that checks
+ * every op are test code: tests/engine/gradcheck.h.)
  *
  * DESIGN (after karpathy/llm.c train_gpt2.c and ggml's op table)
  *
@@ -49,7 +50,7 @@
  *
  * Ownership. Objects returned by *_new are owned by the caller and released by
  * the matching *_free; *_free(NULL) is a no-op. Pointers returned by accessors
- * (lp_layout_param, lp_adam_m, lp_op_find, lp_ops ...) are borrowed: they stay
+ * (lp_layout_param, lp_adam_m ...) are borrowed: they stay
  * valid until the owning object is freed (or, for a layout, until the next
  * lp_layout_add), and static tables live for the whole program. All buffers
  * passed in are owned by the caller; the library keeps no pointer to them
@@ -97,8 +98,68 @@ int lp_engine_get_threads(void);
  * only what worker w owns (its activations, its gradient buffer) plus shared
  * read-only data. If a thread cannot be started its share runs on the calling
  * thread afterwards (same result, slower). LP_OK, or LP_EINVAL when n is not in
- * 1..LP_ENGINE_MAX_WORKERS or fn is NULL. Not reentrant: one call at a time. */
+ * 1..LP_ENGINE_MAX_WORKERS or fn is NULL. Not reentrant: one call at a time.
+ * The workers run with the calling thread's precision (lp_engine_precision). */
 int lp_engine_parallel(int n, void (*fn)(void *ctx, int w), void *ctx);
+
+/* ------------------------------------------------------------------------ */
+/* Matrix products and their precision                                       */
+
+/* Precision of the matrix products of the CALLING THREAD (thread-local; a new
+ * thread starts in LP_PREC_FP32, and lp_engine_parallel gives its workers the
+ * caller's). LP_PREC_FP32: every product is cblas_sgemm, bit for bit.
+ * LP_PREC_BF16: products big enough to pay round both operands to bfloat16
+ * (round to nearest even, NaN stays NaN, denormals flushed to zero) and
+ * accumulate in float32 (AVX512_BF16); each product term then has a relative
+ * error of about 2^-7. Gradient checks and inference keep the default fp32.
+ * The environment variable LPSYNTH_PRECISION=fp32 (read once, at the first
+ * use) turns bf16 off for the whole process. */
+typedef enum lp_precision { LP_PREC_FP32 = 0, LP_PREC_BF16 = 1 } lp_precision;
+
+/* Sets the calling thread's precision; returns the precision now in effect:
+ * LP_PREC_BF16 only when asked for and lp_engine_has_bf16(), otherwise
+ * LP_PREC_FP32. */
+lp_precision lp_engine_set_precision(lp_precision p);
+/* The calling thread's precision. */
+lp_precision lp_engine_precision(void);
+/* 1 when bf16 products can run in this process: the CPU and OS support
+ * AVX512_BF16 (checked at run time with cpuid / XGETBV) and LPSYNTH_PRECISION
+ * is not "fp32"; 0 otherwise. */
+int lp_engine_has_bf16(void);
+
+/* C[M,N] = alpha op(A)[M,K] op(B)[K,N] + beta C, row-major: exactly
+ * cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, ...).
+ * op(A) = A (stored [M,K], lda >= K) or A^T (trans_a != 0: stored [K,M],
+ * lda >= M); likewise B ([K,N], ldb >= N, or [N,K], ldb >= K); ldc >= N.
+ * beta == 0 does not read C. C must not overlap A or B. All buffers are the
+ * caller's. In LP_PREC_FP32 (the default) this IS cblas_sgemm (bit for bit,
+ * OpenBLAS's threads). In LP_PREC_BF16 a product of at least
+ * lp_gemm_bf16_min_macs() multiply-adds (M*N*K; and alpha != 0) runs the bf16
+ * kernel of lp_gemm_bf16 on the calling thread alone (use data-parallel
+ * workers, lp_engine_parallel, for several cores); smaller ones, and any case
+ * the kernel cannot take (no memory for its packing buffer), go to
+ * cblas_sgemm. Thread-safe. */
+void lp_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+             int lda, const float *B, int ldb, float beta, float *C, int ldc);
+/* The bf16 kernel itself, whatever the size and the thread's precision (tests,
+ * benchmarks). Same arguments as lp_gemm, M, N, K >= 1. Packs op(A) and op(B)
+ * to bf16 in a buffer of the calling thread (allocated once, grown when a
+ * bigger product needs it, freed when the thread exits or by
+ * lp_gemm_release). LP_OK; LP_EINVAL (bad sizes, NULL pointer); LP_EUNSUP
+ * when !lp_engine_has_bf16(); LP_ENOMEM. C is untouched on failure. */
+int lp_gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                 int lda, const float *B, int ldb, float beta, float *C, int ldc);
+/* Frees the calling thread's packing buffer now (it is grown again when
+ * needed). Worker threads' buffers go when the threads exit. */
+void lp_gemm_release(void);
+/* The size (M*N*K multiply-adds) from which lp_gemm runs bf16, chosen by
+ * measurement (bench/bench_gemm --sweep, BENCHMARKS.md) against the sgemm
+ * kernel OpenBLAS runs here: 8192 (e.g. 16 x 16 x 32) when it is an AVX2
+ * kernel (Haswell, Zen: bf16 is 1.4-3x faster already at 20 x 20 x 32), 1e5
+ * (about 60 x 32 x 60) when it is an AVX-512 one (SkylakeX, Cooperlake,
+ * SapphireRapids, e.g. OPENBLAS_CORETYPE unset on a Zen 4/5), below which that
+ * kernel keeps up with bf16. */
+double lp_gemm_bf16_min_macs(void);
 
 /* ------------------------------------------------------------------------ */
 /* Deterministic random numbers (splitmix64). The struct is the whole state.  */
@@ -511,94 +572,6 @@ double lp_grad_norm(const float *g, size_t n);
  * *norm_out (may be NULL) gets the norm before clipping. max_norm > 0.
  * LP_OK or LP_EINVAL. */
 int lp_grad_clip(float *g, size_t n, float max_norm, double *norm_out);
-
-/* ------------------------------------------------------------------------ */
-/* Finite-difference gradient check                                          */
-
-/* Loss of the current inputs, in double. Called many times; must be a
- * deterministic function of the perturbed array (reseed any rng inside). */
-typedef double (*lp_gc_loss_fn)(void *ctx);
-
-typedef struct lp_gc_opts {
-  float eps;         /* central-difference step h (default 3e-2) */
-  double tol;        /* max allowed relative error (default 1e-2) */
-  double floor_frac; /* element i passes when
-                          |a_i - n_i| <= tol * max(|a_i|, |n_i|, floor) + noise_i,
-                        floor = floor_frac * max_j max(|a_j|, |n_j|) + abs_floor
-                        (default 1e-2), and noise_i the rounding allowance of
-                        the finite difference (noise_ulps); its relative error
-                        is |a_i - n_i| / (max(|a_i|, |n_i|, floor) + noise_i / tol),
-                        so it passes when that is <= tol */
-  double abs_floor;  /* default 1e-6 */
-  size_t max_checks; /* check at most this many elements, spread evenly with a
-                        random start (0 = all; default 0) */
-  int order;         /* 2: D(h) = (f(x+h) - f(x-h)) / 2h, error O(h^2);
-                        4: Richardson (4 D(h) - D(2h)) / 3, error O(h^4)
-                        (default), twice the evaluations. With float32
-                        forwards a larger h lowers the rounding noise
-                        (~ulp(f)/2h); order 4 keeps the truncation small. */
-  uint64_t seed;     /* for the random start and for op cases' inputs */
-  double noise_ulps; /* rounding error assumed in one float32 evaluation of the
-                        loss, in units of FLT_EPSILON * |f| (default 2). The
-                        difference quotient of element i then carries up to
-                        noise_i = sum_k |c_k| * noise_ulps * FLT_EPSILON * F_i,
-                        where c_k are the weights of the evaluations f(x +- h),
-                        f(x +- 2h) in the estimate (1 / 2h each for order 2;
-                        4/3 of 1 / 2h and 1/3 of 1 / 4h for order 4) and F_i the
-                        largest |f| among them: what float32 arithmetic cannot
-                        resolve, whatever the gradient (0: no allowance) */
-} lp_gc_opts;
-
-typedef struct lp_gc_result {
-  double max_rel;       /* worst relative error (definition above) */
-  double max_abs;       /* worst |analytic - numeric| */
-  size_t n_checked;
-  size_t n_bad;         /* elements whose relative error > tol */
-  size_t worst;         /* index of the worst element */
-  double worst_analytic, worst_numeric;
-  int ok;               /* n_bad == 0 */
-  double max_noise;     /* largest rounding allowance noise_i used */
-  size_t n_unresolved;  /* elements whose |a_i| and |n_i| are both below
-                           noise_i / tol: float32 cannot tell their gradient
-                           from zero at this step, so they are only checked to
-                           be that small */
-} lp_gc_result;
-
-void lp_gc_opts_default(lp_gc_opts *o);
-/* Empty result (ok = 1) to merge into. */
-void lp_gc_result_init(lp_gc_result *r);
-/* acc := worst of acc and r. */
-void lp_gc_result_merge(lp_gc_result *acc, const lp_gc_result *r);
-
-/* Compares grad[n] (the analytic gradient of f with respect to x[n]) with
- * central differences (f(x + eps e_i) - f(x - eps e_i)) / 2 eps (opts->order).
- * x is
- * perturbed in place and restored. o NULL: defaults. *res gets the outcome.
- * Returns LP_OK (whether or not the check passed: see res->ok), LP_EINVAL or
- * LP_ENOMEM. */
-int lp_gradcheck(lp_gc_loss_fn f, void *ctx, float *x, const float *grad, size_t n,
-                 const lp_gc_opts *o, lp_gc_result *res);
-
-/* ------------------------------------------------------------------------ */
-/* Op table: every op of the engine, its forward/backward functions and a    */
-/* finite-difference case that checks backward against forward on small      */
-/* random inputs (loss = sum(w * out) for a random w, backward fed dy = w,   */
-/* gradients pre-filled with noise to check that backward accumulates).     */
-
-typedef struct lp_op_desc {
-  const char *name;     /* "linear", "attention_causal", "encoder_block", ... */
-  const char *forward;  /* C name of the forward function */
-  const char *backward; /* C name of the backward function */
-  const char *shapes;   /* one-line shape summary */
-  /* Runs the op's gradient check with opts (NULL: defaults; opts->seed picks
-   * the inputs). LP_OK (see res->ok), LP_ENOMEM, or another error of the op. */
-  int (*gradcheck)(const lp_gc_opts *opts, lp_gc_result *res);
-} lp_op_desc;
-
-/* The table (static; *n_ops gets its length). */
-const lp_op_desc *lp_ops(size_t *n_ops);
-/* The entry named `name`, or NULL. */
-const lp_op_desc *lp_op_find(const char *name);
 
 #ifdef __cplusplus
 }

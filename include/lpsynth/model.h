@@ -1,6 +1,8 @@
 /* lpsynth models: configuration, batches of tokenised tasks, the model object
- * (RobustFill[Transformer] now; the Latent Programmer later), training steps,
- * incremental decoding and beam search. Generic: no domain knowledge; a domain
+ * (RobustFill[Transformer] and the Latent Programmer, cfg.kind), training
+ * steps, incremental decoding and beam search (the LP's two-level search
+ * included). Library lpsynth_model (core/model), on lpsynth_engine and the
+ * runtime. Generic: no domain knowledge; a domain
  * plugin turns text into ids (see runtime.h) and decides consistency.
  *
  * OWNERSHIP: *_new returns an object the caller frees with the matching
@@ -102,6 +104,14 @@ typedef struct lp_task_ids {
 int lp_batch_fill(lp_batch *b, const lp_task_ids *tasks, int n, int n_parts, int32_t spec_pad,
                   int32_t prog_pad, const lp_model_cfg *c, lp_err *err);
 
+/* dst = tasks[0..n) of b (indices into b, in that order), each part padded to
+ * the longest sequence among those tasks only (a re-padded copy: what a
+ * length-bucketed step runs on). Rows of b must be padded at their end with
+ * spec_pad / prog_pad. dst keeps its storage between calls (lp_batch_free);
+ * dst != b. LP_OK, LP_EINVAL, LP_ENOMEM. */
+int lp_batch_subset(lp_batch *dst, const lp_batch *b, const int *tasks, int n, int32_t spec_pad,
+                    int32_t prog_pad, lp_err *err);
+
 /* ---------------------------------------------------------------------- */
 /* The model.                                                              */
 
@@ -146,6 +156,38 @@ int lp_model_train_step(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rn
  * worker has its own stream drawn from rng). n = 1: one-thread OpenBLAS. A
  * batch with fewer tasks than workers runs on one. LP_OK, LP_EINVAL, LP_ENOMEM. */
 int lp_model_set_threads(lp_model *m, int n, lp_err *err);
+
+/* Length bucketing of train steps: the batch runs as chunks of k tasks, each
+ * padded only to its own longest sequences instead of the batch's, forward
+ * and backward chunk by chunk with each chunk's gradient weighted by its share
+ * of the batch's target tokens (k = 0: one padded pass per worker share, the
+ * old way). The loss is the same function of the same tasks either way, up to
+ * float rounding (BENCHMARKS.md: the speed it buys). With k > 1 tasks
+ * are grouped by length first. Chunks go to the workers by estimated cost
+ * (deterministic), each chunk with its own dropout stream drawn from the
+ * step's rng in chunk order. Default LP_CHUNK_DEFAULT. LP_OK, LP_EINVAL. */
+#define LP_CHUNK_DEFAULT 1
+int lp_model_set_chunk(lp_model *m, int tasks_per_chunk, lp_err *err);
+
+/* Where a train step's time goes, added up over steps while profiling is on
+ * (all workers together, so with T workers the phases sum to about T times
+ * the wall time). FLOPs are counted from the shapes of the products and
+ * attention actually run (forward and backward: 3x the forward's), against
+ * the same count on the non-pad positions only. RobustFill only: the LP's
+ * steps add their time to `other` and count no FLOPs. */
+typedef struct lp_model_profile {
+  double enc_fwd;    /* spec encoder(s) forward, seconds */
+  double dec_fwd;    /* program decoder forward */
+  double loss_fwd;   /* max-pool, output layer, softmax and cross-entropy */
+  double bwd;        /* the whole backward */
+  double other;      /* LP steps (not split) */
+  double flops_run, flops_useful;
+  long long chunks;  /* forward passes run */
+} lp_model_profile;
+/* Turns profiling on (zeroing the counters) or off, for m and its workers. */
+void lp_model_profile_enable(lp_model *m, int on);
+/* *out = the counters summed over m's workers (zeros when m is NULL). */
+void lp_model_profile_get(const lp_model *m, lp_model_profile *out);
 
 /* Forward only, no dropout: the same loss as train_step would report. */
 int lp_model_eval_loss(lp_model *m, const lp_batch *b, lp_step_stats *st, lp_err *err);
@@ -213,6 +255,58 @@ int lp_model_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o,
  * the model's ma_program_len or with ids outside the vocabulary is an error. */
 int lp_model_score(lp_model *m, const lp_batch *b, const int32_t *const *progs, const int *lens,
                    int n, int latent_beam, double *scores, lp_err *err);
+
+/* ---------------------------------------------------------------------- */
+/* Training across processes (MPI or any other transport).                 */
+
+/* Bits of lp_comm.agree's flags. */
+#define LP_COMM_FAIL 1 /* this rank failed (its message in msg) */
+#define LP_COMM_STOP 2 /* this rank wants to stop (lp_train_run: a signal, the time limit) */
+
+/* A communicator of `size` processes ("ranks"), this one being `rank`
+ * (0 <= rank < size), given by the caller (the lpsynth CLI implements it with
+ * MPI; the model library never calls MPI itself). Every callback is a
+ * collective: all ranks call it, in the same order, with the same n. Each
+ * returns LP_OK or a negative LP_E* code (the transport failed: the ranks may
+ * be out of step, and the caller should end the job).
+ *   allreduce_sum_f32/_f64: buf[0..n) becomes the element-wise sum over ranks
+ *     of every rank's buf[0..n), the same on every rank.
+ *   agree: *flags (the LP_COMM_* bits, and any other bits the caller uses,
+ *     but not the sign bit) becomes the bitwise OR over ranks of every rank's
+ *     *flags; when the result has LP_COMM_FAIL, *code (a negative LP_E* code)
+ *     and msg (cap bytes, NUL-terminated; on input this rank's when it passed
+ *     LP_COMM_FAIL) become those of the lowest-numbered failing rank, on every
+ *     rank (cap is the same on every rank).
+ * user is passed to every callback. OWNERSHIP: lp_model_set_comm and
+ * lp_train_run copy the struct; `user` is the caller's and must outlive its
+ * use (until the model is freed or its comm set to NULL, or lp_train_run
+ * returns). */
+typedef struct lp_comm {
+  int rank, size;
+  int (*allreduce_sum_f32)(void *user, float *buf, size_t n);
+  int (*allreduce_sum_f64)(void *user, double *buf, size_t n);
+  int (*agree)(void *user, int *flags, int *code, char *msg, size_t cap);
+  void *user;
+} lp_comm;
+
+/* Makes lp_model_train_step a collective step of c->size ranks (c NULL or
+ * c->size == 1: one process, the default). Every rank holds the same
+ * parameters and state and calls train_step with the same batch, step and
+ * rng state; the step's chunk plan (lp_model_set_chunk) is made over
+ * size x threads "virtual workers" (every rank must use the same threads and
+ * chunk settings), and rank r runs the chunks of workers r*T .. r*T+T-1 only.
+ * So task i of the batch runs on the rank the plan gives it (not i mod size),
+ * with the dropout stream it would have in one process, and the union is the
+ * whole batch. The gradients are then summed over ranks (MPI_Allreduce), as
+ * are the chunks' statistics and, for the LP, the valid encoder outputs the
+ * EMA codebook update takes (each task's at its own place), so every rank
+ * ends the step with the same gradients, statistics and codebook: those of
+ * one process with size x T workers, up to float rounding (with 2 ranks,
+ * bitwise). Chunk 0 (lp_model_set_chunk) means one chunk per virtual worker
+ * here. An error on any rank (found before the gradients are summed) is
+ * returned on every rank with that rank's message ("rank R: ..."), agreed
+ * through c->agree, so no rank waits forever. LP_OK, LP_EINVAL. */
+int lp_model_set_comm(lp_model *m, const lp_comm *c, lp_err *err);
 
 #ifdef __cplusplus
 }

@@ -18,7 +18,9 @@
  *     treats fields that lie beyond the writer's struct_size as absent (NULL/0).
  *     So an old plugin runs on a new host (new optional slots read as NULL) and
  *     a new plugin runs on an old host (it must check host->struct_size before
- *     using a host slot newer than the ABI minor it needs).
+ *     using a host slot newer than the ABI minor it needs: LP_HOST_HAS).
+ *   - History: 1.1 appended extract_pairs, tokenizer_train; 1.2 solve; 1.3
+ *     the host slot write_file_atomic.
  *   - The required part of lp_domain_desc ends at LP_DOMAIN_DESC_MIN_SIZE; a
  *     descriptor smaller than that is refused.
  *
@@ -46,7 +48,7 @@ extern "C" {
 #endif
 
 #define LP_PLUGIN_ABI_MAJOR 1
-#define LP_PLUGIN_ABI_MINOR 2
+#define LP_PLUGIN_ABI_MINOR 3
 #define LP_PLUGIN_ENTRY_SYMBOL "lp_plugin_entry"
 
 /* Status codes: 0 success, negative failure. */
@@ -156,7 +158,22 @@ typedef struct lp_host_api {
   void (*log)(int level, const char *fmt, ...);
   /* Fill err (if not NULL) with code and a printf-formatted message; returns code. */
   int (*set_error)(lp_err *err, int code, const char *fmt, ...);
+
+  /* ---- appended (ABI 1.3): check LP_HOST_HAS(host, write_file_atomic) first ---- */
+
+  /* Write data[0..len) to path atomically: a temporary file PATH.tmp.PID
+   * beside it, fsync, rename over path (readers see the old file or the new
+   * one, never a part). First removes the temporary files of path that
+   * killed processes left behind. LP_OK, or LP_ENOMEM / LP_EIO with a message
+   * naming path in err. The file and data are the caller's. */
+  int (*write_file_atomic)(const char *path, const void *data, size_t len, lp_err *err);
 } lp_host_api;
+
+/* 1 when the host table h has the slot `slot` (its struct_size covers it): a
+ * plugin checks this before using a slot appended after the ABI minor it
+ * requires, since an older host's table ends earlier. */
+#define LP_HOST_HAS(h, slot) \
+  ((h)->struct_size >= offsetof(lp_host_api, slot) + sizeof((h)->slot))
 
 /* Capability flags: which optional functions the descriptor provides. */
 enum {

@@ -16,11 +16,17 @@
 #ifndef LPSYNTH_RUNTIME_H
 #define LPSYNTH_RUNTIME_H
 
+#include <stdio.h> /* FILE (lp_atomic_file) */
+
 #include "lpsynth/plugin.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ---- clock ---- */
+/* Monotonic seconds (CLOCK_MONOTONIC; for durations only). */
+double lp_now(void);
 
 /* ---- errors and logging ---- */
 int lp_err_set(lp_err *err, int code, const char *fmt, ...)
@@ -185,8 +191,25 @@ void lp_record_free(lp_record *rec);
 
 /* ---- files ---- */
 /* Write data to path atomically: a temp file beside it (PATH.tmp.PID), fsync,
- * rename. First removes the stale temp files of PATH (lp_tmp_sweep). */
+ * rename. First removes the stale temp files of PATH (lp_tmp_sweep). Plugins
+ * get this function as the host table's write_file_atomic (ABI 1.3). */
 int lp_write_file_atomic(const char *path, const void *data, size_t len, lp_err *err);
+/* The same writer for output made piece by piece (the one implementation:
+ * lp_write_file_atomic is open + fwrite + commit). lp_atomic_open sweeps
+ * path's stale temp files and creates PATH.tmp.PID (mode 0644 less the
+ * umask); write to o->f with stdio; lp_atomic_commit flushes, fsyncs, closes
+ * and renames it over path; lp_atomic_abort closes and removes it (no-op on a
+ * zeroed or finished o). Each leaves *o zeroed when it returns, success or
+ * not, so nothing is left to free. LP_OK, LP_EINVAL (no path), LP_ENOMEM,
+ * LP_EIO with "PATH: cannot create temporary file: ...", "PATH: write
+ * failed: ...", "PATH: fsync/close failed: ..." or "PATH: rename failed: ...". */
+typedef struct lp_atomic_file {
+  FILE *f;          /* the temporary file, open for writing (owned) */
+  char *path, *tmp; /* owned copies of the names */
+} lp_atomic_file;
+int lp_atomic_open(lp_atomic_file *o, const char *path, lp_err *err);
+int lp_atomic_commit(lp_atomic_file *o, lp_err *err);
+void lp_atomic_abort(lp_atomic_file *o);
 /* Removes the temporary files PATH.tmp.PID beside path that a process killed
  * while writing path left behind: those whose PID is not a running process
  * (kill(PID, 0) fails with ESRCH; never this process's own). A PID that was

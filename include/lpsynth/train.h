@@ -22,6 +22,28 @@
  * not a task, takes no place in the stream and is counted (lp_train_result).
  * Other lines keep the rule of the config: too long is an error.
  *
+ * MULTI-PROCESS (opts.comm, size N > 1; the lpsynth CLI runs it under mpirun):
+ * every rank runs lp_train_run with the same options; each builds every batch
+ * whole (generated tasks and file lines alike) and the model's step is a
+ * collective (lp_model_set_comm: each rank runs its chunks of the batch, the
+ * gradients and statistics are summed), so all ranks hold the same parameters
+ * and the run is that of one process with N x threads workers, up to float
+ * rounding. Only rank 0 writes the checkpoint and the CSV log and calls the
+ * progress callback; the others ignore out_path, log_path and progress. A
+ * checkpoint holds no rank count: one written at N ranks resumes at any M
+ * (the step's RNG and the task position are global). Each step starts with
+ * an agreement (lp_comm.agree): the OR of the ranks' stop flags (opts.stop,
+ * the time limit, rank 0's progress callback) stops every rank after the same
+ * step, and a failure of any rank (its producer, its share of the step, rank
+ * 0's checkpoint or log) stops every rank with that rank's message, so no rank
+ * waits forever; a rank that fails outside the loop takes part in the next
+ * agreement with its failure. At the end the ranks compare a hash of their
+ * parameters and state (a difference is an error on every rank), then agree
+ * once more on the status. The caller's part: a rank that fails before or
+ * instead of calling lp_train_run must call comm->agree once with
+ * LP_COMM_FAIL (the others wait in their first agreement); after lp_train_run
+ * returns, an error is known to every rank unless the transport failed.
+ *
  * Never prints or exits; errors are negative LP_E* codes with a message.
  */
 #ifndef LPSYNTH_TRAIN_H
@@ -90,6 +112,17 @@ typedef struct lp_train_opts {
   /* appended */
   const char *split;          /* data file: keep only lines whose "split" equals this
                                  (a line without "split" is an error); NULL: every line */
+  /* appended (speed) */
+  int chunk_tasks;            /* length-bucketed steps, lp_model_set_chunk (< 0: the
+                                 model's default; 0: off) */
+  int64_t profile_after;      /* > 0: profile the steps of this run after this many
+                                 (warm-up) into lp_train_result.profile; 0: no profile */
+  /* appended (multi-process): NULL or size 1: one process. See MULTI-PROCESS. */
+  const lp_comm *comm;
+  /* appended (speed) */
+  int precision;              /* matrix products of the train steps (lp_engine_set_precision):
+                                 LP_PREC_FP32, LP_PREC_BF16 (where the CPU has it, else
+                                 fp32), or < 0: the default, bf16 where available */
 } lp_train_opts;
 
 void lp_train_opts_default(lp_train_opts *o);
@@ -119,6 +152,24 @@ typedef struct lp_train_result {
                                    lines of the selected split (-1: not known) */
   int64_t pass_skipped;         /* of those, pairs skipped as too long (-1: not known) */
   int64_t final_n;              /* steps final_loss and final_acc are the mean of */
+  /* appended (speed): with opts.profile_after > 0, the steps after the warm-up */
+  int64_t profiled_steps, profiled_tasks;
+  double profiled_seconds;      /* wall seconds of those steps */
+  double data_seconds;          /* of which waiting for the producer's batches */
+  double opt_seconds;           /* of which gradient clipping and Adam */
+  lp_model_profile profile;     /* the model's phases (lp_model_profile_get) */
+  /* appended (multi-process) */
+  int ranks;                    /* processes that trained (1 without opts.comm) */
+  double comm_seconds;          /* wall seconds of this rank in the collectives (the
+                                   sums and agreements, waiting for the other ranks
+                                   included) */
+  double profiled_comm_seconds; /* of which in the profiled steps */
+  int precision;                /* the products' precision in effect (lp_precision) */
+  /* appended (multi-process) */
+  double comm_sum_seconds;      /* of comm_seconds, in the sums (gradients, statistics);
+                                   the rest in agreements, mostly waiting for the
+                                   slowest rank */
+  double profiled_comm_sum_seconds; /* of which in the profiled steps */
 } lp_train_result;
 
 /* Runs training as described above. On error returns < 0 with a message

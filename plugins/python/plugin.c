@@ -17,9 +17,12 @@
  *
  * Capabilities: ANONYMISE, EXTRACT, TOKENIZER. No EXECUTE/CHECK/GENERATE:
  * programs are not run.
+ *
+ * Files: tokenizer_train writes its model through the host's
+ * write_file_atomic (host API, ABI 1.3); the plugin has no file writer of its
+ * own.
  */
 #define _POSIX_C_SOURCE 200809L
-#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -380,40 +383,19 @@ static int py_extract_pairs(void *self, const char *path, const char *text, size
   return x.rc; /* stopped by the callback */
 }
 
-/* Writes data to path through a temporary file beside it. */
-static int write_atomic(const lp_host_api *h, const char *path, const char *data, size_t len,
-                        lp_err *err) {
-  size_t pl = strlen(path);
-  char *tmp = h->alloc(pl + 32);
-  if (!tmp) return fail(h, err, LP_ENOMEM, "python: out of memory");
-  snprintf(tmp, pl + 32, "%s.tmp.%ld", path, (long)getpid());
-  FILE *f = fopen(tmp, "wb");
-  if (!f) {
-    int e = errno;
-    h->free(tmp);
-    return fail(h, err, LP_EIO, "python: %s: cannot create: %s", path, strerror(e));
-  }
-  int bad = fwrite(data, 1, len, f) != len;
-  bad |= fflush(f) != 0;
-  bad |= fsync(fileno(f)) != 0;
-  int e = errno;
-  bad |= fclose(f) != 0;
-  if (!bad && rename(tmp, path) != 0) bad = 1, e = errno;
-  if (bad) {
-    unlink(tmp);
-    h->free(tmp);
-    return fail(h, err, LP_EIO, "python: %s: write failed: %s", path, strerror(e));
-  }
-  h->free(tmp);
-  return LP_OK;
-}
-
 static int py_tokenizer_train(void *self, const lp_strs *texts, int32_t vocab_size,
                               const char *out_path, lp_err *err) {
   GET_INST(self, err);
   const lp_host_api *h = I->host;
   if (!texts || !out_path || !*out_path)
     return fail(h, err, LP_EINVAL, "python: tokenizer_train needs texts and an output path");
+  /* The model file is written by the host (atomically, stale temporary files
+   * swept): checked before the long training. */
+  if (!LP_HOST_HAS(h, write_file_atomic) || !h->write_file_atomic)
+    return fail(h, err, LP_EABI,
+                "python: the host (plugin ABI %u.%u) cannot write files for plugins "
+                "(write_file_atomic, ABI 1.3): use an lpsynth of ABI 1.3 or later",
+                (unsigned)h->abi_major, (unsigned)h->abi_minor);
   if (vocab_size < MIN_VOCAB || vocab_size > MAX_VOCAB)
     return fail(h, err, LP_EINVAL,
                 "python: vocabulary size %d is outside %d..%d (the model reserves 4 special "
@@ -495,7 +477,10 @@ static int py_tokenizer_train(void *self, const lp_strs *texts, int32_t vocab_si
       py_spm_free(probe.spm);
     }
   }
-  if (rc == LP_OK) rc = write_atomic(h, out_path, model, model_len, err);
+  if (rc == LP_OK) {
+    rc = h->write_file_atomic(out_path, model, model_len, err);
+    if (rc != LP_OK) rc = fail(h, err, rc, "python: %s", err ? err->msg : "cannot write the model");
+  }
   free(model);
   return rc;
 }

@@ -130,7 +130,7 @@ has err.txt "--beam: 5000 is more than the largest beam, 4096" "beam limit"
 expect_status 0 "$LP" eval --help
 has out.txt "T workers search the tasks at once" "eval --help"
 
-# python: docstring/code pairs, BLEU, each worker's domain made from CKPT.spm
+# python: docstring/code pairs, BLEU, each worker's domain made from CKPT.res
 if [ -n "$STDLIB" ]; then
   mkdir lib
   for m in textwrap fnmatch; do cp "$STDLIB/$m.py" lib/; done

@@ -53,7 +53,7 @@ expect_status 1 "$LP" synth --domain string --examples empty.jsonl
 has err.txt "empty.jsonl: the examples file is empty" "empty examples file named"
 echo '{"inputs": ["a"], "outputs": []}' >noout.jsonl
 expect_status 1 "$LP" synth --domain string --examples noout.jsonl
-has err.txt "noout.jsonl: 1 inputs but 0 outputs" "examples without outputs: the file is named"
+has err.txt "noout.jsonl:1: 1 inputs but 0 outputs" "examples without outputs: the file and line are named"
 
 # with a (tiny, untrained) model: every mode runs; guided answers are consistent
 expect_status 0 "$LP" train --domain string --config "$MODELS/robustfill-tiny.cfg" --steps 2 --out rf.ckpt
@@ -78,7 +78,8 @@ done
 # an example longer than the model takes: the message names the file
 python3 -c 'import json; print(json.dumps({"inputs": ["a" * 5000], "outputs": ["a"]}))' >long.jsonl
 expect_status 1 "$LP" synth --domain string --model rf.ckpt --examples long.jsonl --search beam
-has err.txt "long.jsonl: " "an over-long example names the file"
+has err.txt "long.jsonl:1: input 1 has 5000 tokens, more than the model's max_spec_len" \
+  "an over-long example names the file and line"
 
 # eval: held-out examples (held_inputs/held_outputs, or --holdout K)
 cat >held.jsonl <<'EOF'

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gradcheck.h" /* lp_gradcheck, lp_ops: test code (lpsynth_engine_testkit) */
 #include "lpsynth/engine.h"
 
 static int g_failures;

@@ -147,6 +147,7 @@ static void test_ema(void) {
   lp_model *m = lp_model_new(&c, &k_spec_v, &k_prog_v, 2, 5, &err);
   EXPECT(m != NULL);
   if (!m) return;
+  EXPECT_OK(lp_model_set_chunk(m, 0, &err)); /* the codes of the whole batch's pass */
   toy_task t[2];
   toy_make(&t[0], &r, 2, 2, 2, 6, 9, 9);
   toy_make(&t[1], &r, 1, 2, 3, 5, 5, 5);
@@ -430,6 +431,8 @@ static void test_parallel(void) {
       EXPECT(m1 && mw);
       if (!m1 || !mw) return;
       lp_step_stats s1, sw;
+      EXPECT_OK(lp_model_set_chunk(m1, 0, &err)); /* padded shares (test_chunk: chunks) */
+      EXPECT_OK(lp_model_set_chunk(mw, 0, &err));
       EXPECT_OK(lp_model_train_step(m1, &b, steps[si], NULL, &s1, &err));
       EXPECT_OK(lp_model_set_threads(mw, workers[k], &err));
       EXPECT_OK(lp_model_train_step(mw, &b, steps[si], NULL, &sw, &err));
@@ -475,6 +478,70 @@ static void test_parallel(void) {
   lp_engine_set_threads(1);
 }
 
+/* Length-bucketed LP steps (lp_model_set_chunk): on tasks of DIFFERENT program
+ * lengths, chunks of 1, 2 and 4 tasks on 1 and 2 workers give the loss terms,
+ * gradients and EMA codebook state of one padded pass (chunk 0, one worker) up
+ * to float rounding, in pretraining (step 5) and after it (step 30). */
+static void test_chunk(void) {
+  lp_err err = {0};
+  lp_model_cfg c;
+  tiny_cfg(&c);
+  lp_rng r;
+  lp_rng_seed(&r, 93);
+  toy_task tasks[7];
+  for (int i = 0; i < 7; i++) toy_make(&tasks[i], &r, 1 + i % 3, 2, 1, 9, 2, 2 + (i * 5) % 11);
+  lp_batch b = {0};
+  EXPECT_OK(toy_batch(&b, tasks, 7, 2, 1, &c, &err));
+  const int chunks[] = {1, 2, 4}, workers[] = {1, 2};
+  const int64_t steps[] = {5, 30};
+  for (int si = 0; si < 2; si++)
+    for (int k = 0; k < 6; k++) {
+      lp_model *m1 = lp_model_new(&c, &k_spec_v, &k_prog_v, 2, 5, &err);
+      lp_model *mw = lp_model_new(&c, &k_spec_v, &k_prog_v, 2, 5, &err);
+      EXPECT(m1 && mw);
+      if (!m1 || !mw) return;
+      lp_step_stats s1, sw;
+      EXPECT_OK(lp_model_set_chunk(m1, 0, &err));
+      EXPECT_OK(lp_model_train_step(m1, &b, steps[si], NULL, &s1, &err));
+      EXPECT_OK(lp_model_set_threads(mw, workers[k / 3], &err));
+      EXPECT_OK(lp_model_set_chunk(mw, chunks[k % 3], &err));
+      EXPECT_OK(lp_model_train_step(mw, &b, steps[si], NULL, &sw, &err));
+      const size_t np = lp_model_num_params(m1);
+      const float *g1 = lp_model_grads(m1), *gw = lp_model_grads(mw);
+      double worst = 0.0, gmax = 0.0;
+      for (size_t i = 0; i < np; i++) {
+        double d = fabs((double)gw[i] - g1[i]);
+        if (d > worst) worst = d;
+        if (fabs(g1[i]) > gmax) gmax = fabs(g1[i]);
+      }
+      size_t ns1 = 0, nsw = 0;
+      const float *st1 = lp_model_state(m1, &ns1), *stw = lp_model_state(mw, &nsw);
+      double sworst = 0.0;
+      EXPECT(ns1 == nsw && ns1 > 0);
+      for (size_t i = 0; i < ns1 && i < nsw; i++) {
+        double d = fabs((double)st1[i] - stw[i]);
+        if (d > sworst) sworst = d;
+      }
+      printf("  step %d, chunk %d, %d workers: loss %.7f vs %.7f, max |dgrad| %.3g (max %.3g), "
+             "max |dstate| %.3g\n",
+             (int)steps[si], chunks[k % 3], workers[k / 3], sw.loss, s1.loss, worst, gmax, sworst);
+      EXPECT(fabs(sw.loss - s1.loss) < 1e-5 * (1.0 + fabs(s1.loss)));
+      EXPECT(fabs(sw.loss_prog - s1.loss_prog) < 1e-5 * (1.0 + fabs(s1.loss_prog)));
+      EXPECT(fabs(sw.loss_latent - s1.loss_latent) < 1e-5 * (1.0 + fabs(s1.loss_latent)));
+      EXPECT(fabs(sw.loss_commit - s1.loss_commit) < 1e-5 * (1.0 + fabs(s1.loss_commit)));
+      EXPECT(fabs(sw.loss_e2e - s1.loss_e2e) < 1e-5 * (1.0 + fabs(s1.loss_e2e)));
+      EXPECT(sw.n_tokens == s1.n_tokens);
+      EXPECT(fabs(sw.token_acc - s1.token_acc) < 1e-9);
+      EXPECT(fabs(sw.codebook_perplexity - s1.codebook_perplexity) < 1e-9);
+      EXPECT(worst <= 1e-5 * gmax + 1e-7);
+      EXPECT(sworst <= 1e-5);
+      lp_model_free(m1);
+      lp_model_free(mw);
+    }
+  lp_batch_free(&b);
+  lp_engine_set_threads(1);
+}
+
 static const test_case k_cases[] = {
     {"gradcheck", test_gradcheck},
     {"gradcheck_pretrain", test_gradcheck_pretrain},
@@ -484,6 +551,7 @@ static const test_case k_cases[] = {
     {"search_l1", test_search_l1},
     {"ckpt", test_ckpt},
     {"parallel", test_parallel},
+    {"chunk", test_chunk},
     {"overfit", test_overfit},
 };
 

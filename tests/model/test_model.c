@@ -630,6 +630,7 @@ static void test_parallel(void) {
   lp_model *m = lp_model_new(&c, &k_spec_v, &k_prog_v, 2, 5, &err);
   EXPECT(m != NULL);
   if (!m) return;
+  EXPECT_OK(lp_model_set_chunk(m, 0, &err)); /* the padded shares (test_chunk: chunks) */
   const size_t np = lp_model_num_params(m);
   float *g1 = malloc(sizeof(float) * np);
   lp_step_stats s1, sw;
@@ -670,6 +671,70 @@ static void test_parallel(void) {
   lp_engine_set_threads(1);
 }
 
+/* Length-bucketed steps (lp_model_set_chunk): chunks of 1, 2, 3 tasks on 1, 2
+ * and 3 workers give the loss, token accuracy and gradients of one padded pass
+ * (chunk 0) up to float rounding, on tasks of different lengths; they run
+ * fewer padded FLOPs for the same useful ones; chunk >= B is the padded pass. */
+static void test_chunk(void) {
+  lp_err err = {0};
+  lp_model_cfg c;
+  tiny_cfg(&c);
+  lp_rng r;
+  lp_rng_seed(&r, 91);
+  toy_task tasks[9];
+  for (int i = 0; i < 9; i++) toy_make(&tasks[i], &r, 1 + (i * 5) % 4, 2, 1, 9, 2, 2 + (i * 7) % 13);
+  lp_batch b = {0};
+  EXPECT_OK(toy_batch(&b, tasks, 9, 2, 1, &c, &err));
+  lp_model *m = lp_model_new(&c, &k_spec_v, &k_prog_v, 2, 5, &err);
+  EXPECT(m != NULL);
+  if (!m) return;
+  const size_t np = lp_model_num_params(m);
+  float *g0 = malloc(sizeof(float) * np);
+  lp_step_stats s0, sc;
+  lp_model_profile p0, pc;
+  EXPECT_OK(lp_model_set_chunk(m, 0, &err));
+  lp_model_profile_enable(m, 1);
+  EXPECT_OK(lp_model_train_step(m, &b, 1, NULL, &s0, &err));
+  lp_model_profile_get(m, &p0);
+  memcpy(g0, lp_model_grads(m), sizeof(float) * np);
+  EXPECT(p0.chunks == 1 && p0.flops_run > p0.flops_useful && p0.flops_useful > 0);
+  const int chunks[] = {1, 2, 3, 9}, workers[] = {1, 2, 3};
+  for (int w = 0; w < 3; w++)
+    for (int k = 0; k < 4; k++) {
+      EXPECT_OK(lp_model_set_threads(m, workers[w], &err));
+      EXPECT_OK(lp_model_set_chunk(m, chunks[k], &err));
+      lp_model_profile_enable(m, 1);
+      EXPECT_OK(lp_model_train_step(m, &b, 1, NULL, &sc, &err));
+      lp_model_profile_get(m, &pc);
+      const float *g = lp_model_grads(m);
+      double worst = 0.0, gmax = 0.0;
+      for (size_t i = 0; i < np; i++) {
+        double d = fabs((double)g[i] - g0[i]);
+        if (d > worst) worst = d;
+        if (fabs(g0[i]) > gmax) gmax = fabs(g0[i]);
+      }
+      printf("  chunk %d, %d workers: loss %.7f vs %.7f, max |dgrad| %.3g (max |grad| %.3g), "
+             "%lld passes, %.0f of %.0f FLOPs useful\n",
+             chunks[k], workers[w], sc.loss, s0.loss, worst, gmax, pc.chunks, pc.flops_useful,
+             pc.flops_run);
+      EXPECT(fabs(sc.loss - s0.loss) < 1e-5 * (1.0 + fabs(s0.loss)));
+      EXPECT(sc.n_tokens == s0.n_tokens);
+      EXPECT(fabs(sc.token_acc - s0.token_acc) < 1e-9);
+      EXPECT(worst <= 1e-5 * gmax + 1e-7);
+      EXPECT(fabs(pc.flops_useful - p0.flops_useful) <= 1e-9 * p0.flops_useful);
+      if (chunks[k] < 9) {
+        EXPECT(pc.chunks == (9 + chunks[k] - 1) / chunks[k]);
+        EXPECT(pc.flops_run < p0.flops_run);
+      }
+    }
+  EXPECT(lp_model_set_chunk(m, -1, &err) == LP_EINVAL);
+  lp_model_profile_enable(m, 0);
+  lp_model_free(m);
+  lp_batch_free(&b);
+  free(g0);
+  lp_engine_set_threads(1);
+}
+
 static const test_case k_cases[] = {
     {"gradcheck", test_gradcheck},
     {"gradcheck_1part", test_gradcheck_1part},
@@ -680,6 +745,7 @@ static const test_case k_cases[] = {
     {"search", test_search},
     {"badinput", test_badinput},
     {"parallel", test_parallel},
+    {"chunk", test_chunk},
     {"overfit", test_overfit},
 };
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gradcheck.h" /* tests/engine: lp_gradcheck (lpsynth_engine_testkit) */
 #include "lpsynth/engine.h"
 #include "lpsynth/model.h"
 #include "lpsynth/runtime.h"
@@ -177,6 +178,9 @@ static inline lp_model *gc_model(void (*cfg_fn)(lp_model_cfg *), int train, int 
     fprintf(stderr, "%s\n", err.msg);
     return NULL;
   }
+  /* one padded pass: the checks read the step's activations (chunked steps
+   * are compared with it in the "chunk" cases) */
+  EXPECT(lp_model_set_chunk(m, 0, &err) == LP_OK);
   float *P = lp_model_params(m);
   const size_t np = lp_model_num_params(m);
   lp_rng_seed(r, 99);

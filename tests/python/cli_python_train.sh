@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The python domain end to end: `lpsynth train` on docstring/code pairs (with
 # --split, skipped over-long programs, truncated docstrings), the tokenizer
-# copied beside the checkpoint (CKPT.spm) and found there by synth, eval and
+# copied beside the checkpoint (CKPT.res, the domain resource; CKPT.spm of
+# older runs) and found there by synth, eval and
 # --resume, the vocabulary fingerprint refusing another tokenizer, `eval
 # --metric bleu` (scores in range, --json, --details, beam diversity),
 # `synth --spec`, malformed lines (FILE:LINE messages, non-zero exit), and a
@@ -78,9 +79,9 @@ sed -e 's/^max_spec_len.*/max_spec_len = 16/' -e 's/^max_program_len.*/max_progr
 expect_status 0 "$LP" train --domain python --domain-options tok.model --model robustfill \
   --config short.cfg --data pairs.jsonl --split train --steps 12 --out rf.ckpt
 cp out.txt train.out
-[ -f rf.ckpt.spm ] || fail "no rf.ckpt.spm beside the checkpoint"
-cmp -s rf.ckpt.spm tok.model || fail "rf.ckpt.spm is not a copy of tok.model"
-has train.out "domain options: rf.ckpt.spm (a copy of tok.model)" "train summary"
+[ -f rf.ckpt.res ] || fail "no rf.ckpt.res beside the checkpoint"
+cmp -s rf.ckpt.res tok.model || fail "rf.ckpt.res is not a copy of tok.model"
+has train.out "domain options: rf.ckpt.res (a copy of tok.model)" "train summary"
 grep -Eq "^pairs: [1-9][0-9]* skipped \(program longer than max_program_len 64\) and [1-9][0-9]* docstrings cut to max_spec_len 16" train.out ||
   fail "train summary lacks the skipped/cut counts: $(cat train.out)"
 grep -Eq "one pass of pairs.jsonl: [1-9][0-9]* of $n_train lines of split train skipped" train.out ||
@@ -92,11 +93,11 @@ expect_status 0 "$LP" train --domain python --domain-options tok.model --config 
 import json, sys
 o = json.load(open("out.txt"))
 n = int(sys.argv[1])
-ok = o["skipped_long"] > 0 and o["truncated_specs"] > 0 and o["domain_options_copy"] == "all.ckpt.spm"
+ok = o["skipped_long"] > 0 and o["truncated_specs"] > 0 and o["domain_options_copy"] == "all.ckpt.res"
 ok = ok and "split" not in o and (o.get("pass_lines", n) == n)
 sys.exit(0 if ok else 1)' "$(wc -l <pairs.jsonl)" || fail "train --json: $(cat out.txt)"
 
-# ---- eval --metric bleu (the default for python), CKPT.spm found by itself ----
+# ---- eval --metric bleu (the default for python), CKPT.res found by itself ----
 expect_status 0 "$LP" eval --domain python --model rf.ckpt --tasks pairs.jsonl --split test \
   --beam 1,2 --max-len 24 --json --details details.jsonl
 "$PY" - out.txt details.jsonl "$n_test" <<'EOF' || fail "eval --json / --details (above)"
@@ -154,10 +155,16 @@ has err.txt "vocabulary fingerprint mismatch" "same-size other tokenizer (eval)"
 # no tokenizer at all: the message says where it was looked for
 cp rf.ckpt lonely.ckpt
 expect_status 1 "$LP" eval --domain python --model lonely.ckpt --tasks pairs.jsonl
-has err.txt "no --domain-options given, and no lonely.ckpt.spm beside the checkpoint" "no tokenizer"
-# ckpt info checks as eval does: with CKPT.spm beside it, with the options given, not without
+has err.txt "no --domain-options given, and no domain resource lonely.ckpt.res (or lonely.ckpt.spm) beside the checkpoint" "no tokenizer"
+# a checkpoint of an older run: its resource is CKPT.spm
+cp rf.ckpt old.ckpt
+cp rf.ckpt.res old.ckpt.spm
+expect_status 0 "$LP" ckpt info old.ckpt
+has out.txt "checked:    loads with" "ckpt info finds CKPT.spm of an older run"
+expect_status 0 "$LP" synth --domain python --model old.ckpt --spec "Square a number." --beam 2 --max-len 12
+# ckpt info checks as eval does: with CKPT.res beside it, with the options given, not without
 expect_status 0 "$LP" ckpt info rf.ckpt
-has out.txt "checked:    loads with" "ckpt info of a python checkpoint (CKPT.spm beside it)"
+has out.txt "checked:    loads with" "ckpt info of a python checkpoint (CKPT.res beside it)"
 expect_status 0 "$LP" ckpt info --domain-options tok.model lonely.ckpt
 expect_status 1 "$LP" ckpt info --domain-options tok2.model rf.ckpt
 has err.txt "vocabulary fingerprint mismatch" "other tokenizer (ckpt info)"
@@ -175,14 +182,14 @@ ps = o["programs"]
 ok = len(ps) >= 1 and all(isinstance(p["program"], str) and p["consistent"] is False for p in ps)
 raise SystemExit(0 if ok else 1)' || fail "synth --json: $(cat out.txt)"
 
-# ---- resume: CKPT.spm and the split are the checkpoint's; same as straight through ----
+# ---- resume: CKPT.res and the split are the checkpoint's; same as straight through ----
 expect_status 0 "$LP" train --domain python --domain-options tok.model --model lp --config "$LPTINY" \
   --data pairs.jsonl --split train --steps 8 --out lp8.ckpt
 expect_status 0 "$LP" train --domain python --domain-options tok.model --model lp --config "$LPTINY" \
   --data pairs.jsonl --split train --steps 4 --out lp4.ckpt
 expect_status 0 "$LP" train --domain python --resume lp4.ckpt --data pairs.jsonl --steps 8 --out lp48.ckpt
 has err.txt 'lines of split "train" only' "resume keeps the split"
-[ -f lp48.ckpt.spm ] || fail "resume: no lp48.ckpt.spm"
+[ -f lp48.ckpt.res ] || fail "resume: no lp48.ckpt.res"
 "$PY" - lp8.ckpt lp48.ckpt <<'EOF' || fail "resumed LP checkpoint differs from straight training"
 import struct, sys
 def sections(p):
@@ -236,7 +243,8 @@ has err.txt 'nosplit.jsonl:1: missing field "split"' "no split field (eval)"
 # ---- help ----
 expect_status 0 "$LP" train --help
 has out.txt "--split NAME" "train --help"
-has out.txt "CKPT.spm" "train --help"
+has out.txt "CKPT.res" "train --help"
+has out.txt "CKPT.spm" "train --help names the older resource"
 expect_status 0 "$LP" eval --help
 has out.txt "--metric exact|bleu" "eval --help"
 has out.txt "distinct n-grams" "eval --help"

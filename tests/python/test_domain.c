@@ -7,10 +7,12 @@
  * the reserved symbols, anonymise on ids and the failure messages. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../common/check.h"
 #include "lpsynth/runtime.h"
@@ -114,6 +116,21 @@ static void test_without_model(const char *tmp) {
         "vocab 50: %s", e.msg);
   lp_strs empty = {0};
   CHECK(lp_domain_tokenizer_train(d, &empty, 1000, out, &e) == LP_EINVAL, "no texts: %s", e.msg);
+  /* a host of ABI 1.2 has no write_file_atomic: refused at once, nothing written */
+  const lp_domain_desc *D = lp_domain_desc_of(d);
+  lp_host_api old = *lp_host_api_get();
+  old.struct_size = (uint32_t)offsetof(lp_host_api, write_file_atomic);
+  old.abi_minor = 2;
+  CHECK(!LP_HOST_HAS(&old, write_file_atomic) && LP_HOST_HAS(lp_host_api_get(), write_file_atomic),
+        "LP_HOST_HAS");
+  void *self = NULL;
+  CHECK(D->create(&old, NULL, &self, &e) == LP_OK, "create on an ABI 1.2 host: %s", e.msg);
+  if (self) {
+    CHECK(D->tokenizer_train(self, &texts, 1000, out, &e) == LP_EABI &&
+              has(e.msg, "write_file_atomic") && access(out, F_OK) != 0,
+          "train on an ABI 1.2 host: %d %s", e.code, e.msg);
+    D->destroy(self);
+  }
   lp_strs_free(&texts);
   lp_domain_free(d);
 
@@ -171,9 +188,15 @@ static void test_with_model(const char *tmp, const char *stdlib) {
     lp_strs_push(&texts, c.docs.items[i].data, c.docs.items[i].len);
     lp_strs_push(&texts, c.codes.items[i].data, c.codes.items[i].len);
   }
-  char model[4096];
+  char model[4096], stale[4200];
   snprintf(model, sizeof model, "%s/small.model", tmp);
+  /* the temporary file of a killed writer (no process has that pid): the
+   * host's writer sweeps it away */
+  snprintf(stale, sizeof stale, "%s.tmp.999999999", model);
+  lp_err we = {0};
+  CHECK(lp_write_file_atomic(stale, "partial", 7, &we) == LP_OK, "stale file: %s", we.msg);
   CHECK(lp_domain_tokenizer_train(d, &texts, 2000, model, &e) == LP_OK, "train: %s", e.msg);
+  CHECK(access(stale, F_OK) != 0, "the stale temporary file %s is still there", stale);
   lp_strs_free(&texts);
   lp_domain_free(d);
 

@@ -371,6 +371,12 @@ static void test_desc_validate(const lp_domain_desc *toy) {
   strcat(name, "b");
   CHECK(lp_desc_validate(&c, "x.so", &out, &e) == LP_EABI, "64-character name accepted");
   CHECK(lp_desc_validate(NULL, "x.so", &out, &e) == LP_EABI && has(e.msg, "x.so"), "NULL desc");
+  /* A plugin built against an older minor (ABI 1.2, before the host's
+   * write_file_atomic slot) still loads. */
+  c = *toy;
+  c.abi_minor = 2;
+  CHECK(lp_desc_validate(&c, "x.so", &out, &e) == LP_OK && out.abi_minor == 2,
+        "ABI 1.2 plugin refused: %s", e.msg);
   /* An ABI 1.0 descriptor that stops right after the required part: the
    * optional slots beyond its struct_size read as NULL, whatever lies there. */
   c = *toy;
@@ -912,6 +918,49 @@ static void test_atomic(void) {
   CHECK(lp_write_file_atomic(bad, "x", 1, &e) == LP_EIO && has(e.msg, bad), "bad dir: %d %s",
         e.code, e.msg);
   CHECK(temp_files_left(dir) == 0, "a temp file is left");
+  /* The streaming form: pieces through stdio, then commit or abort. */
+  lp_atomic_file o;
+  CHECK(lp_atomic_open(&o, path, &e) == LP_OK && o.f, "atomic open: %s", e.msg);
+  if (o.f) {
+    fprintf(o.f, "line %d\n", 1);
+    fputs("line 2\n", o.f);
+    CHECK(temp_files_left(dir) == 1, "no temporary file while writing");
+    CHECK(lp_atomic_commit(&o, &e) == LP_OK && !o.f && !o.path && !o.tmp, "commit: %s", e.msg);
+  }
+  got = slurp(path, &len);
+  CHECK(got && len == 14 && memcmp(got, "line 1\nline 2\n", 14) == 0, "streamed content");
+  free(got);
+  CHECK(lp_atomic_open(&o, path, &e) == LP_OK, "atomic open: %s", e.msg);
+  if (o.f) fputs("never seen", o.f);
+  lp_atomic_abort(&o);
+  lp_atomic_abort(&o); /* twice: a no-op */
+  got = slurp(path, &len);
+  CHECK(got && len == 14 && temp_files_left(dir) == 0, "abort left the old file alone");
+  free(got);
+  memset(&e, 0, sizeof e);
+  CHECK(lp_atomic_open(&o, dir, &e) == LP_OK, "open beside a folder: %s", e.msg);
+  CHECK(lp_atomic_commit(&o, &e) == LP_EIO && has(e.msg, "rename failed") && has(e.msg, dir),
+        "rename over a folder: %d %s", e.code, e.msg);
+  CHECK(lp_atomic_commit(&o, &e) == LP_EINVAL, "commit with nothing open");
+  CHECK(stat(fmt("%s.tmp.%ld", dir, (long)getpid()), &st) != 0 && temp_files_left(dir) == 0,
+        "a temp file is left");
+  /* Plugins reach the same writer and error setter through the host table
+   * (write_file_atomic: ABI 1.3). */
+  const lp_host_api *h = lp_host_api_get();
+  CHECK(h->struct_size == sizeof(lp_host_api) && h->abi_minor == LP_PLUGIN_ABI_MINOR &&
+            LP_PLUGIN_ABI_MINOR >= 3 && LP_HOST_HAS(h, write_file_atomic) &&
+            h->write_file_atomic == lp_write_file_atomic && h->set_error == lp_err_set,
+        "host table");
+  CHECK(h->write_file_atomic(path, "via host", 8, &e) == LP_OK, "host write: %s", e.msg);
+  got = slurp(path, &len);
+  CHECK(got && len == 8 && memcmp(got, "via host", 8) == 0, "content written through the host");
+  free(got);
+  memset(&e, 0, sizeof e);
+  CHECK(h->write_file_atomic(bad, "x", 1, &e) == LP_EIO && has(e.msg, bad), "host bad dir: %s",
+        e.msg);
+  CHECK(h->set_error(&e, LP_EINVAL, "n=%d", 7) == LP_EINVAL && e.code == LP_EINVAL &&
+            strcmp(e.msg, "n=7") == 0 && h->set_error(NULL, LP_EIO, "x") == LP_EIO,
+        "host set_error");
 }
 
 /* --------------------------------------------------------------------- main */

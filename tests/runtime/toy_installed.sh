@@ -10,20 +10,10 @@ if [ $# -ne 2 ]; then
 fi
 BUILD=$1
 SRC=$2
-unset LPSYNTH_PLUGIN_PATH PKG_CONFIG_PATH
 export LPSYNTH_PROGRESS=0
-T=$(mktemp -d "${TMPDIR:-/tmp}/lpsynth-install.XXXXXX")
-trap 'rm -rf -- "$T"' EXIT
-P="$T/prefix"
-die() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
-
-cmake --install "$BUILD" --prefix "$P" >"$T/install.log" 2>&1 || {
-  cat "$T/install.log" >&2
-  die "cmake --install failed"
-}
+# shellcheck source-path=SCRIPTDIR source=../common/install_temp.sh
+. "$(dirname -- "$0")/../common/install_temp.sh"
+install_temp "$BUILD" install # $T (scratch), $P (the prefix)
 PC=$(find "$P" -name lpsynth.pc -path '*/pkgconfig/*' | head -n 1)
 [ -n "$PC" ] || die "no lpsynth.pc installed under $P"
 [ -f "$P/include/lpsynth/plugin.h" ] || die "plugin.h not installed under $P/include/lpsynth"

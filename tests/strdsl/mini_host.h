@@ -68,6 +68,7 @@ static int h_set_error(lp_err *err, int code, const char *fmt, ...) {
 }
 static const lp_host_api host = {sizeof(lp_host_api), LP_PLUGIN_ABI_MAJOR, LP_PLUGIN_ABI_MINOR,
                                  h_alloc, h_realloc, h_free, h_buf_append, h_ids_push,
-                                 h_strs_push, h_log, h_set_error};
+                                 h_strs_push, h_log, h_set_error,
+                                 NULL /* write_file_atomic: the string domain writes no files */};
 
 #endif

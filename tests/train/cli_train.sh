@@ -300,7 +300,7 @@ expect_has "$T/out" "data:       tasks from a file" "ckpt info data kind"
 { head -n 5 "$T/tasks.jsonl"; echo '{"program": "GetUpto(", "inputs": ["a"], "outputs": ["b"]}'; } >"$T/bad.jsonl"
 runcmd train --data "$T/bad.jsonl" --steps 4 --out "$T/badf.ckpt"
 expect_rc 1 "bad data line"
-expect_has "$T/err" "$T/bad.jsonl:6: program" "bad data line message names FILE:LINE"
+expect_has "$T/err" "$T/bad.jsonl:6: field \"program\"" "bad data line message names FILE:LINE"
 expect_has "$T/err" "the checkpoint of step 1 was saved" "progress before the bad line saved"
 
 finish

@@ -468,7 +468,7 @@ static void data_errors(void) {
   expect_data_error(buf, ":2: missing field \"outputs\"", "no outputs");
   snprintf(buf, sizeof buf, "%s{\"program\": \"Nope(\", \"inputs\": [\"a\"], \"outputs\": [\"b\"]}\n",
            good);
-  expect_data_error(buf, ":2: program", "bad program");
+  expect_data_error(buf, ":2: field \"program\"", "bad program");
   snprintf(buf, sizeof buf, "%s{\"tokens\": [5, 9], \"inputs\": [\"a\"], \"outputs\": [\"b\"]}\n",
            good);
   expect_data_error(buf, ":2: the program's tokens do not end with EOS", "no EOS");
@@ -481,12 +481,12 @@ static void data_errors(void) {
   snprintf(buf, sizeof buf,
            "%s{\"program\": \"GetUpto(' ')\", \"inputs\": [\"%s\"], \"outputs\": [\"b\"]}\n",
            good, longs);
-  expect_data_error(buf, ":2: example 1 input has 200 tokens, more than max_spec_len 128",
+  expect_data_error(buf, ":2: input 1 has 200 tokens, more than the model's max_spec_len 128",
                     "too long");
   snprintf(buf, sizeof buf,
            "%s{\"program\": \"GetUpto(' ')\", \"inputs\": [\"a\", \"b\"], \"outputs\": [\"b\"]}\n",
            good);
-  expect_data_error(buf, ":2: 2 inputs and 1 outputs", "count mismatch");
+  expect_data_error(buf, ":2: 2 inputs but 1 outputs", "count mismatch");
   /* a missing file */
   lp_train_opts o;
   lp_train_result r;

@@ -15,7 +15,8 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "engine/internal.h" /* LP_TRY, LP_REQUIRE */
+#include "gradcheck.h"
 
 void lp_gc_opts_default(lp_gc_opts *o) {
   o->eps = 3e-2f;

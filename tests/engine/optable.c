@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "engine/internal.h" /* LP_TRY, LP_REQUIRE */
+#include "gradcheck.h"
 
 #define GC_MAX_IN 6
 #define GC_MAX_ALLOC 48
