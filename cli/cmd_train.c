@@ -456,6 +456,7 @@ static void report_json(const train_run *R, const lp_train_result *r) {
   if (r->time_limited) json_object_set_new(j, "time_limited", json_true());
   json_object_set_new(j, "seconds", json_real(r->seconds));
   json_object_set_new(j, "tasks_per_s", json_real(r->tasks_per_s));
+  json_object_set_new(j, "precision", json_string(r->precision == LP_PREC_BF16 ? "bf16" : "fp32"));
   if (r->ranks > 1) { /* multi-process: ranks and this rank's time in the collectives */
     json_object_set_new(j, "ranks", json_integer(r->ranks));
     json_object_set_new(j, "comm_seconds", json_real(r->comm_seconds));

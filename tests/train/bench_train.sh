@@ -35,6 +35,15 @@ f=$(LPSYNTH_PRECISION=fp32 run --chunk 1) || bad "LPSYNTH_PRECISION=fp32 failed"
 [ "$(field "$f" precision)" = fp32 ] || bad "LPSYNTH_PRECISION=fp32 gave $(field "$f" precision)"
 p=$(run --chunk 1 --precision fp32) || bad "--precision fp32 failed"
 [ "$(field "$p" precision)" = fp32 ] || bad "--precision fp32 gave $(field "$p" precision)"
+# train itself: bf16 by default where available, fp32 on request or by the environment
+ck=$(mktemp -d)
+t=$("$L" train --domain string --config "$M/robustfill-tiny.cfg" --steps 2 --out "$ck/a.ckpt" --json) ||
+  bad "train failed"
+[ "$(field "$t" precision)" = "$want" ] || bad "train precision $(field "$t" precision), want $want"
+t=$(LPSYNTH_PRECISION=fp32 "$L" train --domain string --config "$M/robustfill-tiny.cfg" --steps 2 \
+      --precision bf16 --chunk 0 --out "$ck/b.ckpt" --json) || bad "train fp32 fallback failed"
+[ "$(field "$t" precision)" = fp32 ] || bad "train under LPSYNTH_PRECISION=fp32: $(field "$t" precision)"
+rm -rf "$ck"
 
 # length bucketing: the same loss (fp32, no dropout noise: same rng stream per
 # chunk count is not promised, so dropout is off in a copy of the config),
