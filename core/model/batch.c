@@ -5,6 +5,7 @@
 
 #include "lpsynth/model.h"
 #include "lpsynth/runtime.h"
+#include "model_internal.h" /* rf_used_len */
 
 void lp_batch_free(lp_batch *b) {
   if (!b) return;
@@ -124,8 +125,7 @@ int lp_batch_fill(lp_batch *b, const lp_task_ids *tasks, int n, int n_parts, int
   return LP_OK;
 }
 
-/* Length of a row of ids padded at the end with pad (0 when all pad). */
-static size_t row_len(const int32_t *ids, size_t T, int32_t pad) {
+int rf_used_len(const int32_t *ids, int T, int32_t pad) {
   while (T > 0 && ids[T - 1] == pad) T--;
   return T;
 }
@@ -142,15 +142,15 @@ int lp_batch_subset(lp_batch *dst, const lp_batch *b, const int *tasks, int n, i
       return lp_err_set(err, LP_EINVAL, "lp_batch_subset: task %d outside [0, %d)", t, b->B);
     for (int p = 0; p < b->n_parts; p++)
       for (size_t e = 0; e < E; e++) {
-        size_t T = (size_t)b->T_spec[p];
-        size_t len = row_len(b->spec[p] + ((size_t)t * E + e) * T, T, spec_pad);
+        const int T = b->T_spec[p];
+        size_t len = (size_t)rf_used_len(b->spec[p] + ((size_t)t * E + e) * T, T, spec_pad);
         if (len > Ts[p]) Ts[p] = len;
       }
     if (b->T_prog > 0) {
-      size_t T = (size_t)b->T_prog;
-      size_t len = row_len(b->prog + (size_t)t * T, T, prog_pad);
+      const int T = b->T_prog;
+      size_t len = (size_t)rf_used_len(b->prog + (size_t)t * T, T, prog_pad);
       if (b->prog_enc) {
-        size_t le = row_len(b->prog_enc + (size_t)t * T, T, prog_pad);
+        size_t le = (size_t)rf_used_len(b->prog_enc + (size_t)t * T, T, prog_pad);
         if (le > len) len = le;
       }
       if (len > Tp) Tp = len;

@@ -306,7 +306,7 @@ typedef struct rf_chunks {
  * (none when rng is NULL). NULL on failure (message in err). */
 rf_chunks *rf_chunks_plan(lp_model *m, const lp_batch *b, int k, lp_rng *rng, lp_err *err);
 void rf_chunks_free(rf_chunks *c);
-/* Length of the row ids[T] without its padding at the end. */
+/* Length of the row ids[T] without its padding at the end (batch.c). */
 int rf_used_len(const int32_t *ids, int T, int32_t pad);
 /* ---- multi-process steps (lp_model_set_comm; parallel.c) ---- */
 #define RF_RED 10 /* doubles per chunk: lp_step_stats' fields, then 1 = ran here */

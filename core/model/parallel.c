@@ -125,11 +125,6 @@ void rf_chunks_free(rf_chunks *c) {
   free(c);
 }
 
-int rf_used_len(const int32_t *ids, int T, int32_t pad) {
-  while (T > 0 && ids[T - 1] == pad) T--;
-  return T;
-}
-
 /* Sorts idx[0..n) by key ascending, ties by index (insertion sort: n <= B). */
 static void sort_by_key(int *idx, int n, const double *key, int desc) {
   for (int i = 1; i < n; i++) {

@@ -35,20 +35,13 @@ static void rf_count_flops(const lp_model *m, const lp_batch *b, double *run, do
   const int32_t sp = m->spec_v.pad, pp = m->prog_v.pad;
   double r = 0.0, u = 0.0;
   for (int k = 0; k < B; k++) {
-    int t = T;
-    while (t > 0 && b->prog[(size_t)k * T + t - 1] == pp) t--;
+    const int t = rf_used_len(b->prog + (size_t)k * T, T, pp);
     r += E * rf_example_flops(m, Ti, To, T) + 2.0 * T * D * V;
     u += 2.0 * t * D * V;
     for (int e = 0; e < E; e++) {
       if (!b->emask[(size_t)k * E + e]) continue;
-      const int32_t *x = b->spec[0] + ((size_t)k * E + e) * Ti;
-      int i = Ti, o = 0;
-      while (i > 0 && x[i - 1] == sp) i--;
-      if (To) {
-        const int32_t *y = b->spec[1] + ((size_t)k * E + e) * To;
-        o = To;
-        while (o > 0 && y[o - 1] == sp) o--;
-      }
+      const int i = rf_used_len(b->spec[0] + ((size_t)k * E + e) * Ti, Ti, sp);
+      const int o = To ? rf_used_len(b->spec[1] + ((size_t)k * E + e) * To, To, sp) : 0;
       u += rf_example_flops(m, i, o, t);
     }
   }
