@@ -69,6 +69,7 @@ static int settings_from_options(const cli_opts *o, eval_settings *S) {
   S->cands = (int)o->candidates;
   S->tlimit = o->time_limit;
   S->max_len = (int)o->max_len;
+  S->len_alpha = o->len_alpha;
   memcpy(S->beams, o->beams.v, sizeof S->beams);
   S->n_beams = o->beams.n;
   if (o->latent_beams.n) {

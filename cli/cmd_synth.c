@@ -273,7 +273,8 @@ int cmd_synth(int argc, char **argv) {
   if (!can_check && mode == LP_SEARCH_AUTO) mode = LP_SEARCH_BEAM; /* nothing to verify */
   lp_synth_opts so = {.mode = mode, .beam = (int)o.beam, .latent_beam = (int)o.latent_beam,
                       .max_len = (int)o.max_len, .time_limit = o.time_limit,
-                      .max_candidates = (int)o.candidates, .rank = o.rank};
+                      .max_candidates = (int)o.candidates, .rank = o.rank,
+                      .len_alpha = o.len_alpha};
   lp_err e = {0};
   if (cli_synth(&L, &t, &so, &res, &e))
     cli_error("synth", "%s: %s", src, e.msg);

@@ -24,6 +24,7 @@ typedef struct eval_settings {
   int mode, cands, rank;    /* exact: --search, --candidates, --rank */
   double tlimit;            /* exact: --time-limit */
   int max_len;
+  double len_alpha;         /* --len-alpha */
   int is_lp;                /* the model has latent beams */
   int beams[CLI_MAX_LIST], n_beams; /* B (0: the solver alone) */
   int lbeams[CLI_MAX_LIST], n_lbeams; /* L (0: floor(sqrt(B))) */

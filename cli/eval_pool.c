@@ -70,7 +70,7 @@ static int run_exact(const eval_settings *S, eval_worker *W, eval_job *J, int bi
                      run_res *R, lp_beam_result *res) {
   lp_err e = {0};
   lp_synth_opts so = {.mode = S->mode, .beam = S->beams[bi], .latent_beam = S->lbeams[li],
-                      .max_len = S->max_len, .time_limit = S->tlimit,
+                      .max_len = S->max_len, .time_limit = S->tlimit, .len_alpha = S->len_alpha,
                       .max_candidates = S->cands, .rank = S->rank};
   lp_synth_result sr = {0};
   if (lp_synthesize(W->d, W->m, W->m ? &J->b : NULL, J->t.ex, J->t.n_examples, &so, &sr, &e)) {
@@ -110,7 +110,7 @@ static int run_bleu(const eval_settings *S, eval_worker *W, eval_job *J, int bi,
                     run_res *R, lp_beam_result *res) {
   lp_err e = {0};
   lp_beam_opts o = {.beam = S->beams[bi], .latent_beam = S->lbeams[li], .max_len = S->max_len,
-                    .len_alpha = 0.0f};
+                    .len_alpha = (float)S->len_alpha};
   if (lp_model_search(W->m, &J->b, &o, res, &e)) {
     J->msg = eval_msg("%s:%zu: search: %s", S->tasks, J->lineno, e.msg);
     return -1;

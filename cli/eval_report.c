@@ -357,6 +357,7 @@ void eval_report_print(eval_report *R, const eval_summary_info *I) {
     json_object_set_new(js, "time_limit", json_real(S->tlimit));
     json_object_set_new(js, "rank", json_string(lp_rank_name(S->rank)));
   }
+  json_object_set_new(js, "len_alpha", json_real(S->len_alpha));
   json_object_set_new(js, "seconds", json_real(I->wall));
   if (I->json) {
     json_dumpf(js, stdout, JSON_COMPACT);

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "opts.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,19 @@ static int set_u64(const cli_opt *e, const char *as, const char *arg, cli_opts *
 
 static int set_seconds(const cli_opt *e, const char *as, const char *arg, cli_opts *o) {
   return cli_parse_seconds(o->verb, as, arg, FIELD(o, e, double));
+}
+
+/* The beam's length normalisation exponent, a number in [0, 10]. */
+static int set_alpha(const cli_opt *e, const char *as, const char *arg, cli_opts *o) {
+  char *end;
+  errno = 0;
+  const double v = strtod(arg, &end);
+  if (errno || end == arg || *end || !(v >= 0.0 && v <= 10.0)) {
+    cli_error(o->verb, "%s expects a number in 0..10, got \"%s\"", as, arg);
+    return -1;
+  }
+  *FIELD(o, e, double) = v;
+  return 0;
 }
 
 /* A program size bound; the spelling given is kept for messages (--min-expr). */
@@ -354,6 +368,10 @@ static const cli_opt table[CLI_O_N] = {
     {CLI_O_MAX_LEN_EVAL, "--max-len", NULL, NULL, "N", V(EVAL), 0, set_i64, F(max_len), 1, 100000,
      NULL, 0, "longest program searched, in tokens incl. EOS (default: the model's "
               "max_program_len; more than it takes fails the search)", {{0}}},
+    {CLI_O_LEN_ALPHA, "--len-alpha", NULL, NULL, "A", V(SYNTH) | V(EVAL), 0, set_alpha,
+     F(len_alpha), 0, 0, "0", 0,
+     "length normalisation of the beam: finished programs (and, for LP models, latent "
+     "sequences) are ranked by log-probability / length^A (0: none; the paper: 0.6)", {{0}}},
     {CLI_O_CANDIDATES, "--candidates", NULL, NULL, "N", V(SYNTH) | V(EVAL), 0, set_i64,
      F(candidates), 1, 100000, "100", 0, "solver: programs enumerated and ranked", {{0}}},
     {CLI_O_RANK, "--rank", NULL, NULL, "R", V(SYNTH) | V(EVAL), 0, set_rank, F(rank), 0, 0,

@@ -444,7 +444,9 @@ static int read_section(int which, rbuf *r, const char *origin, unsigned flags, 
       if (r->bad || wn > (uint64_t)INT64_MAX)
         CORRUPT("%s", origin, "training statistics: bad window");
       out->pos.win_n = (int64_t)wn;
-      for (int i = 0; i < LP_TRAIN_WIN_SUMS; i++) out->pos.win[i] = r_f64(r);
+      /* the ninth sum (latent accuracy) came later: older files end after 8 */
+      for (int i = 0; i < LP_TRAIN_WIN_SUMS; i++)
+        out->pos.win[i] = i < 8 || r->len - r->pos >= 8 ? r_f64(r) : 0.0;
       break;
     }
     case S_DOMN: {

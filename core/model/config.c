@@ -41,6 +41,7 @@ void lp_model_cfg_default(lp_model_cfg *c, int kind) {
   c->w_latent = 1.0f;
   c->w_e2e = 1.0f;
   c->dead_code_restart = 0;
+  c->kmeans_init = 0;
 }
 
 /* ---- the key table ---- */
@@ -89,6 +90,7 @@ static const key_desc keys[] = {
     {"w_latent", T_FLOAT, OFF(w_latent), 0, 1000, 0, 0},
     {"w_e2e", T_FLOAT, OFF(w_e2e), 0, 1000, 0, 0},
     {"dead_code_restart", T_INT, OFF(dead_code_restart), 0, 1, 0, 0},
+    {"kmeans_init", T_INT, OFF(kmeans_init), 0, 1, 0, 0},
 };
 #define N_KEYS (sizeof keys / sizeof *keys)
 

@@ -18,7 +18,10 @@
  *   smoothed n~_k = (n_k + eps) / (N + K eps) * N, N = sum n. The codebook is
  *   initialised from data: at the first train step, before quantising, codes
  *   are set to K encoder outputs of the batch (random N(0,1) until then, for
- *   forwards before any training); n_k = 1, w_k = c_k. Codes unused
+ *   forwards before any training); n_k = 1, w_k = c_k. With kmeans_init = 1
+ *   the codes are instead the centres of k-means over the batch's encoder
+ *   outputs (n_k, w_k: each cluster's size and sum), at the first step and again
+ *   at the first step after pretraining. Codes unused
  *   for LPM_DEAD_AFTER steps are "dead" (lp_step_stats.dead_codes); with
  *   dead_code_restart = 1 they are re-initialised from a (deterministically
  *   chosen) valid encoder output of the current batch.
@@ -117,7 +120,7 @@ struct lpm {
                     concatenation is zero), and the codebook is frozen (no EMA) */
   lpm_acts a;
   /* last forward */
-  int B, E, T, S, SL, Sm, pretrain, dropped, fwd_ok, nvalid;
+  int B, E, T, S, SL, Sm, pretrain, dropped, fwd_ok, nvalid, nlat;
   double commit_raw;
   /* length-bucketed steps: a chunk's shares of the batch's program tokens,
    * valid latents and latent targets, multiplying the gradients of the terms
@@ -647,6 +650,7 @@ int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int back
   LP_TRY_MSG(lp_cross_entropy_forward(&ce_lat, a->lprob, NULL, &nlat, a->llog, a->ltgt, B * SL, Vl,
                                 K + 1),
        "latent cross-entropy");
+  L->nlat = nlat;
 
   /* 6. end-to-end: soft latents */
   for (int t = 0; t < B; t++)
@@ -682,6 +686,8 @@ int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int back
     st->loss_e2e = ce_e2e;
     st->n_tokens = ntok;
     st->token_acc = ntok ? (double)correct / ntok : 0.0;
+    st->latent_acc =
+        nlat ? (double)rf_count_correct(a->llog, a->ltgt, (size_t)B * SL, Vl, K + 1) / nlat : 0.0;
     /* codebook usage of this batch */
     double *cnt = calloc((size_t)K, sizeof(double));
     if (cnt) {
@@ -943,6 +949,131 @@ static void data_init(lp_model *m, const float *z, int64_t step) {
   free(valid);
 }
 
+#define LPM_KMEANS_ITERS 25 /* Lloyd iterations at most */
+
+static double sqdist(const float *a, const float *b, int D) {
+  double s = 0.0;
+  for (int d = 0; d < D; d++) {
+    const double t = (double)a[d] - b[d];
+    s += t * t;
+  }
+  return s;
+}
+
+/* kmeans_init = 1: the codebook as the K centres of k-means over the valid
+ * encoder outputs z of the last forward (k-means++ seeding from an lp_rng
+ * seeded by the step, then Lloyd iterations until no point moves; a centre
+ * left without points takes the point farthest from its own centre). The EMA
+ * state restarts from the clusters: w_k = their sum, n_k = their size. With
+ * fewer valid outputs than codes it falls back to data_init. Deterministic. */
+static void kmeans_init(lp_model *m, const float *z, int64_t step) {
+  struct lpm *L = m->lp;
+  const int D = m->cfg.d_model, K = L->K, n = L->B * L->S;
+  int nv = 0;
+  for (int i = 0; i < n; i++) nv += L->a.idx[i] >= 0;
+  if (nv < K) {
+    data_init(m, z, step);
+    return;
+  }
+  int *pt = malloc(sizeof(int) * (size_t)nv), *as = malloc(sizeof(int) * (size_t)nv);
+  double *d2 = malloc(sizeof(double) * (size_t)nv), *sum = malloc(sizeof(double) * (size_t)K * D);
+  int *cnt = malloc(sizeof(int) * (size_t)K);
+  if (!pt || !as || !d2 || !sum || !cnt) { /* out of memory: the plain data init */
+    free(pt), free(as), free(d2), free(sum), free(cnt);
+    data_init(m, z, step);
+    return;
+  }
+  for (int i = 0, j = 0; i < n; i++)
+    if (L->a.idx[i] >= 0) pt[j++] = i;
+  lp_rng r;
+  lp_rng_seed(&r, (uint64_t)step * 0xd1342543de82ef95ULL + 29);
+  float *cb = L->codebook;
+  /* k-means++ */
+  memcpy(cb, z + (size_t)pt[lp_rng_next(&r) % (uint64_t)nv] * D, sizeof(float) * D);
+  for (int j = 0; j < nv; j++) d2[j] = sqdist(z + (size_t)pt[j] * D, cb, D);
+  for (int k = 1; k < K; k++) {
+    double tot = 0.0;
+    for (int j = 0; j < nv; j++) tot += d2[j];
+    int pick = (int)(lp_rng_next(&r) % (uint64_t)nv);
+    if (tot > 0.0) {
+      double u = lp_rng_uniform(&r) * tot;
+      for (pick = 0; pick < nv - 1 && u >= d2[pick]; pick++) u -= d2[pick];
+    }
+    float *c = cb + (size_t)k * D;
+    memcpy(c, z + (size_t)pt[pick] * D, sizeof(float) * D);
+    for (int j = 0; j < nv; j++) {
+      const double t = sqdist(z + (size_t)pt[j] * D, c, D);
+      if (t < d2[j]) d2[j] = t;
+    }
+  }
+  /* Lloyd */
+  for (int j = 0; j < nv; j++) as[j] = -1;
+  for (int it = 0; it < LPM_KMEANS_ITERS; it++) {
+    int moved = 0;
+    for (int j = 0; j < nv; j++) {
+      const float *x = z + (size_t)pt[j] * D;
+      int best = 0;
+      double bd = sqdist(x, cb, D);
+      for (int k = 1; k < K; k++) {
+        const double t = sqdist(x, cb + (size_t)k * D, D);
+        if (t < bd) bd = t, best = k;
+      }
+      d2[j] = bd;
+      moved += as[j] != best;
+      as[j] = best;
+    }
+    if (!moved) break;
+    memset(sum, 0, sizeof(double) * (size_t)K * D);
+    memset(cnt, 0, sizeof(int) * (size_t)K);
+    for (int j = 0; j < nv; j++) {
+      const float *x = z + (size_t)pt[j] * D;
+      double *s = sum + (size_t)as[j] * D;
+      for (int d = 0; d < D; d++) s[d] += x[d];
+      cnt[as[j]]++;
+    }
+    for (int k = 0; k < K; k++) {
+      float *c = cb + (size_t)k * D;
+      if (cnt[k] > 0) {
+        for (int d = 0; d < D; d++) c[d] = (float)(sum[(size_t)k * D + d] / cnt[k]);
+        continue;
+      }
+      int far = 0; /* an empty cluster takes the worst-served point */
+      for (int j = 1; j < nv; j++)
+        if (d2[j] > d2[far]) far = j;
+      memcpy(c, z + (size_t)pt[far] * D, sizeof(float) * D);
+      d2[far] = 0.0;
+    }
+  }
+  /* the EMA state of these clusters (as their centres last assigned) */
+  memset(sum, 0, sizeof(double) * (size_t)K * D);
+  memset(cnt, 0, sizeof(int) * (size_t)K);
+  for (int j = 0; j < nv; j++) {
+    int best = 0;
+    const float *x = z + (size_t)pt[j] * D;
+    double bd = sqdist(x, cb, D);
+    for (int k = 1; k < K; k++) {
+      const double t = sqdist(x, cb + (size_t)k * D, D);
+      if (t < bd) bd = t, best = k;
+    }
+    double *s = sum + (size_t)best * D;
+    for (int d = 0; d < D; d++) s[d] += x[d];
+    cnt[best]++;
+  }
+  for (int k = 0; k < K; k++) {
+    const float *c = cb + (size_t)k * D;
+    float *w = L->ema_w + (size_t)k * D;
+    if (cnt[k] > 0) {
+      for (int d = 0; d < D; d++) w[d] = (float)sum[(size_t)k * D + d];
+      L->ema_n[k] = (float)cnt[k];
+    } else { /* a centre nobody is nearest to: weight 1 at itself */
+      memcpy(w, c, sizeof(float) * D);
+      L->ema_n[k] = 1.0f;
+    }
+    L->idle[k] = 0.0f;
+  }
+  free(pt), free(as), free(d2), free(sum), free(cnt);
+}
+
 /* EMA codebook update with the encoder outputs z[n,D] of a batch and their
  * codes idx[n] (-1 = padding; nvalid of them valid), then dead codes. */
 static void codebook_update(lp_model *m, const float *z, const int32_t *idx, int n, int nvalid,
@@ -1027,7 +1158,7 @@ static int lpm_train_parallel(lp_model *m, const lp_batch *b, int64_t step, lp_r
   if (rc == LP_OK) {
     lp_step_stats sum;
     memset(&sum, 0, sizeof sum);
-    int ntok = 0, nvalid = 0, n = 0;
+    int ntok = 0, nvalid = 0, n = 0, nlat = 0;
     for (int w = 0; w < W; w++) {
       const lp_model *r = w == 0 ? m : m->replica[w - 1];
       const double f = (double)j->view[w].B / B;
@@ -1038,11 +1169,14 @@ static int lpm_train_parallel(lp_model *m, const lp_batch *b, int64_t step, lp_r
       sum.token_acc += s->token_acc * s->n_tokens;
       ntok += s->n_tokens;
       nvalid += r->lp->nvalid;
+      sum.latent_acc += s->latent_acc * r->lp->nlat;
+      nlat += r->lp->nlat;
       n += r->lp->B * r->lp->S;
       rf_par_add_grads(m, w, (float)f);
     }
     sum.n_tokens = ntok;
     sum.token_acc = ntok ? sum.token_acc / ntok : 0.0;
+    sum.latent_acc = nlat ? sum.latent_acc / nlat : 0.0;
     sum.dead_codes = j->st[0].dead_codes;
     const int D = m->cfg.d_model, K = L->K;
     zall = malloc(sizeof(float) * (size_t)(n ? n : 1) * D);
@@ -1234,6 +1368,7 @@ static int lpm_train_chunked(lp_model *m, const lp_batch *b, int64_t step, lp_rn
       sum.token_acc += ft * x->token_acc;
       sum.loss_commit += fv * x->loss_commit;
       sum.loss_latent += fl * x->loss_latent;
+      sum.latent_acc += fl * x->latent_acc;
     }
     sum.loss = cf->w_ae * (sum.loss_prog + sum.loss_commit) + cf->w_latent * sum.loss_latent +
                cf->w_e2e * sum.loss_e2e;
@@ -1263,12 +1398,21 @@ static int lpm_step(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, l
                     lp_err *err) {
   struct lpm *L = m->lp;
   int rc;
-  if (L->idle[0] < 0.0f) { /* codebook not initialised from data yet */
+  /* the codebook from data: at the first step, and with kmeans_init again at
+   * the first step after pretraining (a codebook fitted to the encoder the
+   * pretraining made) */
+  const int first = L->idle[0] < 0.0f;
+  const int refit = m->cfg.kmeans_init && m->cfg.pretrain_steps > 0 &&
+                    step == m->cfg.pretrain_steps + 1;
+  if (first || refit) {
     lp_step_stats tmp;
     /* every rank runs it on the whole batch (multi-process: agreed) */
     if ((rc = rf_comm_agree(m, lpm_loss(m, b, step, NULL, 0, &tmp, err), err)) != LP_OK)
       return rc;
-    data_init(m, last_z(m), step);
+    if (m->cfg.kmeans_init)
+      kmeans_init(m, last_z(m), step);
+    else
+      data_init(m, last_z(m), step);
   }
   if (rf_comm_on(m) || (m->chunk_tasks > 0 && b->B > m->chunk_tasks))
     return lpm_train_chunked(m, b, step, rng, st, err);

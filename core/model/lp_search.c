@@ -8,10 +8,11 @@
  *  2. for each of the (at most L) latent sequences found, a beam search with
  *     floor(B / L) beams over programs with the latent program decoder
  *     conditioned on that sequence (its codebook vectors + positions);
- *  3. the union, ranked by the TOTAL log-probability
- *         score = latent log-probability + program score
- *     (the program score is the program log-probability, divided by
- *     len^len_alpha when len_alpha > 0; the latent part is never normalised),
+ *  3. the union, ranked by the TOTAL score
+ *         score = latent score + program score
+ *     (each the log-probability of its sequence, divided by len^len_alpha
+ *     when len_alpha > 0, len counting EOS: the length penalty of both levels;
+ *     the latent beam ranks its sequences by the same latent score),
  *     ties broken by latent rank, then program rank. lp_hyp.score is that
  *     total; lp_hyp.latent / latent_len / latent_score give the code used.
  *     The same program found under two codes is listed twice (unless
@@ -264,8 +265,8 @@ int lpm_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o, lp_beam_re
   for (int h = 0; h < c.cap_H; h++) memcpy(c.em + (size_t)h * c.E, b->emask, (size_t)c.E);
   /* latents: codes 0..K-1 and EOS = K after at least one code; BOS = K+1 never */
   const rf_beam_spec ls = {.V = c.v.Vl, .bos = c.v.K + 1, .eos = c.v.K, .ban1 = c.v.K + 1,
-                           .ban2 = -1, .min_len = 1, .K = LW, .max_len = maxS, .alpha = 0.0,
-                           .who = "lp search", .deadline = deadline};
+                           .ban2 = -1, .min_len = 1, .K = LW, .max_len = maxS,
+                           .alpha = o->len_alpha, .who = "lp search", .deadline = deadline};
   const rf_beam_spec ps = prog_spec_guided(m, PB, max_len, o, deadline);
   rf_beam_fin *lat = NULL, *pf = NULL;
   int nlat = 0, npf = 0, ntot = 0, used = 0, tmo = 0;
@@ -285,7 +286,7 @@ int lpm_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o, lp_beam_re
     out->timed_out |= tmo;
     if (npf > 0 || !guided) used++;
     for (int pi = 0; pi < npf && ntot < B; pi++) {
-      const double key = lat[li].raw + pf[pi].key;
+      const double key = lat[li].key + pf[pi].key;
       int same = -1; /* one answer per signature across the codes too */
       for (int k = 0; o->signature && k < ntot && same < 0; k++)
         if (all[k].sig == pf[pi].sig) same = k;

@@ -309,7 +309,7 @@ void rf_chunks_free(rf_chunks *c);
 /* Length of the row ids[T] without its padding at the end (batch.c). */
 int rf_used_len(const int32_t *ids, int T, int32_t pad);
 /* ---- multi-process steps (lp_model_set_comm; parallel.c) ---- */
-#define RF_RED 10 /* doubles per chunk: lp_step_stats' fields, then 1 = ran here */
+#define RF_RED 11 /* doubles per chunk: lp_step_stats' fields, 1 = ran here, latent_acc */
 /* 1 when m's train steps are collectives of more than one rank. */
 int rf_comm_on(const lp_model *m);
 /* Tasks per chunk of a step on batch b: m->chunk_tasks, or (0, or multi-process

@@ -297,7 +297,7 @@ int rf_comm_reduce(lp_model *m, rf_chunks *c, double *extra, size_t n_extra, lp_
     if (c->owner[i] >= c->w0 && c->owner[i] < c->w0 + T) {
       v[0] = x->loss, v[1] = x->loss_prog, v[2] = x->loss_latent, v[3] = x->loss_commit;
       v[4] = x->loss_e2e, v[5] = x->token_acc, v[6] = x->n_tokens;
-      v[7] = x->codebook_perplexity, v[8] = x->dead_codes, v[9] = 1.0;
+      v[7] = x->codebook_perplexity, v[8] = x->dead_codes, v[9] = 1.0, v[10] = x->latent_acc;
     } else {
       for (int k = 0; k < RF_RED; k++) v[k] = -0.0;
     }
@@ -315,7 +315,7 @@ int rf_comm_reduce(lp_model *m, rf_chunks *c, double *extra, size_t n_extra, lp_
     lp_step_stats *x = &c->st[i];
     x->loss = v[0], x->loss_prog = v[1], x->loss_latent = v[2], x->loss_commit = v[3];
     x->loss_e2e = v[4], x->token_acc = v[5], x->n_tokens = (int)v[6];
-    x->codebook_perplexity = v[7], x->dead_codes = (int)v[8];
+    x->codebook_perplexity = v[7], x->dead_codes = (int)v[8], x->latent_acc = v[10];
     if (v[9] != 1.0 && bad < 0) bad = i;
   }
   if (bad < 0) return LP_OK;

@@ -255,7 +255,7 @@ int lp_synthesize(lp_domain *d, lp_model *m, const lp_batch *b, const lp_example
       lp_beam_opts bo = {.beam = o->beam > 0 ? o->beam : 10,
                          .latent_beam = o->latent_beam,
                          .max_len = o->max_len,
-                         .len_alpha = 0.0f,
+                         .len_alpha = (float)o->len_alpha,
                          .prune = guided ? lp_guide_prune : NULL,
                          .signature = guided ? lp_guide_signature : NULL,
                          .ctx = &g,

@@ -25,12 +25,12 @@ void lp_train_opts_default(lp_train_opts *o) {
 }
 
 /* Columns of the CSV log. The row of step N holds means over the steps since
- * the previous row (loss .. codebook_perplexity, tasks_per_s) and the values
- * of step N (lr, dead_codes). seconds: training wall time since step 0
+ * the previous row (loss .. codebook_perplexity, tasks_per_s, latent_acc) and
+ * the values of step N (lr, dead_codes). seconds: training wall time since step 0
  * (across resumes). */
 const char *lp_train_csv_header(void) {
   return "step,seconds,loss,token_acc,lr,grad_norm,tasks_per_s,loss_prog,loss_latent,"
-         "loss_commit,loss_e2e,codebook_perplexity,dead_codes";
+         "loss_commit,loss_e2e,codebook_perplexity,dead_codes,latent_acc";
 }
 
 /* ====================================================================== */
@@ -405,7 +405,7 @@ static FILE *log_open(const char *path, int resume, int64_t step, lp_err *err) {
 
 typedef struct window {
   int64_t n;
-  double loss, acc, gnorm, lprog, llat, lcom, le2e, ppl, t0;
+  double loss, acc, gnorm, lprog, llat, lcom, le2e, ppl, lacc, t0;
   double lr;  /* of the last step */
   int dead;   /* of the last step */
 } window;
@@ -413,9 +413,10 @@ typedef struct window {
 /* One CSV row of the steps in *w (ending at `step`, time t); resets *w. */
 static int log_row(FILE *f, int64_t step, double seconds, window *w, int bs, double t) {
   double dt = t - w->t0, k = (double)w->n;
-  fprintf(f, "%lld,%.3f,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%d\n", (long long)step,
-          seconds, w->loss / k, w->acc / k, w->lr, w->gnorm / k, dt > 0 ? k * bs / dt : 0.0,
-          w->lprog / k, w->llat / k, w->lcom / k, w->le2e / k, w->ppl / k, w->dead);
+  fprintf(f, "%lld,%.3f,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%d,%.6g\n",
+          (long long)step, seconds, w->loss / k, w->acc / k, w->lr, w->gnorm / k,
+          dt > 0 ? k * bs / dt : 0.0, w->lprog / k, w->llat / k, w->lcom / k, w->le2e / k,
+          w->ppl / k, w->dead, w->lacc / k);
   int bad = fflush(f) != 0 || ferror(f);
   memset(w, 0, sizeof *w);
   w->t0 = t;
@@ -430,14 +431,15 @@ static int log_row(FILE *f, int64_t step, double seconds, window *w, int bs, dou
 /* The statistics window into / out of the position saved in checkpoints. */
 static void win_to_pos(const window *w, lp_train_pos *pos) {
   pos->win_n = w->n;
-  const double v[LP_TRAIN_WIN_SUMS] = {w->loss, w->acc,  w->gnorm, w->lprog,
-                                       w->llat, w->lcom, w->le2e,  w->ppl};
+  const double v[LP_TRAIN_WIN_SUMS] = {w->loss, w->acc,  w->gnorm, w->lprog, w->llat,
+                                       w->lcom, w->le2e, w->ppl,   w->lacc};
   memcpy(pos->win, v, sizeof v);
 }
 static void win_from_pos(window *w, const lp_train_pos *pos) {
   w->n = pos->win_n;
   w->loss = pos->win[0], w->acc = pos->win[1], w->gnorm = pos->win[2], w->lprog = pos->win[3];
   w->llat = pos->win[4], w->lcom = pos->win[5], w->le2e = pos->win[6], w->ppl = pos->win[7];
+  w->lacc = pos->win[8];
 }
 /* Mean of the recorded steps' loss and accuracy (the last AVG_N at most),
  * summed in slot order, so a resumed run sums as the straight one does. */
@@ -948,6 +950,7 @@ int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err) {
     w.lcom += st.loss_commit;
     w.le2e += st.loss_e2e;
     w.ppl += st.codebook_perplexity;
+    w.lacc += st.latent_acc;
     w.lr = lr;
     w.dead = st.dead_codes;
     if (step % log_every == 0 || step == o->steps) {

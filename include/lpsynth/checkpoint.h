@@ -36,8 +36,9 @@
  *         min(n, LP_TRAIN_HIST_N), u32 reserved, k x f64 loss, k x f64 token
  *         accuracy (ring slots: the i-th recorded step is in slot
  *         i % LP_TRAIN_HIST_N), i64 steps in the CSV window since the last
- *         log row, 8 x f64 the window's sums (loss, accuracy, gradient norm,
- *         program, latent, commitment and end-to-end losses, perplexity)
+ *         log row, 9 x f64 the window's sums (loss, accuracy, gradient norm,
+ *         program, latent, commitment and end-to-end losses, perplexity,
+ *         latent accuracy; files written before 2026-12-07 hold the first 8)
  *
  * Readers refuse a file that is shorter than its header says (truncated),
  * lacks the magic (not a checkpoint), has another format version, fails the
@@ -101,7 +102,7 @@ enum { LP_DATA_GENERATED = 0, LP_DATA_FILE = 1 };
 
 /* Steps whose loss the summary's mean is over; sums of the CSV window. */
 #define LP_TRAIN_HIST_N 100
-#define LP_TRAIN_WIN_SUMS 8
+#define LP_TRAIN_WIN_SUMS 9
 
 typedef struct lp_train_pos {
   int64_t step;        /* optimiser steps completed (= Adam's t) */
@@ -120,7 +121,9 @@ typedef struct lp_train_pos {
   int64_t win_n;   /* steps since the last CSV row */
   double win[LP_TRAIN_WIN_SUMS]; /* their sums: loss, token accuracy, gradient norm,
                                     program, latent, commitment and end-to-end
-                                    losses, codebook perplexity */
+                                    losses, codebook perplexity, latent
+                                    accuracy (absent in checkpoints before
+                                    2026-12-07: read as 0) */
 } lp_train_pos;
 
 /* ---------------------------------------------------------------------- */

@@ -58,6 +58,8 @@ typedef struct lp_model_cfg {
   int64_t pretrain_steps; /* pretrain_steps = 10000 */
   float w_ae, w_latent, w_e2e; /* loss weights, 1 1 1 */
   int dead_code_restart;  /* dead_code_restart = 0 (1: restart dead codes) */
+  int kmeans_init;        /* kmeans_init = 0 (1: k-means codebook at the first
+                             step and at the first step after pretraining) */
 } lp_model_cfg;
 
 /* Defaults above for a kind. */
@@ -138,6 +140,8 @@ typedef struct lp_step_stats {
   double token_acc;   /* teacher-forced next-token accuracy on non-pad tokens */
   int n_tokens;       /* non-pad target tokens */
   double codebook_perplexity; int dead_codes; /* LP only */
+  double latent_acc;  /* LP: teacher-forced accuracy of the latent predictor on
+                         its targets (the codes and EOS) */
 } lp_step_stats;
 
 /* Zero the gradients, forward the batch, backward: grads = d loss / d params.

@@ -51,6 +51,8 @@ typedef struct lp_synth_opts {
   int max_candidates;  /* solver: programs taken from the solver and ranked (0: 100) */
   int score_latent_beam; /* LP models: codes used to score solver programs (0: 3) */
   int rank;            /* enum lp_rank: how solver programs are ranked with a model */
+  double len_alpha;    /* beam and guided stages: length normalisation exponent of
+                          lp_beam_opts (0: none) */
 } lp_synth_opts;
 
 /* Ranking of the solver's programs when there is a model (without one: the

@@ -53,6 +53,15 @@ ok = o["metric"] == "exact" and [(r["beam"], r["latent_beam"], r["latent_beam_us
 ok = ok and all(set(r["diversity"]) == {"distinct_1", "distinct_2", "distinct_3", "distinct_4", "tasks"} for r in rs)
 ok = ok and all(0 <= r["accuracy"] <= 1 for r in rs)
 raise SystemExit(0 if ok else 1)' || fail "eval --json: $(cat out.txt)"
+# --len-alpha: the length penalty of both beam levels, echoed in the report
+expect_status 0 "$LP" eval --domain string --model lp.ckpt --tasks tasks.jsonl --beam 4 \
+  --latent-beam 2 --max-len 20 --json --search beam --len-alpha 0.6
+python3 -c '
+import json
+o = json.load(open("out.txt"))
+raise SystemExit(0 if o["len_alpha"] == 0.6 and len(o["runs"]) == 1 else 1)' || fail "eval --len-alpha: $(cat out.txt)"
+expect_status 2 "$LP" eval --domain string --model lp.ckpt --tasks tasks.jsonl --len-alpha 11
+has err.txt "--len-alpha expects a number in 0..10" "bad --len-alpha"
 # --metric bleu on the string domain: the reference is "program"
 expect_status 0 "$LP" eval --domain string --model rf.ckpt --tasks tasks.jsonl --beam 2 --metric bleu --max-len 20
 has out.txt "metric bleu" "bleu on string"

@@ -182,6 +182,65 @@ static void test_ema(void) {
   lp_model_free(m);
 }
 
+/* kmeans_init = 1: the first step's codebook is k-means over the batch's
+ * encoder outputs (a smaller quantisation error than K of those outputs, the
+ * default), the EMA counts are the clusters' sizes, and the first step after
+ * pretraining refits the codebook to the encoder pretraining made. */
+static void test_kmeans(void) {
+  enum { NT = 8 };
+  lp_err err = {0};
+  lp_rng r;
+  lp_rng_seed(&r, 4);
+  toy_task t[NT];
+  for (int i = 0; i < NT; i++) toy_make(&t[i], &r, 2, 2, 3, 9, 9, 12);
+  lp_model *m[3] = {NULL, NULL, NULL};
+  lp_batch b = {0};
+  lp_model_cfg c;
+  for (int v = 0; v < 3; v++) {
+    tiny_cfg(&c);
+    c.latent_K = 6;
+    c.pretrain_steps = 2;
+    c.kmeans_init = v > 0;
+    m[v] = lp_model_new(&c, &k_spec_v, &k_prog_v, 2, 17, &err);
+    EXPECT(m[v] != NULL);
+    if (!m[v]) goto out;
+    EXPECT_OK(lp_model_set_chunk(m[v], 0, &err)); /* the codes of the whole batch's pass */
+  }
+  EXPECT_OK(toy_batch(&b, t, NT, 2, 1, &c, &err));
+  lp_step_stats st[3];
+  for (int v = 0; v < 3; v++) EXPECT_OK(lp_model_train_step(m[v], &b, 1, NULL, &st[v], &err));
+  int cB, cS, nv = 0;
+  const int32_t *codes = lpm_last_codes(m[1], &cB, &cS);
+  for (int i = 0; i < cB * cS; i++) nv += codes[i] >= 0;
+  size_t ns;
+  const float *s1 = lp_model_state(m[1], &ns);
+  double nsum = 0;
+  for (int k = 0; k < 6; k++) nsum += s1[(size_t)2 * 6 * c.d_model + k];
+  printf("kmeans: %d valid latents; commitment after the data init %.5f, after k-means %.5f; "
+         "EMA counts sum %.4f\n", nv, st[0].loss_commit, st[1].loss_commit, nsum);
+  EXPECT(nv > 6);
+  EXPECT(st[1].loss_commit < st[0].loss_commit);
+  EXPECT(fabs(nsum - nv) < 1e-3 * nv); /* the EMA keeps the total at the batch's count */
+  /* deterministic */
+  EXPECT(st[1].loss == st[2].loss && st[1].latent_acc == st[2].latent_acc);
+  EXPECT(st[1].latent_acc >= 0.0 && st[1].latent_acc <= 1.0);
+  EXPECT_OK(lp_model_train_step(m[1], &b, 2, NULL, &st[1], &err));
+  /* step 3, the first after pretraining: the quantisation error of the same
+   * encoder outputs with the old codebook (an evaluation forward) and in the
+   * step (after the refit) */
+  for (size_t i = 0; i < lp_model_num_params(m[1]); i++) /* as if pretraining moved the encoder */
+    lp_model_params(m[1])[i] += 0.05f * lp_rng_normal(&r);
+  lp_step_stats ev;
+  EXPECT_OK(lp_model_eval_loss(m[1], &b, &ev, &err));
+  EXPECT_OK(lp_model_train_step(m[1], &b, 3, NULL, &st[1], &err));
+  printf("kmeans: refit after pretraining: commitment %.5f -> %.5f\n", ev.loss_commit,
+         st[1].loss_commit);
+  EXPECT(st[1].loss_commit < ev.loss_commit);
+out:
+  lp_batch_free(&b);
+  for (int v = 0; v < 3; v++) lp_model_free(m[v]);
+}
+
 /* ---- two-level search ----------------------------------------------------------- */
 
 static void test_search_l1(void) {
@@ -548,6 +607,7 @@ static const test_case k_cases[] = {
     {"gradcheck_1part", test_gradcheck_1part},
     {"gradcheck_dropout", test_gradcheck_dropout},
     {"ema", test_ema},
+    {"kmeans", test_kmeans},
     {"search_l1", test_search_l1},
     {"ckpt", test_ckpt},
     {"parallel", test_parallel},
