@@ -70,6 +70,7 @@ static int settings_from_options(const cli_opts *o, eval_settings *S) {
   S->tlimit = o->time_limit;
   S->max_len = (int)o->max_len;
   S->len_alpha = o->len_alpha;
+  S->keep_order = o->keep_order;
   memcpy(S->beams, o->beams.v, sizeof S->beams);
   S->n_beams = o->beams.n;
   if (o->latent_beams.n) {

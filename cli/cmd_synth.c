@@ -274,7 +274,7 @@ int cmd_synth(int argc, char **argv) {
   lp_synth_opts so = {.mode = mode, .beam = (int)o.beam, .latent_beam = (int)o.latent_beam,
                       .max_len = (int)o.max_len, .time_limit = o.time_limit,
                       .max_candidates = (int)o.candidates, .rank = o.rank,
-                      .len_alpha = o.len_alpha};
+                      .len_alpha = o.len_alpha, .keep_order = o.keep_order};
   lp_err e = {0};
   if (cli_synth(&L, &t, &so, &res, &e))
     cli_error("synth", "%s: %s", src, e.msg);

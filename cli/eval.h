@@ -25,6 +25,7 @@ typedef struct eval_settings {
   double tlimit;            /* exact: --time-limit */
   int max_len;
   double len_alpha;         /* --len-alpha */
+  int keep_order;           /* --keep-order: no well-formed-first reordering */
   int is_lp;                /* the model has latent beams */
   int beams[CLI_MAX_LIST], n_beams; /* B (0: the solver alone) */
   int lbeams[CLI_MAX_LIST], n_lbeams; /* L (0: floor(sqrt(B))) */
@@ -43,6 +44,8 @@ typedef struct run_res {
   int first;                /* exact: index of the first consistent program, or -1 */
   double best, top1;        /* bleu: best sentence BLEU in the beam, and the top program's */
   int best_rank;            /* bleu: 1-based rank of the best (0: empty beam) */
+  int top_wf;               /* bleu: the top program is well formed (1/0), or -1:
+                               the domain cannot tell, or the beam is empty */
   char *top;                /* bleu: the top program's text (malloc'd), NULL when none */
   size_t top_len;
   lp_bleu_stats top_stats;  /* bleu: corpus statistics of the top program */

@@ -71,6 +71,7 @@ static int run_exact(const eval_settings *S, eval_worker *W, eval_job *J, int bi
   lp_err e = {0};
   lp_synth_opts so = {.mode = S->mode, .beam = S->beams[bi], .latent_beam = S->lbeams[li],
                       .max_len = S->max_len, .time_limit = S->tlimit, .len_alpha = S->len_alpha,
+                      .keep_order = S->keep_order,
                       .max_candidates = S->cands, .rank = S->rank};
   lp_synth_result sr = {0};
   if (lp_synthesize(W->d, W->m, W->m ? &J->b : NULL, J->t.ex, J->t.n_examples, &so, &sr, &e)) {
@@ -114,6 +115,20 @@ static int run_bleu(const eval_settings *S, eval_worker *W, eval_job *J, int bi,
   if (lp_model_search(W->m, &J->b, &o, res, &e)) {
     J->msg = eval_msg("%s:%zu: search: %s", S->tasks, J->lineno, e.msg);
     return -1;
+  }
+  int n_wf = -1;
+  if (!S->keep_order && lp_beam_wellformed_first(W->d, res, &n_wf, &e)) {
+    J->msg = eval_msg("%s:%zu: well-formed check: %s", S->tasks, J->lineno, e.msg);
+    return -1;
+  }
+  R->top_wf = n_wf < 0 || res->n == 0 ? -1 : n_wf > 0;
+  if (S->keep_order && res->n > 0 && lp_domain_has(W->d, LP_CAP_WELLFORMED)) {
+    int w = 0;
+    if (lp_domain_wellformed(W->d, res->hyps[0].prog, (size_t)res->hyps[0].prog_len, &w, &e)) {
+      J->msg = eval_msg("%s:%zu: well-formed check: %s", S->tasks, J->lineno, e.msg);
+      return -1;
+    }
+    R->top_wf = w;
   }
   R->found = res->n;
   const char *rs[1] = {J->t.ref};

@@ -17,6 +17,7 @@ typedef struct run_acc {
   /* bleu */
   double best_sum;          /* sum over tasks of the best sentence BLEU in the beam */
   lp_bleu_stats top1;       /* corpus statistics of the top-1 programs */
+  long wf_top, wf_tasks;    /* tasks whose top program is well formed / could be told */
   /* diversity */
   double div_sum[EVAL_DIV_N];
   long div_tasks;           /* tasks whose beam has at least one token */
@@ -79,6 +80,7 @@ static int add_run(const eval_settings *S, run_acc *a, const eval_job *J, const 
   if (S->metric != CLI_METRIC_EXACT) {
     bleu_stats_sum(&a->top1, &R->top_stats);
     a->best_sum += R->best;
+    if (R->top_wf >= 0) a->wf_tasks++, a->wf_top += R->top_wf;
     return 0;
   }
   if (R->first >= 0) {
@@ -272,6 +274,9 @@ static json_t *run_summary(const eval_report *R, int bi, int li, int text) {
     double corpus = lp_bleu_score(&a->top1, LP_BLEU_SMOOTH_METHOD1, &br);
     json_object_set_new(run, "bleu", json_real(mean));
     json_object_set_new(run, "corpus_bleu_top1", json_real(corpus));
+    json_object_set_new(run, "top1_wellformed",
+                        a->wf_tasks ? json_real((double)a->wf_top / (double)a->wf_tasks)
+                                    : json_null());
     if (text)
       printf("%6d %6s  %14.2f  %17.2f  %9.2f  %10.3f  %10.3f  %10.3f  %10.3f\n", beam, lcol,
              100 * mean, 100 * corpus, tps, dv[0], dv[1], dv[2], dv[3]);

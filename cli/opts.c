@@ -372,6 +372,11 @@ static const cli_opt table[CLI_O_N] = {
      F(len_alpha), 0, 0, "0", 0,
      "length normalisation of the beam: finished programs (and, for LP models, latent "
      "sequences) are ranked by log-probability / length^A (0: none; the paper: 0.6)", {{0}}},
+    {CLI_O_KEEP_ORDER, "--keep-order", NULL, NULL, NULL, V(SYNTH) | V(EVAL), 0, set_flag,
+     F(keep_order), 0, 0, NULL, 0,
+     "keep the beam's order; without it, for a domain that cannot run programs but can tell "
+     "well-formed ones (python: the text parses), well-formed programs are ranked first",
+     {{0}}},
     {CLI_O_CANDIDATES, "--candidates", NULL, NULL, "N", V(SYNTH) | V(EVAL), 0, set_i64,
      F(candidates), 1, 100000, "100", 0, "solver: programs enumerated and ranked", {{0}}},
     {CLI_O_RANK, "--rank", NULL, NULL, "R", V(SYNTH) | V(EVAL), 0, set_rank, F(rank), 0, 0,

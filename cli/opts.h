@@ -31,7 +31,7 @@ enum cli_opt_id {
   CLI_O_PROGRAM, CLI_O_INPUT, CLI_O_STEPS, CLI_O_CKPT_OUT, CLI_O_RESUME, CLI_O_OUT, CLI_O_NUM,
   CLI_O_SEED, CLI_O_DATA_SEED, CLI_O_MIN_SIZE, CLI_O_MAX_SIZE, CLI_O_N_EXAMPLES, CLI_O_SEARCH,
   CLI_O_TIME_LIMIT, CLI_O_DURATION, CLI_O_BEAM, CLI_O_BEAMS, CLI_O_LATENT_BEAM, CLI_O_LATENT_BEAMS,
-  CLI_O_MAX_LEN, CLI_O_MAX_LEN_EVAL, CLI_O_LEN_ALPHA, CLI_O_CANDIDATES, CLI_O_RANK, CLI_O_SHOW, CLI_O_METRIC,
+  CLI_O_MAX_LEN, CLI_O_MAX_LEN_EVAL, CLI_O_LEN_ALPHA, CLI_O_KEEP_ORDER, CLI_O_CANDIDATES, CLI_O_RANK, CLI_O_SHOW, CLI_O_METRIC,
   CLI_O_HOLDOUT, CLI_O_LIMIT, CLI_O_DETAILS, CLI_O_BLAS_THREADS, CLI_O_WORKERS, CLI_O_LOG,
   CLI_O_LOG_EVERY, CLI_O_CKPT_EVERY, CLI_O_MAX_LINE, CLI_O_SECONDS, CLI_O_BENCH_STEPS,
   CLI_O_WARMUP, CLI_O_CHUNK, CLI_O_PRECISION, CLI_O_PEAK_GFLOPS, CLI_O_TOKENIZER,
@@ -75,6 +75,7 @@ typedef struct cli_opts {
   int search, rank, metric;           /* lp_search_mode, lp_rank, CLI_METRIC_* */
   double time_limit, duration;        /* synth/eval seconds; train --time-limit */
   double len_alpha;                   /* synth/eval --len-alpha */
+  int keep_order;                     /* synth/eval --keep-order */
   int64_t beam, latent_beam, max_len, candidates, show, holdout, limit;
   cli_list beams, latent_beams;
   /* training */

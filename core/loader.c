@@ -36,10 +36,11 @@ static const struct {
     {LP_CAP_EXTRACT, offsetof(lp_domain_desc, extract_pairs), "extract_pairs"},
     {LP_CAP_TOKENIZER, offsetof(lp_domain_desc, tokenizer_train), "tokenizer_train"},
     {LP_CAP_SOLVE, offsetof(lp_domain_desc, solve), "solve"},
+    {LP_CAP_WELLFORMED, offsetof(lp_domain_desc, wellformed), "wellformed"},
 };
 #define LP_CAP_ALL (LP_CAP_EXECUTE | LP_CAP_CHECK | LP_CAP_GENERATE | LP_CAP_ANONYMISE | \
                     LP_CAP_PREFIX | LP_CAP_LENGTH | LP_CAP_EXTRACT | LP_CAP_TOKENIZER | \
-                    LP_CAP_SOLVE)
+                    LP_CAP_SOLVE | LP_CAP_WELLFORMED)
 
 static const struct {
   size_t off;
@@ -522,6 +523,16 @@ int lp_domain_tokenizer_train(lp_domain *d, const lp_strs *texts, int32_t vocab_
                       d->plugin->desc.name);
   return after(d, d->plugin->desc.tokenizer_train(d->self, texts, vocab_size, out_path, err),
                "tokenizer_train", err);
+}
+
+int lp_domain_wellformed(lp_domain *d, const int32_t *ids, size_t n, int *ok, lp_err *err) {
+  CLEAR_ERR(err);
+  if (need(d, LP_CAP_WELLFORMED, "tell well-formed programs", err)) return LP_EUNSUP;
+  if ((!ids && n) || !ok)
+    return lp_err_set(err, LP_EINVAL, "domain %s: wellformed needs ids and a result",
+                      d->plugin->desc.name);
+  *ok = 0;
+  return after(d, d->plugin->desc.wellformed(d->self, ids, n, ok, err), "wellformed", err);
 }
 
 int lp_domain_solve(lp_domain *d, const lp_example *ex, size_t n_ex, const lp_solve_opts *opts,

@@ -26,7 +26,8 @@ uint64_t lp_task_seed(uint64_t base, uint64_t i) { return splitmix64(splitmix64(
 
 const char *lp_caps_string(uint32_t caps, char *buf, size_t n) {
   static const char *names[] = {"execute", "check",   "generate", "anonymise",
-                                "prefix",  "size",    "extract",  "tokenizer", "solve"};
+                                "prefix",  "size",    "extract",  "tokenizer", "solve",
+                                "wellformed"};
   size_t used = 0;
   if (n) buf[0] = 0;
   for (size_t i = 0; i < sizeof names / sizeof *names; i++) {

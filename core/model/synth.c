@@ -184,6 +184,40 @@ static int rank_answers(answers *v) {
   return LP_OK;
 }
 
+int lp_beam_wellformed_first(lp_domain *d, lp_beam_result *res, int *n_ok, lp_err *err) {
+  if (n_ok) *n_ok = -1;
+  if (!d || !res || !lp_domain_has(d, LP_CAP_WELLFORMED)) return LP_OK;
+  if (res->n <= 0) {
+    if (n_ok) *n_ok = 0;
+    return LP_OK;
+  }
+  unsigned char *ok = malloc((size_t)res->n);
+  lp_hyp *tmp = malloc(sizeof(lp_hyp) * (size_t)res->n);
+  if (!ok || !tmp) {
+    free(ok), free(tmp);
+    return lp_err_set(err, LP_ENOMEM, "out of memory");
+  }
+  int good = 0;
+  for (int i = 0; i < res->n; i++) {
+    int w = 0, rc = lp_domain_wellformed(d, res->hyps[i].prog, (size_t)res->hyps[i].prog_len, &w,
+                                         err);
+    if (rc != LP_OK) {
+      free(ok), free(tmp);
+      return rc;
+    }
+    ok[i] = (unsigned char)(w != 0);
+    good += ok[i];
+  }
+  int at = 0;
+  for (int pass = 1; pass >= 0; pass--)
+    for (int i = 0; i < res->n; i++)
+      if (ok[i] == pass) tmp[at++] = res->hyps[i];
+  memcpy(res->hyps, tmp, sizeof(lp_hyp) * (size_t)res->n);
+  free(ok), free(tmp);
+  if (n_ok) *n_ok = good;
+  return LP_OK;
+}
+
 int lp_synthesize(lp_domain *d, lp_model *m, const lp_batch *b, const lp_example *ex, size_t n_ex,
                   const lp_synth_opts *o, lp_synth_result *out, lp_err *err) {
   if (!out) return lp_err_set(err, LP_EINVAL, "lp_synthesize: no result");
@@ -261,6 +295,8 @@ int lp_synthesize(lp_domain *d, lp_model *m, const lp_batch *b, const lp_example
                          .ctx = &g,
                          .time_limit = beam_left};
       if ((rc = lp_model_search(m, b, &bo, &res, err)) != LP_OK) goto done;
+      if (!can_check && !o->keep_order && (rc = lp_beam_wellformed_first(d, &res, NULL, err)) != LP_OK)
+        goto done;
       out->timed_out |= res.timed_out;
       for (int i = 0; i < res.n; i++) {
         lp_synth_answer *x = ans_push(&v);

@@ -20,7 +20,7 @@
  *     a new plugin runs on an old host (it must check host->struct_size before
  *     using a host slot newer than the ABI minor it needs: LP_HOST_HAS).
  *   - History: 1.1 appended extract_pairs, tokenizer_train; 1.2 solve; 1.3
- *     the host slot write_file_atomic.
+ *     the host slot write_file_atomic; 1.4 wellformed.
  *   - The required part of lp_domain_desc ends at LP_DOMAIN_DESC_MIN_SIZE; a
  *     descriptor smaller than that is refused.
  *
@@ -48,7 +48,7 @@ extern "C" {
 #endif
 
 #define LP_PLUGIN_ABI_MAJOR 1
-#define LP_PLUGIN_ABI_MINOR 3
+#define LP_PLUGIN_ABI_MINOR 4
 #define LP_PLUGIN_ENTRY_SYMBOL "lp_plugin_entry"
 
 /* Status codes: 0 success, negative failure. */
@@ -185,7 +185,8 @@ enum {
   LP_CAP_LENGTH = 1u << 5,    /* program_size() */
   LP_CAP_EXTRACT = 1u << 6,   /* extract_pairs() (ABI 1.1) */
   LP_CAP_TOKENIZER = 1u << 7, /* tokenizer_train() (ABI 1.1) */
-  LP_CAP_SOLVE = 1u << 8      /* solve() (ABI 1.2) */
+  LP_CAP_SOLVE = 1u << 8,     /* solve() (ABI 1.2) */
+  LP_CAP_WELLFORMED = 1u << 9 /* wellformed() (ABI 1.4) */
 };
 
 /* Options for solve() (ABI 1.2); 0 means "domain default". struct_size first:
@@ -296,6 +297,14 @@ typedef struct lp_domain_desc {
    * never called). Fails only on bad arguments or memory. opts may be NULL. */
   int (*solve)(void *self, const lp_example *ex, size_t n_ex, const lp_solve_opts *opts,
                lp_solution_fn fn, void *ctx, int *complete, lp_err *err);
+
+  /* ---- optional (ABI 1.4); NULL unless the matching LP_CAP_ flag is set ---- */
+
+  /* Is the program (ids[0..n), EOS optional) well formed in the domain's own
+   * language - for code, does its decoded text parse? *ok = 1 or 0. For
+   * domains that cannot run programs: search ranks the programs that are
+   * well formed above those that are not. Fails only on bad ids or memory. */
+  int (*wellformed)(void *self, const int32_t *ids, size_t n, int *ok, lp_err *err);
 } lp_domain_desc;
 
 /* Size of the part every ABI-1 descriptor must have (through spec_encode). */

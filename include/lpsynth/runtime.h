@@ -139,6 +139,11 @@ int lp_domain_tokenizer_train(lp_domain *d, const lp_strs *texts, int32_t vocab_
 int lp_domain_solve(lp_domain *d, const lp_example *ex, size_t n_ex, const lp_solve_opts *opts,
                     lp_solution_fn fn, void *ctx, int *complete, lp_err *err);
 
+/* ABI 1.4. wellformed: *ok = 1 when the program is well formed in the
+ * domain's language (python: its text parses), else 0. LP_EUNSUP when the
+ * domain cannot tell. */
+int lp_domain_wellformed(lp_domain *d, const int32_t *ids, size_t n, int *ok, lp_err *err);
+
 /* Seed of the i-th task of a run with base seed s (splitmix64 of s and i):
  * tasks are independent, so any subset can be regenerated or made in parallel. */
 uint64_t lp_task_seed(uint64_t base, uint64_t i);

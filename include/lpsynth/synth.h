@@ -53,6 +53,10 @@ typedef struct lp_synth_opts {
   int rank;            /* enum lp_rank: how solver programs are ranked with a model */
   double len_alpha;    /* beam and guided stages: length normalisation exponent of
                           lp_beam_opts (0: none) */
+  int keep_order;      /* 1: keep the beam's order; 0 (default): for a domain that
+                          cannot check programs but can tell well-formed ones
+                          (LP_CAP_WELLFORMED: python), well-formed programs first
+                          (lp_beam_wellformed_first) */
 } lp_synth_opts;
 
 /* Ranking of the solver's programs when there is a model (without one: the
@@ -94,6 +98,13 @@ typedef struct lp_synth_result {
 int lp_synthesize(lp_domain *d, lp_model *m, const lp_batch *b, const lp_example *ex,
                   size_t n_ex, const lp_synth_opts *o, lp_synth_result *out, lp_err *err);
 void lp_synth_result_free(lp_synth_result *r);
+
+/* Reorders res->hyps so that the programs the domain calls well formed
+ * (lp_domain_wellformed: python, the text parses) come first, each group in
+ * its beam order (a stable partition). *n_ok (may be NULL) gets how many are
+ * well formed. A domain without LP_CAP_WELLFORMED leaves res as it is and
+ * sets *n_ok = -1. LP_OK, or the domain's error (res unchanged). */
+int lp_beam_wellformed_first(lp_domain *d, lp_beam_result *res, int *n_ok, lp_err *err);
 
 /* The execution-guidance callbacks lp_synthesize gives lp_model_search, for
  * callers that run the search themselves: ctx is an lp_guide. */

@@ -724,6 +724,25 @@ static int rename_function(const char *src, size_t len, TSNode fn, py_buf *out,
   return rc;
 }
 
+int py_parses(const char *src, size_t len, int *ok) {
+  *ok = 0;
+  size_t i = 0;
+  while (i < len && (src[i] == ' ' || src[i] == '\t' || src[i] == '\n' || src[i] == '\r')) i++;
+  if (i == len || len > UINT32_MAX / 2) return PY_OK;
+  TSParser *p = ts_parser_new();
+  if (!p) return PY_ENOMEM;
+  if (!ts_parser_set_language(p, tree_sitter_python())) {
+    ts_parser_delete(p);
+    return PY_OK;
+  }
+  TSTree *t = ts_parser_parse_string(p, NULL, src, (uint32_t)len);
+  ts_parser_delete(p);
+  if (!t) return PY_ENOMEM;
+  *ok = !ts_node_has_error(ts_tree_root_node(t));
+  ts_tree_delete(t);
+  return PY_OK;
+}
+
 int py_anonymise(const char *src, size_t len, py_buf *out, py_anon_info *info) {
   py_anon_info dummy;
   if (!info) info = &dummy;

@@ -337,6 +337,19 @@ static int py_anonymise_ids(void *self, const int32_t *ids, size_t n, lp_ids *ou
   return rc;
 }
 
+/* wellformed: the program's text parses as Python (tree-sitter, no error node). */
+static int py_wellformed(void *self, const int32_t *ids, size_t n, int *ok, lp_err *err) {
+  GET_INST(self, err);
+  if (!I->spm) return fail(I->host, err, LP_EINVAL, NO_MODEL_MSG, "parse programs");
+  if (!ok) return fail(I->host, err, LP_EINVAL, "python: no output");
+  py_buf text = {0};
+  int rc = decode_ids(I, ids, n, &text, err);
+  if (rc == LP_OK && py_parses(text.data ? text.data : "", text.len, ok))
+    rc = fail(I->host, err, LP_ENOMEM, "python: out of memory");
+  py_buf_free(&text);
+  return rc;
+}
+
 typedef struct extract_ctx {
   lp_pair_fn fn;
   void *ctx;
@@ -489,7 +502,7 @@ static const lp_domain_desc python_desc = {
     .struct_size = sizeof(lp_domain_desc),
     .abi_major = LP_PLUGIN_ABI_MAJOR,
     .abi_minor = LP_PLUGIN_ABI_MINOR,
-    .caps = LP_CAP_ANONYMISE | LP_CAP_EXTRACT | LP_CAP_TOKENIZER,
+    .caps = LP_CAP_ANONYMISE | LP_CAP_EXTRACT | LP_CAP_TOKENIZER | LP_CAP_WELLFORMED,
     .name = "python",
     .version = "1.0.0",
     .description = "Python functions from docstrings (code generation, section 5.3 of Latent "
@@ -508,6 +521,7 @@ static const lp_domain_desc python_desc = {
     .anonymise = py_anonymise_ids,
     .extract_pairs = py_extract_pairs,
     .tokenizer_train = py_tokenizer_train,
+    .wellformed = py_wellformed,
 };
 
 LP_PLUGIN_EXPORT const lp_domain_desc *lp_plugin_entry(void);

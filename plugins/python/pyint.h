@@ -117,6 +117,10 @@ typedef struct py_anon_info {
  * PY_ENOMEM. */
 int py_anonymise(const char *src, size_t len, py_buf *out, py_anon_info *info);
 
+/* *ok = 1 when src[0..len) parses as Python with no error node (tree-sitter),
+ * else 0 (also for an empty or blank text). Returns PY_OK or PY_ENOMEM. */
+int py_parses(const char *src, size_t len, int *ok);
+
 /* The tree-sitter grammar (fetched at build time, compiled in). */
 struct TSLanguage;
 const struct TSLanguage *tree_sitter_python(void);

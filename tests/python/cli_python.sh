@@ -175,6 +175,6 @@ grep -q "cannot extract" err.txt || fail "string domain: $(cat err.txt)"
 expect_status 1 "$LP" corpus --domain python --tokenizer missing.model root1 --out x.jsonl
 grep -q "missing.model" err.txt || fail "missing tokenizer: $(cat err.txt)"
 expect_status 0 "$LP" domains
-grep -Eq "python +1.0.0 +ABI 1\.[0-9]+  \[anonymise,extract,tokenizer\]" out.txt || fail "domains: $(cat out.txt)"
+grep -Eq "python +1.0.0 +ABI 1\.[0-9]+  \[anonymise,extract,tokenizer,wellformed\]" out.txt || fail "domains: $(cat out.txt)"
 
 finish "python CLI"

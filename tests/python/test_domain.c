@@ -16,6 +16,7 @@
 
 #include "../common/check.h"
 #include "lpsynth/runtime.h"
+#include "lpsynth/synth.h"
 
 static int has(const char *s, const char *sub) { return s && strstr(s, sub) != NULL; }
 
@@ -67,7 +68,7 @@ static void test_listing(void) {
     found = 1;
     char caps[128];
     lp_caps_string(v[i].caps, caps, sizeof caps);
-    CHECK(strcmp(caps, "anonymise,extract,tokenizer") == 0, "python caps %s", caps);
+    CHECK(strcmp(caps, "anonymise,extract,tokenizer,wellformed") == 0, "python caps %s", caps);
     CHECK(v[i].abi_major == LP_PLUGIN_ABI_MAJOR && v[i].abi_minor == LP_PLUGIN_ABI_MINOR &&
               LP_PLUGIN_ABI_MINOR >= 1,
           "python ABI %u.%u", v[i].abi_major, v[i].abi_minor);
@@ -307,6 +308,37 @@ static void test_with_model(const char *tmp, const char *stdlib) {
             lp_domain_anonymise(d, ids.data, ids.len, &an, &e) == LP_OK && an.len == ids.len &&
             memcmp(an.data, ids.data, ids.len * sizeof *ids.data) == 0,
         "anonymise of a broken program: %s", e.msg);
+
+  /* wellformed: the text parses; search ranks such programs first */
+  lp_ids good = {0}, badp = {0}, blank = {0};
+  int ok = -1;
+  CHECK(lp_domain_has(d, LP_CAP_WELLFORMED), "python tells well-formed programs");
+  CHECK(lp_domain_program_encode(d, fn, strlen(fn), &good, &e) == LP_OK &&
+            lp_domain_program_encode(d, broken, strlen(broken), &badp, &e) == LP_OK &&
+            lp_domain_program_encode(d, "  \n", 3, &blank, &e) == LP_OK,
+        "encode: %s", e.msg);
+  CHECK(lp_domain_wellformed(d, good.data, good.len, &ok, &e) == LP_OK && ok == 1,
+        "a function parses: %d %s", ok, e.msg);
+  CHECK(lp_domain_wellformed(d, badp.data, badp.len, &ok, &e) == LP_OK && ok == 0,
+        "a broken function does not: %d %s", ok, e.msg);
+  CHECK(lp_domain_wellformed(d, blank.data, blank.len, &ok, &e) == LP_OK && ok == 0,
+        "a blank program is not a program: %d %s", ok, e.msg);
+  int32_t outside[] = {999999, 2};
+  CHECK(lp_domain_wellformed(d, outside, 2, &ok, &e) == LP_EINVAL && has(e.msg, "outside"),
+        "an id outside the vocabulary: %s", e.msg);
+  lp_hyp hy[4] = {{.prog = badp.data, .prog_len = (int)badp.len, .score = -1},
+                  {.prog = good.data, .prog_len = (int)good.len, .score = -2},
+                  {.prog = blank.data, .prog_len = (int)blank.len, .score = -3},
+                  {.prog = good.data, .prog_len = (int)good.len, .score = -4}};
+  lp_beam_result br = {.hyps = hy, .n = 4};
+  int n_ok = -2;
+  CHECK(lp_beam_wellformed_first(d, &br, &n_ok, &e) == LP_OK && n_ok == 2 &&
+            hy[0].score == -2 && hy[1].score == -4 && hy[2].score == -1 && hy[3].score == -3,
+        "well-formed first, each group in beam order: n_ok %d, scores %g %g %g %g", n_ok,
+        hy[0].score, hy[1].score, hy[2].score, hy[3].score);
+  lp_ids_free(&good);
+  lp_ids_free(&badp);
+  lp_ids_free(&blank);
   lp_ids_free(&an);
   lp_ids_free(&ids);
   lp_buf_free(&back);
