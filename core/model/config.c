@@ -42,6 +42,7 @@ void lp_model_cfg_default(lp_model_cfg *c, int kind) {
   c->w_e2e = 1.0f;
   c->dead_code_restart = 0;
   c->kmeans_init = 0;
+  c->ref_pretrain = 0;
 }
 
 /* ---- the key table ---- */
@@ -91,6 +92,7 @@ static const key_desc keys[] = {
     {"w_e2e", T_FLOAT, OFF(w_e2e), 0, 1000, 0, 0},
     {"dead_code_restart", T_INT, OFF(dead_code_restart), 0, 1, 0, 0},
     {"kmeans_init", T_INT, OFF(kmeans_init), 0, 1, 0, 0},
+    {"ref_pretrain", T_INT, OFF(ref_pretrain), 0, 1, 0, 0},
 };
 #define N_KEYS (sizeof keys / sizeof *keys)
 

@@ -114,7 +114,8 @@ struct lpm {
   size_t n_state;
   float *codebook, *ema_w, *ema_n, *idle;
   int freeze;
-  int hide_spec; /* reference-style pretraining instead of the paper's: while
+  int hide_spec; /* ref_pretrain = 1 (or the test hook lpm_set_hide_spec):
+                    reference-style pretraining instead of the paper's: while
                     pretraining, the AE pass's decoder gets the quantised latents
                     (not averaged embeddings) and no spec (the spec half of the
                     concatenation is zero), and the codebook is frozen (no EMA) */
@@ -142,6 +143,7 @@ int lpm_build(lp_model *m, uint64_t seed, lp_err *err) {
   if (!p) return lp_err_set(err, LP_ENOMEM, "lp_model_new: out of memory");
   m->lp = p;
   p->K = K, p->l = c->latent_l, p->W = 1 << c->latent_l, p->Vl = K + 2;
+  p->hide_spec = c->ref_pretrain;
   const int ne = c->n_enc_layers, nd = c->n_dec_layers;
   p->penc = calloc((size_t)(ne ? ne : 1), sizeof *p->penc);
   p->zdec = calloc((size_t)nd, sizeof *p->zdec);

@@ -241,6 +241,48 @@ out:
   for (int v = 0; v < 3; v++) lp_model_free(m[v]);
 }
 
+/* ref_pretrain = 1: during pretraining the codebook stays as the first step
+ * set it (no EMA), and the autoencoder decodes the quantised latents (the
+ * program encoder gets a gradient from the program loss); after pretraining
+ * the EMA moves it again. ref_pretrain = 0: the EMA moves it from the start. */
+static void test_ref_pretrain(void) {
+  lp_err err = {0};
+  lp_rng r;
+  lp_rng_seed(&r, 6);
+  toy_task t[4];
+  for (int i = 0; i < 4; i++) toy_make(&t[i], &r, 2, 2, 3, 9, 9, 12);
+  lp_batch b = {0};
+  lp_model_cfg c;
+  int moved[2][3] = {{0}};
+  for (int ref = 0; ref < 2; ref++) {
+    tiny_cfg(&c);
+    c.pretrain_steps = 2;
+    c.ref_pretrain = ref;
+    lp_model *m = lp_model_new(&c, &k_spec_v, &k_prog_v, 2, 21, &err);
+    EXPECT(m != NULL);
+    if (!m) break;
+    if (!b.B) EXPECT_OK(toy_batch(&b, t, 4, 2, 1, &c, &err));
+    lp_step_stats st;
+    const size_t n = (size_t)c.latent_K * c.d_model;
+    float *before = malloc(sizeof(float) * n);
+    EXPECT_OK(lp_model_train_step(m, &b, 1, NULL, &st, &err)); /* data initialisation */
+    for (int s = 2; s <= 4 && before; s++) {
+      memcpy(before, lpm_codebook(m), sizeof(float) * n);
+      for (size_t i = 0; i < lp_model_num_params(m); i++) /* as if an update moved the encoder */
+        lp_model_params(m)[i] += 0.02f * lp_rng_normal(&r);
+      EXPECT_OK(lp_model_train_step(m, &b, s, NULL, &st, &err));
+      moved[ref][s - 2] = memcmp(before, lpm_codebook(m), sizeof(float) * n) != 0;
+    }
+    free(before);
+    lp_model_free(m);
+  }
+  printf("ref_pretrain: codebook moved at steps 2, 3, 4: paper %d %d %d, reference %d %d %d\n",
+         moved[0][0], moved[0][1], moved[0][2], moved[1][0], moved[1][1], moved[1][2]);
+  EXPECT(moved[0][0] && moved[0][1] && moved[0][2]);
+  EXPECT(!moved[1][0] && moved[1][1] && moved[1][2]);
+  lp_batch_free(&b);
+}
+
 /* ---- two-level search ----------------------------------------------------------- */
 
 static void test_search_l1(void) {
@@ -608,6 +650,7 @@ static const test_case k_cases[] = {
     {"gradcheck_dropout", test_gradcheck_dropout},
     {"ema", test_ema},
     {"kmeans", test_kmeans},
+    {"ref_pretrain", test_ref_pretrain},
     {"search_l1", test_search_l1},
     {"ckpt", test_ckpt},
     {"parallel", test_parallel},
