@@ -80,11 +80,9 @@ int cmd_bench_train(int argc, char **argv) {
                 peak = opts.peak_gflops, threads = opts.given[CLI_O_WORKERS] ? opts.threads : 1;
   const uint64_t seed = opts.seed;
   const int json = opts.json, prec = opts.precision;
-  int kind = LP_MODEL_ROBUSTFILL;
-  if (model && !strcmp(model, "lp"))
-    kind = LP_MODEL_LP;
-  else if (model && strcmp(model, "robustfill")) {
-    cli_error(V, "--model must be robustfill or lp (got \"%s\")", model);
+  int kind = model ? lp_model_kind_parse(model, strlen(model)) : LP_MODEL_ROBUSTFILL;
+  if (kind < 0) {
+    cli_error(V, "--model must be robustfill, robustfill-lstm or lp (got \"%s\")", model);
     return EXIT_USAGE;
   }
   lp_err e = {0};
@@ -146,7 +144,7 @@ int cmd_bench_train(int argc, char **argv) {
   const double gf_run = secs > 0 ? p->flops_run / secs * 1e-9 : 0.0;
   const double gf_use = secs > 0 ? p->flops_useful / secs * 1e-9 : 0.0;
   const double phases = p->enc_fwd + p->dec_fwd + p->loss_fwd + p->bwd + p->other;
-  const char *kname = cfg.kind == LP_MODEL_LP ? "lp" : "robustfill";
+  const char *kname = lp_model_kind_name(cfg.kind);
   if (json) {
     json_t *j = json_object();
     json_object_set_new(j, "model", json_string(kname));

@@ -312,7 +312,7 @@ int cmd_eval(int argc, char **argv) {
     goto done;
   }
   eval_summary_info info = {
-      .split = o.split, .model = !L.m ? "none" : S.is_lp ? "lp" : "robustfill",
+      .split = o.split, .model = !L.m ? "none" : lp_model_kind_name(lp_model_config(L.m)->kind),
       .max_spec_len = (int)cli_max_spec_len(&L), .json = o.json, .wall = wall};
   eval_report_print(R, &info);
   if (rc == EXIT_OK && eval_report_bad(R)) rc = EXIT_FAIL;

@@ -88,7 +88,10 @@ json_t *cli_json_u64(uint64_t v) {
   return json_string(b);
 }
 
-const char *cli_model_kind_name(int kind) { return kind == LP_MODEL_LP ? "lp" : "robustfill"; }
+const char *cli_model_kind_name(int kind) {
+  const char *s = lp_model_kind_name(kind);
+  return s ? s : "(unknown kind)";
+}
 
 /* ---------- the progress line, signals ---------- */
 
@@ -173,17 +176,16 @@ static int check_options(train_run *R) {
   const cli_opts *o = R->o;
   R->kind = -1;
   if (o->model) {
-    if (!strcmp(o->model, "robustfill"))
-      R->kind = LP_MODEL_ROBUSTFILL;
-    else if (!strcmp(o->model, "lp"))
-      R->kind = LP_MODEL_LP;
-    else {
-      cli_error(o->verb, "--model must be robustfill or lp, got \"%s\"", o->model);
+    R->kind = lp_model_kind_parse(o->model, strlen(o->model));
+    if (R->kind < 0) {
+      cli_error(o->verb, "--model must be robustfill, robustfill-lstm or lp, got \"%s\"",
+                o->model);
       return EXIT_USAGE;
     }
   }
   if (!o->model && !o->config && !o->resume) {
-    cli_error(o->verb, "--model robustfill|lp is required (or --config FILE, or --resume CKPT)");
+    cli_error(o->verb, "--model robustfill|robustfill-lstm|lp is required (or --config FILE, or "
+              "--resume CKPT)");
     return EXIT_USAGE;
   }
   if (o->split && !o->data) {

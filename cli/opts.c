@@ -278,7 +278,8 @@ static const cli_opt table[CLI_O_N] = {
                            "alone"},
       {V(DEMO), "to rank with (\"none\": the solver and its prior; default: the shipped "
                 "models/rf-string-2h/model.ckpt when found beside the build or install)"}}},
-    {CLI_O_MODEL_KIND, "--model", NULL, NULL, "robustfill|lp", V(TRAIN) | V(BENCH_TRAIN), 0,
+    {CLI_O_MODEL_KIND, "--model", NULL, NULL, "robustfill|robustfill-lstm|lp",
+     V(TRAIN) | V(BENCH_TRAIN), 0,
      set_str, F(model), 0, 0, NULL, 0, "the model",
      {{V(TRAIN), "(required unless --config or --resume says it)"},
       {V(BENCH_TRAIN), "whose defaults are used when no --config"}}},
@@ -428,7 +429,7 @@ static const cli_opt table[CLI_O_N] = {
     {CLI_O_CHUNK, "--chunk", NULL, NULL, "K", V(TRAIN) | V(BENCH_TRAIN), 0, set_i64, F(chunk), 0,
      1 << 20, NULL, 0, "tasks per length-bucketed chunk: each chunk padded only to its own "
                        "longest sequences, the same loss (0: one padded pass per worker; "
-                       "default 1, LP_CHUNK_DEFAULT)", {{0}}},
+                       "default 1, LP_CHUNK_DEFAULT; robustfill-lstm: 8)", {{0}}},
     {CLI_O_PRECISION, "--precision", NULL, NULL, "bf16|fp32", V(TRAIN) | V(BENCH_TRAIN), 0,
      set_precision, F(precision), 0, 0, NULL, 0,
      "matrix products of the train steps (default bf16 with fp32 accumulation where the CPU "

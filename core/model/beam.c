@@ -287,8 +287,31 @@ int rf_beam_result(rf_beam_fin *fins, int n, lp_beam_result *out, const char *wh
   return LP_OK;
 }
 
+int rf_beam_search(const lp_model *m, const lp_beam_opts *o, int max_len, void *ctx,
+                   rf_beam_step_fn step, rf_beam_reorder_fn reorder, lp_beam_result *out,
+                   lp_err *err) {
+  const lp_vocab_info *pv = &m->prog_v;
+  const rf_beam_spec s = {.V = pv->size, .bos = pv->bos, .eos = pv->eos, .ban1 = pv->pad,
+                          .ban2 = pv->bos, .min_len = 0, .K = o->beam, .max_len = max_len,
+                          .alpha = o->len_alpha, .who = "lp_model_search", .prune = o->prune,
+                          .signature = o->signature, .gctx = o->ctx,
+                          .deadline = o->time_limit > 0 ? lp_now() + o->time_limit : 0.0};
+  rf_beam_fin *fins;
+  int n;
+  int rc = rf_beam_run(&s, ctx, step, reorder, &fins, &n, &out->timed_out, err);
+  if (rc != LP_OK) return rc;
+  return rf_beam_result(fins, n, out, s.who, err);
+}
+
 int rf_search_prep(lp_model *m, const lp_batch *b, int beam, int *max_len, float alpha,
                    lp_err *err) {
+  int rc = rf_search_check(m, b, beam, max_len, alpha, err);
+  if (rc != LP_OK) return rc;
+  return rf_encode(m, b, NULL, err);
+}
+
+int rf_search_check(lp_model *m, const lp_batch *b, int beam, int *max_len, float alpha,
+                    lp_err *err) {
   if (beam < 1 || beam > 4096)
     return lp_err_set(err, LP_EINVAL, "beam size %d outside [1, 4096]", beam);
   if (b->B != 1) return lp_err_set(err, LP_EINVAL, "search takes one task (batch of %d)", b->B);
@@ -296,9 +319,7 @@ int rf_search_prep(lp_model *m, const lp_batch *b, int beam, int *max_len, float
   if (*max_len > 65536) return lp_err_set(err, LP_EINVAL, "max_len %d too large", *max_len);
   if (!(alpha >= 0.0f && alpha <= 10.0f))
     return lp_err_set(err, LP_EINVAL, "len_alpha %g outside [0, 10]", (double)alpha);
-  int rc = rf_check_batch(m, b, 0, err);
-  if (rc != LP_OK) return rc;
-  return rf_encode(m, b, NULL, err);
+  return rf_check_batch(m, b, 0, err);
 }
 
 /* ---- teacher-forced scoring ------------------------------------------------------ */

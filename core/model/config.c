@@ -12,12 +12,13 @@
 
 void lp_model_cfg_default(lp_model_cfg *c, int kind) {
   memset(c, 0, sizeof *c);
-  c->kind = kind == LP_MODEL_LP ? LP_MODEL_LP : LP_MODEL_ROBUSTFILL;
+  c->kind = lp_model_kind_name(kind) ? kind : LP_MODEL_ROBUSTFILL;
   c->d_model = 128;
   c->d_ff = 512;
   c->n_heads = 4;
-  c->n_enc_layers = 3;
-  c->n_dec_layers = 3;
+  /* RobustFill[LSTM]: one LSTM layer per encoder and in the decoder */
+  c->n_enc_layers = c->kind == LP_MODEL_RF_LSTM ? 1 : 3;
+  c->n_dec_layers = c->kind == LP_MODEL_RF_LSTM ? 1 : 3;
   c->dropout = 0.1f;
   c->attn_dropout = 0.1f;
   c->max_spec_len = 128;
@@ -62,7 +63,7 @@ typedef struct key_desc {
 #define BIG 1e12
 
 static const key_desc keys[] = {
-    {"model", T_KIND, OFF(kind), 0, 1, 0, 0},
+    {"model", T_KIND, OFF(kind), 0, LP_MODEL_KINDS - 1, 0, 0},
     {"d_model", T_INT, OFF(d_model), 1, 16384, 0, 0},
     {"d_ff", T_INT, OFF(d_ff), 1, 1048576, 0, 0},
     {"n_heads", T_INT, OFF(n_heads), 1, 1024, 0, 0},
@@ -96,7 +97,19 @@ static const key_desc keys[] = {
 };
 #define N_KEYS (sizeof keys / sizeof *keys)
 
-static const char *kind_name(int kind) { return kind == LP_MODEL_LP ? "lp" : "robustfill"; }
+/* indexed by enum lp_model_kind */
+static const char *const k_kind_names[LP_MODEL_KINDS] = {"robustfill", "lp", "robustfill-lstm"};
+#define KIND_LIST "robustfill, robustfill-lstm or lp"
+
+const char *lp_model_kind_name(int kind) {
+  return kind >= 0 && kind < LP_MODEL_KINDS ? k_kind_names[kind] : NULL;
+}
+
+int lp_model_kind_parse(const char *s, size_t len) {
+  for (int k = 0; s && k < LP_MODEL_KINDS; k++)
+    if (strlen(k_kind_names[k]) == len && !memcmp(k_kind_names[k], s, len)) return k;
+  return -1;
+}
 
 static double get_val(const lp_model_cfg *c, const key_desc *k) {
   const char *p = (const char *)c + k->off;
@@ -151,9 +164,9 @@ static int check_cfg(const lp_model_cfg *c, size_t *bad_key, size_t *alt_key, lp
     const key_desc *k = &keys[i];
     double v = get_val(c, k);
     if (k->type == T_KIND) {
-      if (c->kind != LP_MODEL_ROBUSTFILL && c->kind != LP_MODEL_LP) {
+      if (!lp_model_kind_name(c->kind)) {
         *bad_key = i;
-        return lp_err_set(err, LP_EINVAL, "model must be robustfill or lp (kind %d)", c->kind);
+        return lp_err_set(err, LP_EINVAL, "model must be " KIND_LIST " (kind %d)", c->kind);
       }
       continue;
     }
@@ -164,7 +177,16 @@ static int check_cfg(const lp_model_cfg *c, size_t *bad_key, size_t *alt_key, lp
       return lp_err_set(err, LP_EINVAL, "%s must be %s, got %.9g", k->key, r, v);
     }
   }
-  if (c->d_model % c->n_heads != 0) {
+  if (c->kind == LP_MODEL_RF_LSTM && (c->n_enc_layers != 1 || c->n_dec_layers != 1)) {
+    for (size_t i = 0; i < N_KEYS; i++)
+      if (!strcmp(keys[i].key, c->n_enc_layers != 1 ? "enc_layers" : "dec_layers")) *bad_key = i;
+    return lp_err_set(err, LP_EINVAL,
+                      "robustfill-lstm has one LSTM layer per encoder and in the decoder: "
+                      "enc_layers and dec_layers must be 1 (got %d and %d)",
+                      c->n_enc_layers, c->n_dec_layers);
+  }
+  /* (n_heads is unused by the LSTM) */
+  if (c->kind != LP_MODEL_RF_LSTM && c->d_model % c->n_heads != 0) {
     for (size_t i = 0; i < N_KEYS; i++)
       if (!strcmp(keys[i].key, "d_model")) *bad_key = i;
     for (size_t i = 0; i < N_KEYS; i++)
@@ -338,16 +360,15 @@ int lp_model_cfg_parse(lp_model_cfg *c, const char *text, size_t len, const char
   }
   /* pass 2: defaults of the kind, then the values in file order */
   lp_model_cfg tmp;
-  int kind = c->kind == LP_MODEL_LP ? LP_MODEL_LP : LP_MODEL_ROBUSTFILL;
+  int kind = lp_model_kind_name(c->kind) ? c->kind : LP_MODEL_ROBUSTFILL;
   for (size_t i = 0; i < n; i++) {
     const key_desc *k = &keys[kv[i].ki];
     if (k->type != T_KIND) continue;
-    if (kv[i].val_len == 10 && !memcmp(kv[i].val, "robustfill", 10)) {
-      kind = LP_MODEL_ROBUSTFILL;
-    } else if (kv[i].val_len == 2 && !memcmp(kv[i].val, "lp", 2)) {
-      kind = LP_MODEL_LP;
-    } else {
-      rc = lp_err_set(err, LP_EINVAL, "%s:%zu: model must be robustfill or lp, got \"%.*s\"",
+    kind = lp_model_kind_parse(kv[i].val, kv[i].val_len);
+    if (kind < 0) {
+      rc = lp_err_set(err, LP_EINVAL,
+                      "%s:%zu: model must be " KIND_LIST ", got \"%.*s\" (a model kind this "
+                      "build of lpsynth does not know)",
                       origin, kv[i].line, (int)(kv[i].val_len > 40 ? 40 : kv[i].val_len),
                       kv[i].val);
       goto out;
@@ -399,8 +420,10 @@ int lp_model_cfg_to_text(const lp_model_cfg *c, lp_buf *out) {
     char line[160];
     int w;
     double v = get_val(c, k);
-    if (k->type == T_KIND)
-      w = snprintf(line, sizeof line, "%s = %s\n", k->key, kind_name(c->kind));
+    if (k->type == T_KIND) {
+      if (!lp_model_kind_name(c->kind)) return LP_EINVAL;
+      w = snprintf(line, sizeof line, "%s = %s\n", k->key, lp_model_kind_name(c->kind));
+    }
     else if (k->type == T_FLOAT) {
       /* the shortest text that reads back as the same float */
       float f = (float)v;

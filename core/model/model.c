@@ -5,6 +5,8 @@
  *
  *   RobustFill (LP_MODEL_ROBUSTFILL): robustfill.c (steps), rf_search.c (search)
  *   Latent Programmer (LP_MODEL_LP):  lp.c (build, state, steps), lp_search.c
+ *   RobustFill[LSTM] (LP_MODEL_RF_LSTM): rf_lstm.c (build, steps, encoder),
+ *                                        rf_lstm_search.c (search, scoring, free)
  *
  * Uses every model file; no model file uses it (they are below it): its
  * callers are synth.c, train.c, tr_ckpt.c, the CLI and tests. */
@@ -15,9 +17,14 @@
 #include "lpsynth/runtime.h"
 #include "model_internal.h"
 
-/* What a kind provides; NULL members: nothing to do (build, free, state,
- * replica_init, replica_free). */
+/* What a kind provides; NULL members: nothing to do (layout, build, free,
+ * state, replica_init, replica_free). */
 typedef struct lp_model_ops {
+  /* The shared Transformer stacks' tensors (rf_layout_build), first in m->L;
+   * NULL for a kind without them. */
+  int (*layout)(lp_model *m, lp_err *err);
+  /* Encodes the spec of a one-task batch for lp_model_score (rng NULL). */
+  int (*encode)(lp_model *m, const lp_batch *b, lp_rng *rng, lp_err *err);
   /* After the shared stacks' tensors: adds the kind's own to m->L and
    * allocates its parts (state initialised from seed). */
   int (*build)(lp_model *m, uint64_t seed, lp_err *err);
@@ -39,13 +46,19 @@ typedef struct lp_model_ops {
 } lp_model_ops;
 
 static const lp_model_ops k_ops[] = {
-    [LP_MODEL_ROBUSTFILL] = {.build = NULL, .free = NULL, .state = NULL, .replica_init = NULL,
+    [LP_MODEL_ROBUSTFILL] = {.layout = rf_layout_build, .encode = rf_encode,
+                             .build = NULL, .free = NULL, .state = NULL, .replica_init = NULL,
                              .replica_free = NULL, .train_step = rf_train_step,
                              .eval_loss = rf_eval_loss, .search = rf_search, .score = rf_score},
-    [LP_MODEL_LP] = {.build = lpm_build, .free = lpm_free, .state = lpm_state,
+    [LP_MODEL_LP] = {.layout = rf_layout_build, .encode = rf_encode, .build = lpm_build, .free = lpm_free, .state = lpm_state,
                      .replica_init = lpm_replica_init, .replica_free = lpm_replica_free,
                      .train_step = lpm_train_step, .eval_loss = lpm_eval_loss,
                      .search = lpm_search, .score = lpm_score},
+    [LP_MODEL_RF_LSTM] = {.layout = NULL, .encode = rfl_encode, .build = rfl_build,
+                          .free = rfl_free, .state = NULL, .replica_init = rfl_replica_init,
+                          .replica_free = rfl_replica_free, .train_step = rfl_train_step,
+                          .eval_loss = rfl_eval_loss, .search = rfl_search,
+                          .score = rfl_score},
 };
 
 /* The ops of kind k, NULL when no model of that kind is implemented. */
@@ -61,7 +74,8 @@ static const lp_model_ops *ops_of(const lp_model *m) { return ops_of_kind(m->cfg
 static int check_cfg(const lp_model_cfg *c, lp_err *err) {
   if (!ops_of_kind(c->kind))
     return lp_err_set(err, LP_EUNSUP, "model kind %d is not implemented", c->kind);
-  if (c->d_model < 2 || c->n_heads < 1 || c->d_model % c->n_heads != 0)
+  if (c->d_model < 2 || c->n_heads < 1 ||
+      (c->kind != LP_MODEL_RF_LSTM && c->d_model % c->n_heads != 0)) /* LSTM: no heads */
     return lp_err_set(err, LP_EINVAL, "d_model (%d) must be a positive multiple of n_heads (%d)",
                       c->d_model, c->n_heads);
   if (c->d_ff < 1 || c->n_enc_layers < 0 || c->n_dec_layers < 1)
@@ -128,12 +142,13 @@ lp_model *lp_model_new(const lp_model_cfg *c, const lp_vocab_info *spec,
     lp_model_free(m);
     return NULL;
   }
-  if (rf_layout_build(m, err) != LP_OK) {
+  /* the shared stacks' tensors, then the kind's own and its state (the LP's:
+   * lp.c; RobustFill[LSTM] has only its own: rf_lstm.c) */
+  const lp_model_ops *o = ops_of(m);
+  if (o->layout && o->layout(m, err) != LP_OK) {
     lp_model_free(m);
     return NULL;
   }
-  /* the kind's own tensors and state (the LP's: lp.c) */
-  const lp_model_ops *o = ops_of(m);
   if (o->build && o->build(m, seed, err) != LP_OK) {
     lp_model_free(m);
     return NULL;
@@ -244,7 +259,8 @@ int lp_model_score(lp_model *m, const lp_batch *b, const int32_t *const *progs, 
   if (latent_beam < 0 || latent_beam > 4096)
     return lp_err_set(err, LP_EINVAL, "latent beam %d outside [0, 4096]", latent_beam);
   int max_len = 0;
-  int rc = rf_search_prep(m, b, 1, &max_len, 0.0f, err);
+  int rc = rf_search_check(m, b, 1, &max_len, 0.0f, err);
+  if (rc == LP_OK) rc = ops_of(m)->encode(m, b, NULL, err);
   if (rc == LP_OK) rc = rf_score_check(m, progs, lens, n, max_len, err);
   if (rc != LP_OK || n == 0) return rc;
   return ops_of(m)->score(m, b, progs, lens, n, latent_beam, max_len, scores, err);

@@ -5,7 +5,9 @@
  *   model.c (the public front, dispatch by kind)
  *     -> robustfill.c, rf_search.c   (RobustFill)
  *     -> lp.c, lp_search.c           (Latent Programmer)
- *   robustfill.c, lp.c -> parallel.c -> stacks.c, rf_search.c (release only)
+ *     -> rf_lstm.c, rf_lstm_search.c (RobustFill[LSTM])
+ *   robustfill.c, lp.c, rf_lstm.c -> parallel.c -> stacks.c, rf_search.c (release only)
+ *   rf_lstm_search.c -> rf_lstm.c, beam.c
  *   rf_search.c, lp_search.c -> beam.c -> stacks.c
  *   lp_search.c -> lp.c (lpm_get_view)
  *
@@ -88,6 +90,10 @@ struct lp_model {
   int fwd_ok;  /* the last rf_forward completed (backward allowed) */
   /* Latent Programmer parts (kind LP_MODEL_LP; NULL for RobustFill): see lp.c. */
   struct lpm *lp;
+  /* RobustFill[LSTM] (kind LP_MODEL_RF_LSTM; NULL otherwise): its tensors'
+   * offsets, activations and decoder state, see rf_lstm.c. Such a model has
+   * none of the Transformer stacks above (the offsets, enc_in ... stay 0). */
+  struct rfl *lstm;
   /* Data-parallel training (lp_model_set_threads): n_workers >= 1; worker w > 0
    * is replica[w - 1], a shallow copy sharing params, layout and block offsets
    * but with its own gradients and activations (is_replica = 1). */
@@ -159,8 +165,14 @@ int rf_stacks_backward(lp_model *m, const lp_batch *b, const float *g_hn, int dr
                        lp_err *err);
 
 /* Forward FLOPs of one example of lengths i (input), o (output; 0 with one
- * spec part), t (program) (profile, and parallel.c's chunk costs). */
+ * spec part), t (program) (profile, and parallel.c's chunk costs), of m's
+ * kind (the Transformer stacks, or RobustFill[LSTM]'s LSTMs). */
 double rf_example_flops(const lp_model *m, double i, double o, double t);
+/* Adds the forward-and-backward FLOPs (3x the forward's) of batch b as run
+ * (padded shapes) to *run and as counted on its non-pad positions to *useful
+ * (the examples, rf_example_flops, and the output layer from `width`). */
+void rf_count_flops(const lp_model *m, const lp_batch *b, int width, double *run,
+                    double *useful);
 
 /* ---- robustfill.c: RobustFill's loss and train steps ---------------------------------- */
 /* Teacher-forced forward of the whole batch (rng: dropout or NULL); fills
@@ -201,6 +213,9 @@ int rf_score(lp_model *m, const lp_batch *b, const int32_t *const *progs, const 
  * then encodes it (rf_encode). */
 int rf_search_prep(lp_model *m, const lp_batch *b, int beam, int *max_len, float alpha,
                    lp_err *err);
+/* rf_search_prep's checks without the encoding (a model with its own encoder). */
+int rf_search_check(lp_model *m, const lp_batch *b, int beam, int *max_len, float alpha,
+                    lp_err *err);
 /* Feeds tok[n] (one token per live hypothesis) at the next position and writes
  * logits[n,V]. */
 typedef int (*rf_beam_step_fn)(void *ctx, const int32_t *tok, int n, float *logits, lp_err *err);
@@ -243,6 +258,13 @@ int rf_force(void *ctx, rf_force_start_fn start, rf_beam_step_fn step, rf_beam_r
              int V, int bos, int H, const int32_t *const *seqs, const int *lens, int n,
              double *out, lp_err *err);
 #define RF_SCORE_CHUNK 64
+/* lp_model_search's plain or guided beam over a decoder given as callbacks
+ * (its caches started for o->beam hypotheses of max_len tokens): the spec
+ * from m's program vocabulary (PAD and BOS never generated) and o, then
+ * rf_beam_result into out. */
+int rf_beam_search(const lp_model *m, const lp_beam_opts *o, int max_len, void *ctx,
+                   rf_beam_step_fn step, rf_beam_reorder_fn reorder, lp_beam_result *out,
+                   lp_err *err);
 /* lp_model_score's checks of the programs (ids, EOS last, length). */
 int rf_score_check(const lp_model *m, const int32_t *const *progs, const int *lens, int n,
                    int max_len, lp_err *err);
@@ -260,12 +282,26 @@ int rf_replicas_set(lp_model *m, int n, int (*kind_init)(lp_model *r, const lp_m
 void rf_replicas_free(lp_model *m, void (*kind_free)(lp_model *r));
 /* *v = tasks [t0, t1) of b, a view (no copy) with b's padded lengths. */
 void rf_batch_view(lp_batch *v, const lp_batch *b, int t0, int t1);
+/* A model's teacher-forced pass, for rf_train_step_pass: forward (rng:
+ * dropout, or NULL) fills st and keeps what backward needs; backward adds the
+ * gradient of m->loss_scale x the loss to m->grads. */
+typedef struct rf_pass {
+  int (*forward)(lp_model *m, const lp_batch *b, lp_rng *rng, lp_step_stats *st, lp_err *err);
+  int (*backward)(lp_model *m, const lp_batch *b, lp_err *err);
+} rf_pass;
+/* lp_model_train_step over pass p (RobustFill, RobustFill[LSTM]): zeroes the
+ * gradients, then one pass, or m's data-parallel shares (lp_model_set_threads:
+ * each weighted by its target tokens), or length-bucketed chunks
+ * (lp_model_set_chunk, and every multi-process step). */
+int rf_train_step_pass(lp_model *m, const lp_batch *b, lp_rng *rng, lp_step_stats *st,
+                       const rf_pass *p, lp_err *err);
 /* A data-parallel step of m->n_workers workers (parallel.c; the workers are
  * robustfill.c's and lp.c's): worker w
  * runs on model w (m, then m->replica[w - 1]) with tasks [B*w/W, B*(w+1)/W)
  * of the batch, view[w], its own rng (when use_rng), stats, error and status. */
 typedef struct rf_par {
   lp_model *m;
+  const rf_pass *pass; /* rf_train_step_pass's (NULL for lp.c's workers) */
   int64_t step; /* set by the caller for its worker */
   int use_rng;
   lp_batch view[LP_ENGINE_MAX_WORKERS];
@@ -288,6 +324,7 @@ void rf_par_add_grads(lp_model *m, int w, float c);
  * (its target tokens) / n_tok. */
 typedef struct rf_chunks {
   lp_model *m;
+  const rf_pass *pass; /* rf_train_step_pass's (NULL for lp.c's workers) */
   const lp_batch *b;
   int n, n_tok, use_rng;
   int W, w0; /* virtual workers planned for (size x threads), this rank's first */
@@ -392,13 +429,109 @@ typedef struct lpm_view {
 } lpm_view;
 void lpm_get_view(const lp_model *m, lpm_view *v);
 
+/* ---- RobustFill[LSTM] (rf_lstm.c, rf_lstm_search.c) ------------------------------------
+ * Kind LP_MODEL_RF_LSTM: LSTM encoders and an attending LSTM decoder instead of
+ * the Transformer stacks (see rf_lstm.c). model.c's lp_model_new / _free /
+ * _set_threads / _train_step / _eval_loss / _search / _score dispatch here. */
+
+/* Activations of the last forward (rfl_encode, then the decoder), grown on
+ * demand to the largest shape seen. N = B*E rows (task-major, example
+ * fastest); D embedding, H hidden, G = 4H gates, Co = D + H (output encoder
+ * input), Cd = D + n_parts*H (decoder input). Arrays named [T,N,*] are
+ * time-major (step t's rows contiguous); slot 0 of hs/cs is the initial state. */
+typedef struct rfl_acts {
+  int cap_N, cap_B, cap_Ti, cap_To, cap_T;
+  void *mem; /* one block for every array below */
+  /* input encoder: x_in [N,Ti,D] (embedded, dropped), h_in, c_in [N,Ti,H], g_in [N,Ti,G] */
+  int32_t *len_in;
+  uint8_t *k_in, *drop_in;
+  float *x_in, *h_in, *c_in, *g_in;
+  /* output encoder (n_parts 2): x_out [N,To,D]; hs_out, cs_out [To+1,N,H]; q_out, a_out
+   * [To,N,H] (query, input context); att_out [To,N,Ti]; xc_out [To,N,Co]; g_out
+   * [To,N,G]; e_out [N,To,H] (its states, batch-major: the decoder's memory) */
+  int32_t *len_out;
+  uint8_t *k_out, *drop_out;
+  float *x_out, *hs_out, *cs_out, *q_out, *a_out, *att_out, *xc_out, *g_out, *e_out;
+  /* the decoder's initial state [N,H]: the last encoder's final state */
+  float *hf, *cf;
+  /* decoder: ids_dec, x_dec [N,T,(D)]; hs_dec, cs_dec [T+1,N,H]; qi, si, qo, so [T,N,H];
+   * atti [T,N,Ti], atto [T,N,To]; xc [T,N,Cd]; g_dec [T,N,G]; p = tanh(h V) [T,N,H];
+   * emask_t [T,N]; pooled, argmax [T,B,H]; tgt [T,B]; logits, probs [T*B,V] */
+  int32_t *ids_dec;
+  uint8_t *drop_dec, *emask_t;
+  float *x_dec, *hs_dec, *cs_dec, *qi, *si, *qo, *so, *atti, *atto, *xc, *g_dec, *p;
+  float *pooled;
+  int32_t *argmax, *tgt;
+  float *logits, *probs;
+  /* backward scratch */
+  float *g_logits, *g_pooled, *g_p;  /* [T*B,V], [T*B,H], [T*N,H] */
+  float *g_hs, *g_cs;                /* [T+1,N,H] decoder state gradients */
+  float *g_hso, *g_cso;              /* [To+1,N,H] output encoder's */
+  float *g_z;                        /* [max(T,To),N,G] */
+  float *g_xc, *g_q, *g_s, *g_s2;    /* [N,Cd], [N,H] x3 */
+  float *g_x, *g_scratch;            /* [N,max(Ti,To,T),D] embedding gradients, scratch */
+  float *g_mem_in, *g_c_in;          /* [N,Ti,H] */
+  float *g_mem_out;                  /* [N,To,H] */
+} rfl_acts;
+
+/* Incremental decoder state for beam search of one task: rows h*E + e are
+ * hypothesis h on example e (rows = n*E for n live hypotheses). */
+typedef struct rfl_inc {
+  int cap_H, cap_E, cap_S, E, pos, max_len, started;
+  void *mem;
+  float *h, *c, *h2, *c2;                 /* [rows,H] state; reorder scratch */
+  float *x, *qi, *si, *qo, *so, *xc, *z, *p; /* [rows, D|H|Cd|G] */
+  float *sc;                               /* [rows,S] attention scores */
+  float *pooled;                           /* [cap_H,H] */
+  int32_t *argmax, *ids;                   /* [cap_H,H], [rows] */
+  uint8_t *emask;                          /* [rows] */
+} rfl_inc;
+
+struct rfl {
+  /* tensor offsets */
+  size_t in_emb, in_wx, in_wh, in_b;               /* "lstm.in.*" */
+  size_t out_emb, out_q, out_wx, out_wh, out_b;    /* "lstm.out.*" (n_parts 2) */
+  size_t dec_emb, dec_qi, dec_qo, dec_wx, dec_wh, dec_b; /* "lstm.dec.*" (qo: n_parts 2) */
+  size_t pool_v, ow, ob;                           /* "lstm.pool.v", "out.w", "out.b" */
+  rfl_acts a;
+  rfl_inc inc;
+};
+
+/* rf_lstm.c: the tensors (after model.c's checks: one layer per stack) */
+int rfl_build(lp_model *m, uint64_t seed, lp_err *err);
+/* Frees the activations and the struct (not the incremental state: rfl_free). */
+void rfl_release(lp_model *m);
+int rfl_replica_init(lp_model *r, const lp_model *m);
+void rfl_replica_free(lp_model *r);
+/* The spec encoders on b (rng: dropout or NULL): the memories h_in, e_out and
+ * the decoder's initial state hf, cf of m->lstm->a. */
+int rfl_encode(lp_model *m, const lp_batch *b, lp_rng *rng, lp_err *err);
+/* Teacher-forced forward of the whole loss (fills st; after it a.logits holds
+ * [T,B,V], time-major) and its backward (grads += d(loss_scale x loss)). */
+int rfl_forward(lp_model *m, const lp_batch *b, lp_rng *rng, lp_step_stats *st, lp_err *err);
+int rfl_backward(lp_model *m, const lp_batch *b, lp_err *err);
+int rfl_train_step(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, lp_step_stats *st,
+                   lp_err *err);
+int rfl_eval_loss(lp_model *m, const lp_batch *b, lp_step_stats *st, lp_err *err);
+/* rf_lstm_search.c: incremental decoding of the last rfl_encode's one task
+ * (as rf_inc_*), search, scoring; rfl_free releases everything. */
+int rfl_inc_start(lp_model *m, const uint8_t *emask, int max_hyps, int max_len, lp_err *err);
+int rfl_inc_step(lp_model *m, const int32_t *tokens, int n, float *logits, lp_err *err);
+int rfl_inc_reorder(lp_model *m, const int32_t *parent, int n, lp_err *err);
+int rfl_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o, lp_beam_result *out,
+               lp_err *err);
+int rfl_score(lp_model *m, const lp_batch *b, const int32_t *const *progs, const int *lens,
+              int n, int latent_beam, int max_len, double *scores, lp_err *err);
+void rfl_free(lp_model *m);
+
 /* ---- test hooks (tests only) -----------------------------------------------------------
  * For the gradient checks (tests/model): they take away the max-pool's and the
  * quantiser's kinks so that finite differences match the analytic gradient.
  * Nothing outside tests sets them; they are not part of include/lpsynth.
  *  - lp_model.freeze_argmax (RobustFill): when set ([B,T*D] example indices,
  *    as the max-pool's argmax), rf_forward's max-pool selects these examples
- *    instead of the maxima. The caller owns the array; replicas never copy it.
+ *    instead of the maxima (RobustFill[LSTM]: [T,B,H], its pool's layout,
+ *    rf_lstm.c). The caller owns the array; replicas never copy it.
  *    It stays a field of struct lp_model (rather than, say, a table beside it)
  *    because rf_forward reads it per model and per call: a field costs one
  *    pointer, while anything outside the struct would need global state. */

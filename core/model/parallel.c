@@ -2,8 +2,10 @@
  * the replicas (lp_model_set_threads), the even split of a batch over the
  * workers (rf_par_*), length-bucketed chunks (rf_chunks_plan,
  * lp_model_set_chunk) and the collectives over the ranks (rf_comm_*,
- * lp_model_set_comm). What a worker runs (the model's forward/backward) is
- * the caller's: robustfill.c and lp.c pass their workers in. Uses the stacks
+ * lp_model_set_comm), and the train step of a model given as a teacher-forced
+ * pass (rf_train_step_pass: one pass, data-parallel shares or chunks). What a
+ * worker runs (the model's forward/backward) is the caller's: robustfill.c
+ * and rf_lstm.c pass their passes in, lp.c its workers. Uses the stacks
  * (stacks.c: activations, the cost model) and RobustFill's incremental
  * decoder's release (rf_search.c); no model file. */
 #include <math.h>
@@ -233,6 +235,122 @@ int lp_model_set_chunk(lp_model *m, int tasks_per_chunk, lp_err *err) {
   m->chunk_tasks = tasks_per_chunk;
   for (int w = 1; w < m->n_workers; w++) m->replica[w - 1]->chunk_tasks = tasks_per_chunk;
   return LP_OK;
+}
+
+/* ---- a model's train step over a teacher-forced pass ------------------------------- */
+/* (RobustFill's and RobustFill[LSTM]'s steps: one pass, data-parallel shares,
+ * length-bucketed chunks; the pass is the model's forward / backward) */
+
+static void par_worker(void *ctx, int w) {
+  rf_par *j = ctx;
+  lp_model *m = w == 0 ? j->m : j->m->replica[w - 1];
+  memset(m->grads, 0, sizeof(float) * m->n_params);
+  j->rc[w] = j->pass->forward(m, &j->view[w], j->use_rng ? &j->rng[w] : NULL, &j->st[w],
+                              &j->err[w]);
+  if (j->rc[w] == LP_OK) j->rc[w] = j->pass->backward(m, &j->view[w], &j->err[w]);
+}
+
+/* One train step split over the workers: worker w takes tasks
+ * [B*w/W, B*(w+1)/W) as a view of b (same padded lengths); its gradient of its
+ * own token-mean loss is weighted by its share of the batch's target tokens. */
+static int rf_train_parallel(lp_model *m, const lp_batch *b, lp_rng *rng, lp_step_stats *st,
+                             const rf_pass *p, lp_err *err) {
+  const int W = m->n_workers;
+  rf_par *j = calloc(1, sizeof *j);
+  if (!j) return lp_err_set(err, LP_ENOMEM, "out of memory");
+  j->pass = p;
+  int rc = rf_par_run(j, m, b, rng, par_worker, err);
+  if (rc == LP_OK) {
+    int n = 0;
+    for (int w = 0; w < W; w++) n += j->st[w].n_tokens;
+    lp_step_stats sum;
+    memset(&sum, 0, sizeof sum);
+    for (int w = 0; w < W; w++) {
+      const double f = n ? (double)j->st[w].n_tokens / n : 1.0 / W;
+      sum.loss += f * j->st[w].loss;
+      sum.token_acc += f * j->st[w].token_acc;
+      rf_par_add_grads(m, w, (float)f);
+    }
+    sum.loss_prog = sum.loss;
+    sum.n_tokens = n;
+    if (st) *st = sum;
+  }
+  free(j);
+  return rc;
+}
+
+/* ---- length-bucketed steps ---------------------------------------------------------- */
+
+static void chunk_worker(void *ctx, int w) {
+  rf_chunks *c = ctx;
+  lp_model *m = w == 0 ? c->m : c->m->replica[w - 1];
+  memset(m->grads, 0, sizeof(float) * m->n_params);
+  int rc = LP_OK;
+  for (int i = 0; rc == LP_OK && i < c->n; i++) {
+    if (c->owner[i] != c->w0 + w) continue;
+    rc = lp_batch_subset(&m->cbatch, c->b, c->order + c->start[i], c->start[i + 1] - c->start[i],
+                         m->spec_v.pad, m->prog_v.pad, &c->err[w]);
+    m->loss_scale = c->n_tok ? (float)((double)c->tok[i] / c->n_tok) : 1.0f / c->n;
+    if (rc == LP_OK)
+      rc = c->pass->forward(m, &m->cbatch, c->use_rng ? &c->rng[i] : NULL, &c->st[i],
+                            &c->err[w]);
+    if (rc == LP_OK) rc = c->pass->backward(m, &m->cbatch, &c->err[w]);
+    m->loss_scale = 1.0f;
+  }
+  c->rc[w] = rc;
+}
+
+/* One train step as chunks (lp_model_set_chunk): the same loss as one padded
+ * pass - the token-weighted mean of the chunks' token means - and its gradient. */
+static int rf_train_chunked(lp_model *m, const lp_batch *b, lp_rng *rng, lp_step_stats *st,
+                            const rf_pass *p, lp_err *err) {
+  const int W = m->n_workers;
+  rf_chunks *c = NULL;
+  int rc = rf_check_batch(m, b, 1, err);
+  if (rc == LP_OK) {
+    c = rf_chunks_plan(m, b, rf_comm_chunk(m, b), rng, err);
+    if (!c) rc = err && err->code ? err->code : LP_ENOMEM;
+    else c->pass = p;
+  }
+  if (rc == LP_OK)
+    rc = W > 1 ? lp_engine_parallel(W, chunk_worker, c) : (chunk_worker(c, 0), LP_OK);
+  for (int w = 0; rc == LP_OK && w < W; w++)
+    if (c->rc[w] != LP_OK) {
+      rc = c->rc[w];
+      if (err) *err = c->err[w];
+    }
+  /* multi-process: every rank learns whether any failed, before the sums */
+  rc = rf_comm_agree(m, rc, err);
+  if (rc == LP_OK) {
+    for (int w = 1; w < W; w++) rf_par_add_grads(m, w, 1.0f);
+    if (rf_comm_on(m)) rc = rf_comm_reduce(m, c, NULL, 0, err);
+  }
+  if (rc == LP_OK) {
+    lp_step_stats sum;
+    memset(&sum, 0, sizeof sum);
+    for (int i = 0; i < c->n; i++) {
+      const double f = c->n_tok ? (double)c->tok[i] / c->n_tok : 1.0 / c->n;
+      sum.loss += f * c->st[i].loss;
+      sum.token_acc += f * c->st[i].token_acc;
+    }
+    sum.loss_prog = sum.loss;
+    sum.n_tokens = c->n_tok;
+    if (st) *st = sum;
+  }
+  rf_chunks_free(c);
+  return rc;
+}
+
+int rf_train_step_pass(lp_model *m, const lp_batch *b, lp_rng *rng, lp_step_stats *st,
+                       const rf_pass *p, lp_err *err) {
+  memset(m->grads, 0, sizeof(float) * m->n_params);
+  if (rf_comm_on(m) || (m->chunk_tasks > 0 && b->B > m->chunk_tasks))
+    return rf_train_chunked(m, b, rng, st, p, err);
+  if (m->n_workers > 1 && b->B >= m->n_workers) return rf_train_parallel(m, b, rng, st, p, err);
+  lp_step_stats local;
+  int rc = p->forward(m, b, rng, st ? st : &local, err);
+  if (rc != LP_OK) return rc;
+  return p->backward(m, b, err);
 }
 
 /* ---- multi-process steps ------------------------------------------------------------- */

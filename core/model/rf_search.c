@@ -140,17 +140,7 @@ int rf_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o, lp_beam_res
   int rc = rf_search_prep(m, b, o->beam, &max_len, o->len_alpha, err);
   if (rc != LP_OK) return rc;
   if ((rc = rf_inc_start(m, b->emask, o->beam, max_len, err)) != LP_OK) return rc;
-  const lp_vocab_info *pv = &m->prog_v;
-  const rf_beam_spec s = {.V = pv->size, .bos = pv->bos, .eos = pv->eos, .ban1 = pv->pad,
-                          .ban2 = pv->bos, .min_len = 0, .K = o->beam, .max_len = max_len,
-                          .alpha = o->len_alpha, .who = "lp_model_search", .prune = o->prune,
-                          .signature = o->signature, .gctx = o->ctx,
-                          .deadline = o->time_limit > 0 ? lp_now() + o->time_limit : 0.0};
-  rf_beam_fin *fins;
-  int n;
-  if ((rc = rf_beam_run(&s, m, inc_step, inc_reorder, &fins, &n, &out->timed_out, err)) != LP_OK)
-    return rc;
-  return rf_beam_result(fins, n, out, s.who, err);
+  return rf_beam_search(m, o, max_len, m, inc_step, inc_reorder, out, err);
 }
 
 /* ---- teacher-forced scoring ------------------------------------------------------ */

@@ -14,7 +14,7 @@
  *
  * This file: RobustFill's teacher-forced forward/backward (the loss on top of
  * the shared stacks of stacks.c) and its train steps (one pass, data-parallel,
- * chunked: parallel.c runs the workers given here). Its search is
+ * chunked: parallel.c's rf_train_step_pass runs them over this pass). Its search is
  * rf_search.c's; the public calls dispatch here from model.c. */
 #include <math.h>
 #include <stdio.h>
@@ -26,29 +26,6 @@
 
 /* ---- forward ---------------------------------------------------------------------- */
 
-/* Adds the forward-and-backward FLOPs (3x the forward's) of batch b as run
- * (padded shapes) to *run and as counted on its non-pad positions to *useful. */
-static void rf_count_flops(const lp_model *m, const lp_batch *b, double *run, double *useful) {
-  const int B = b->B, E = b->E, T = b->T_prog;
-  const int Ti = b->T_spec[0], To = m->n_parts == 2 ? b->T_spec[1] : 0;
-  const double D = m->cfg.d_model, V = m->prog_v.size;
-  const int32_t sp = m->spec_v.pad, pp = m->prog_v.pad;
-  double r = 0.0, u = 0.0;
-  for (int k = 0; k < B; k++) {
-    const int t = rf_used_len(b->prog + (size_t)k * T, T, pp);
-    r += E * rf_example_flops(m, Ti, To, T) + 2.0 * T * D * V;
-    u += 2.0 * t * D * V;
-    for (int e = 0; e < E; e++) {
-      if (!b->emask[(size_t)k * E + e]) continue;
-      const int i = rf_used_len(b->spec[0] + ((size_t)k * E + e) * Ti, Ti, sp);
-      const int o = To ? rf_used_len(b->spec[1] + ((size_t)k * E + e) * To, To, sp) : 0;
-      u += rf_example_flops(m, i, o, t);
-    }
-  }
-  *run += 3.0 * r;
-  *useful += 3.0 * u;
-}
-
 int rf_forward(lp_model *m, const lp_batch *b, lp_rng *rng, lp_step_stats *st, lp_err *err) {
   if (rf_check_batch(m, b, 1, err) != LP_OK) return err ? err->code : LP_EINVAL;
   double t0 = m->prof_on ? lp_now() : 0.0, t1 = 0.0;
@@ -57,7 +34,7 @@ int rf_forward(lp_model *m, const lp_batch *b, lp_rng *rng, lp_step_stats *st, l
   if (m->prof_on) {
     t1 = lp_now();
     m->prof.enc_fwd += t1 - t0;
-    rf_count_flops(m, b, &m->prof.flops_run, &m->prof.flops_useful);
+    rf_count_flops(m, b, m->cfg.d_model, &m->prof.flops_run, &m->prof.flops_useful);
     m->prof.chunks++;
   }
   rf_acts *a = &m->acts;
@@ -136,117 +113,14 @@ int rf_backward(lp_model *m, const lp_batch *b, lp_err *err) {
   return rc;
 }
 
-/* ---- data-parallel training ---------------------------------------------------------- */
-
-static void par_worker(void *ctx, int w) {
-  rf_par *j = ctx;
-  lp_model *m = w == 0 ? j->m : j->m->replica[w - 1];
-  memset(m->grads, 0, sizeof(float) * m->n_params);
-  j->rc[w] = rf_forward(m, &j->view[w], j->use_rng ? &j->rng[w] : NULL, &j->st[w], &j->err[w]);
-  if (j->rc[w] == LP_OK) j->rc[w] = rf_backward(m, &j->view[w], &j->err[w]);
-}
-
-/* One train step split over the workers: worker w takes tasks
- * [B*w/W, B*(w+1)/W) as a view of b (same padded lengths); its gradient of its
- * own token-mean loss is weighted by its share of the batch's target tokens. */
-static int rf_train_parallel(lp_model *m, const lp_batch *b, lp_rng *rng, lp_step_stats *st,
-                             lp_err *err) {
-  const int W = m->n_workers;
-  rf_par *j = calloc(1, sizeof *j);
-  if (!j) return lp_err_set(err, LP_ENOMEM, "out of memory");
-  int rc = rf_par_run(j, m, b, rng, par_worker, err);
-  if (rc == LP_OK) {
-    int n = 0;
-    for (int w = 0; w < W; w++) n += j->st[w].n_tokens;
-    lp_step_stats sum;
-    memset(&sum, 0, sizeof sum);
-    for (int w = 0; w < W; w++) {
-      const double f = n ? (double)j->st[w].n_tokens / n : 1.0 / W;
-      sum.loss += f * j->st[w].loss;
-      sum.token_acc += f * j->st[w].token_acc;
-      rf_par_add_grads(m, w, (float)f);
-    }
-    sum.loss_prog = sum.loss;
-    sum.n_tokens = n;
-    if (st) *st = sum;
-  }
-  free(j);
-  return rc;
-}
-
-/* ---- length-bucketed steps ---------------------------------------------------------- */
-
-static void chunk_worker(void *ctx, int w) {
-  rf_chunks *c = ctx;
-  lp_model *m = w == 0 ? c->m : c->m->replica[w - 1];
-  memset(m->grads, 0, sizeof(float) * m->n_params);
-  int rc = LP_OK;
-  for (int i = 0; rc == LP_OK && i < c->n; i++) {
-    if (c->owner[i] != c->w0 + w) continue;
-    rc = lp_batch_subset(&m->cbatch, c->b, c->order + c->start[i], c->start[i + 1] - c->start[i],
-                         m->spec_v.pad, m->prog_v.pad, &c->err[w]);
-    m->loss_scale = c->n_tok ? (float)((double)c->tok[i] / c->n_tok) : 1.0f / c->n;
-    if (rc == LP_OK)
-      rc = rf_forward(m, &m->cbatch, c->use_rng ? &c->rng[i] : NULL, &c->st[i], &c->err[w]);
-    if (rc == LP_OK) rc = rf_backward(m, &m->cbatch, &c->err[w]);
-    m->loss_scale = 1.0f;
-  }
-  c->rc[w] = rc;
-}
-
-/* One train step as chunks (lp_model_set_chunk): the same loss as one padded
- * pass - the token-weighted mean of the chunks' token means - and its gradient. */
-static int rf_train_chunked(lp_model *m, const lp_batch *b, lp_rng *rng, lp_step_stats *st,
-                            lp_err *err) {
-  const int W = m->n_workers;
-  rf_chunks *c = NULL;
-  int rc = rf_check_batch(m, b, 1, err);
-  if (rc == LP_OK) {
-    c = rf_chunks_plan(m, b, rf_comm_chunk(m, b), rng, err);
-    if (!c) rc = err && err->code ? err->code : LP_ENOMEM;
-  }
-  if (rc == LP_OK)
-    rc = W > 1 ? lp_engine_parallel(W, chunk_worker, c) : (chunk_worker(c, 0), LP_OK);
-  for (int w = 0; rc == LP_OK && w < W; w++)
-    if (c->rc[w] != LP_OK) {
-      rc = c->rc[w];
-      if (err) *err = c->err[w];
-    }
-  /* multi-process: every rank learns whether any failed, before the sums */
-  rc = rf_comm_agree(m, rc, err);
-  if (rc == LP_OK) {
-    for (int w = 1; w < W; w++) rf_par_add_grads(m, w, 1.0f);
-    if (rf_comm_on(m)) rc = rf_comm_reduce(m, c, NULL, 0, err);
-  }
-  if (rc == LP_OK) {
-    lp_step_stats sum;
-    memset(&sum, 0, sizeof sum);
-    for (int i = 0; i < c->n; i++) {
-      const double f = c->n_tok ? (double)c->tok[i] / c->n_tok : 1.0 / c->n;
-      sum.loss += f * c->st[i].loss;
-      sum.token_acc += f * c->st[i].token_acc;
-    }
-    sum.loss_prog = sum.loss;
-    sum.n_tokens = c->n_tok;
-    if (st) *st = sum;
-  }
-  rf_chunks_free(c);
-  return rc;
-}
-
 /* ---- steps (lp_model_train_step / _eval_loss for kind LP_MODEL_ROBUSTFILL) ---------- */
+
+static const rf_pass k_rf_pass = {rf_forward, rf_backward};
 
 int rf_train_step(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, lp_step_stats *st,
                   lp_err *err) {
   (void)step;
-  memset(m->grads, 0, sizeof(float) * m->n_params);
-  if (rf_comm_on(m) || (m->chunk_tasks > 0 && b->B > m->chunk_tasks))
-    return rf_train_chunked(m, b, rng, st, err);
-  if (m->n_workers > 1 && b->B >= m->n_workers) return rf_train_parallel(m, b, rng, st, err);
-  lp_step_stats local;
-  int rc = rf_forward(m, b, rng, st ? st : &local, err);
-  if (rc != LP_OK) return rc;
-  return rf_backward(m, b, err);
+  return rf_train_step_pass(m, b, rng, st, &k_rf_pass, err);
 }
 
 int rf_eval_loss(lp_model *m, const lp_batch *b, lp_step_stats *st, lp_err *err) {

@@ -316,10 +316,28 @@ int rf_count_correct(const float *logits, const int32_t *tgt, size_t n, int V, i
   return correct;
 }
 
+/* RobustFill[LSTM]'s (rf_lstm.c): embeddings D, hidden size H; per input step
+ * the LSTM's products, per output step the query, the attention to the input
+ * and the LSTM's products, per program step two queries, two attentions, the
+ * LSTM's products and tanh(V h). */
+static double lstm_example_flops(const lp_model *m, double i, double o, double t) {
+  const double D = m->cfg.d_model, H = m->cfg.d_ff, G = 4 * H;
+  double f = i * (2 * D * G + 2 * H * G);
+  double ctx = H; /* the decoder's attention contexts: H per spec part */
+  double att = 2 * H * H + 4 * i * H;
+  if (m->n_parts == 2) {
+    f += o * (2 * H * H + 4 * i * H + 2 * (D + H) * G + 2 * H * G);
+    ctx += H;
+    att += 2 * 2 * H * H + 4 * o * H;
+  }
+  return f + t * (att + 2 * (D + ctx) * G + 2 * H * G + 2 * H * H);
+}
+
 /* Forward FLOPs of one example of lengths i (input), o (output; 0 with one
  * spec part), t (program) through the products and attention of the model
  * (2 per multiply-add; layer norms, softmax and the like not counted). */
 double rf_example_flops(const lp_model *m, double i, double o, double t) {
+  if (m->cfg.kind == LP_MODEL_RF_LSTM) return lstm_example_flops(m, i, o, t);
   const double D = m->cfg.d_model, F = m->cfg.d_ff;
   const double ne = m->cfg.n_enc_layers, nd = m->cfg.n_dec_layers;
   double f = ne * (8 * i * D * D + 4 * i * i * D + 4 * i * D * F); /* input encoder */
@@ -332,6 +350,28 @@ double rf_example_flops(const lp_model *m, double i, double o, double t) {
   f += nd * (8 * t * D * D + 4 * t * t * D + 4 * t * D * D + 4 * s * D * D + 4 * t * s * D +
              4 * t * D * F);
   return f;
+}
+
+void rf_count_flops(const lp_model *m, const lp_batch *b, int width, double *run,
+                    double *useful) {
+  const int B = b->B, E = b->E, T = b->T_prog;
+  const int Ti = b->T_spec[0], To = m->n_parts == 2 ? b->T_spec[1] : 0;
+  const double D = width, V = m->prog_v.size;
+  const int32_t sp = m->spec_v.pad, pp = m->prog_v.pad;
+  double r = 0.0, u = 0.0;
+  for (int k = 0; k < B; k++) {
+    const int t = rf_used_len(b->prog + (size_t)k * T, T, pp);
+    r += E * rf_example_flops(m, Ti, To, T) + 2.0 * T * D * V;
+    u += 2.0 * t * D * V;
+    for (int e = 0; e < E; e++) {
+      if (!b->emask[(size_t)k * E + e]) continue;
+      const int i = rf_used_len(b->spec[0] + ((size_t)k * E + e) * Ti, Ti, sp);
+      const int o = To ? rf_used_len(b->spec[1] + ((size_t)k * E + e) * To, To, sp) : 0;
+      u += rf_example_flops(m, i, o, t);
+    }
+  }
+  *run += 3.0 * r;
+  *useful += 3.0 * u;
 }
 
 /* ---- backward --------------------------------------------------------------------- */

@@ -365,6 +365,42 @@ int lp_maxpool_examples_forward(float *y, int32_t *argmax, const float *x,
 int lp_maxpool_examples_backward(float *dx, const float *dy, const int32_t *argmax,
                                  int B, int E, int M);
 
+/* LSTM cell, one step, on pre-activations (the caller runs the products,
+ * e.g. z = x Wx + h0 Wh + b with lp_linear / lp_gemm). Gates i, f, g, o are
+ * the column blocks [0,H), [H,2H), [2H,3H), [3H,4H) of z[N,4H]:
+ *   i = sigmoid(z_i), f = sigmoid(z_f), g = tanh(z_g), o = sigmoid(z_o)
+ *   c[N,H] = f * c0 + i * g,   h[N,H] = o * tanh(c)
+ * c0[N,H] NULL: zero state. gates[N,4H] (the activated i, f, g, o) is saved
+ * for backward and may equal z; c may equal c0 (a state updated in place, as
+ * incremental decoding does; backward then needs the old c0 kept elsewhere). Backward, from dh and dc (the gradients of h
+ * and c; either may be NULL = 0): dz += d z, dc0 += d c0 (dc0 NULL or c0 NULL:
+ * skipped). */
+int lp_lstm_cell_forward(float *h, float *c, float *gates, const float *z, const float *c0,
+                         int N, int H);
+int lp_lstm_cell_backward(float *dz, float *dc0, const float *dh, const float *dc,
+                          const float *gates, const float *c, const float *c0, int N, int H);
+
+/* LSTM layer: the cell above over T steps of x[N,T,C] (batch-major), from
+ * the state (h0, c0)[N,H] (NULL: zeros):
+ *   z_t = x_t Wx[C,4H] + h_{t-1} Wh[H,4H] + b[4H]  (b may be NULL)
+ * -> h[N,T,H], c[N,T,H] (every step's state); gates[N,T,4H] saved. Every row
+ * runs all T steps: padding at the end of a row does not change its earlier
+ * states. Products through lp_gemm: x Wx for all N*T rows in one product,
+ * then h_{t-1} Wh per step. Backward from dh[N,T,H] (required) and
+ * dc[N,T,H] (NULL: none), the gradients of every step's outputs (so a
+ * caller that uses the state at some step, e.g. a row's last valid one, puts
+ * its gradient there), given the forward's x, h0, c0, h, c, gates; it
+ * accumulates into dx[N,T,C], dh0, dc0, dWx, dWh, db (each may be NULL; dh0
+ * and dc0 only when h0 / c0 were given). LP_OK, LP_EINVAL, LP_ENOMEM
+ * (scratch of N*T*4H + 3*N*H floats). */
+int lp_lstm_forward(float *h, float *c, float *gates, const float *x, const float *h0,
+                    const float *c0, const float *Wx, const float *Wh, const float *b, int N,
+                    int T, int C, int H);
+int lp_lstm_backward(float *dx, float *dh0, float *dc0, float *dWx, float *dWh, float *db,
+                     const float *dh, const float *dc, const float *gates, const float *h,
+                     const float *c, const float *x, const float *h0, const float *c0,
+                     const float *Wx, const float *Wh, int N, int T, int C, int H);
+
 /* ------------------------------------------------------------------------ */
 /* Transformer blocks (pre-LayerNorm).                                        */
 /*   encoder: h = x + Drop(Attn(LN1(x)));        y = h + FFN(LN2(h))          */

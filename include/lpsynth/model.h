@@ -28,11 +28,24 @@ extern "C" {
 /* Configuration: a small text file of `key = value` lines, '#' comments.  */
 /* Every key is documented in models/CONFIG.md; unknown keys are errors.   */
 
-enum lp_model_kind { LP_MODEL_ROBUSTFILL = 0, LP_MODEL_LP = 1 };
+/* RobustFill[Transformer], the Latent Programmer, RobustFill[LSTM] (appended:
+ * a reader that does not know a kind refuses its configs and checkpoints at
+ * the `model = ` line). */
+enum lp_model_kind { LP_MODEL_ROBUSTFILL = 0, LP_MODEL_LP = 1, LP_MODEL_RF_LSTM = 2 };
+#define LP_MODEL_KINDS 3
+
+/* The name of a kind in configs (`model = robustfill | lp | robustfill-lstm`),
+ * NULL for a value that is no kind. */
+const char *lp_model_kind_name(int kind);
+/* The kind named s[0..len), or -1. */
+int lp_model_kind_parse(const char *s, size_t len);
 
 typedef struct lp_model_cfg {
-  int kind;            /* model = robustfill | lp */
-  /* architecture (paper, string domain: 128 / 512 / 3 / 4) */
+  int kind;            /* model = robustfill | lp | robustfill-lstm */
+  /* architecture (paper, string domain: 128 / 512 / 3 / 4). RobustFill[LSTM]:
+   * d_model is the embedding size, d_ff the LSTMs' hidden size, one LSTM layer
+   * per encoder and in the decoder (enc_layers = dec_layers = 1), n_heads and
+   * attn_dropout unused. */
   int d_model;         /* d_model = 128: embedding and residual width */
   int d_ff;            /* d_ff = 512: feed-forward hidden width ("hidden size") */
   int n_heads;         /* n_heads = 4 */

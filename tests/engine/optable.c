@@ -415,6 +415,65 @@ static int mp_build(gc_case *c) {
   return gc_output(c, (size_t)B * M);
 }
 
+/* ---- LSTM cell and layer --------------------------------------------------- */
+/* The output is [h ; c] (both states), so backward gets dh = w[0..n) and
+ * dc = w[n..2n): the gradient of both outputs is checked. */
+
+static int lstm_cell_fwd(gc_case *c) {
+  const int N = c->i[0], H = c->i[1];
+  return lp_lstm_cell_forward(c->out, c->out + (size_t)N * H, c->s0, c->in[0],
+                              c->i[2] ? c->in[1] : NULL, N, H);
+}
+static int lstm_cell_bwd(gc_case *c) {
+  const int N = c->i[0], H = c->i[1];
+  return lp_lstm_cell_backward(c->gin[0], c->i[2] ? c->gin[1] : NULL, c->w,
+                               c->w + (size_t)N * H, c->s0, c->out + (size_t)N * H,
+                               c->i[2] ? c->in[1] : NULL, N, H);
+}
+static int lstm_cell_build_common(gc_case *c, int with_c0) {
+  const int N = 3, H = 4;
+  c->i[0] = N, c->i[1] = H, c->i[2] = with_c0;
+  NEED(gc_input(c, (size_t)N * 4 * H, 1.0f, 0.0f));
+  if (with_c0) NEED(gc_input(c, (size_t)N * H, 1.0f, 0.0f));
+  NEED(c->s0 = gc_floats(c, (size_t)N * 4 * H));
+  c->fwd = lstm_cell_fwd, c->bwd = lstm_cell_bwd;
+  return gc_output(c, (size_t)2 * N * H);
+}
+static int lstm_cell_build(gc_case *c) { return lstm_cell_build_common(c, 1); }
+static int lstm_cell_zero_build(gc_case *c) { return lstm_cell_build_common(c, 0); }
+
+/* Inputs: x, Wx, Wh, b, then (with a state) h0, c0. i: N, T, C, H, with state. */
+static int lstm_fwd(gc_case *c) {
+  const int N = c->i[0], T = c->i[1], C = c->i[2], H = c->i[3], st = c->i[4];
+  return lp_lstm_forward(c->out, c->out + (size_t)N * T * H, c->s0, c->in[0],
+                         st ? c->in[4] : NULL, st ? c->in[5] : NULL, c->in[1], c->in[2],
+                         c->in[3], N, T, C, H);
+}
+static int lstm_bwd(gc_case *c) {
+  const int N = c->i[0], T = c->i[1], C = c->i[2], H = c->i[3], st = c->i[4];
+  return lp_lstm_backward(c->gin[0], st ? c->gin[4] : NULL, st ? c->gin[5] : NULL, c->gin[1],
+                          c->gin[2], c->gin[3], c->w, c->w + (size_t)N * T * H, c->s0, c->out,
+                          c->out + (size_t)N * T * H, c->in[0], st ? c->in[4] : NULL,
+                          st ? c->in[5] : NULL, c->in[1], c->in[2], N, T, C, H);
+}
+static int lstm_build_common(gc_case *c, int with_state) {
+  const int N = 2, T = 4, C = 3, H = 5;
+  c->i[0] = N, c->i[1] = T, c->i[2] = C, c->i[3] = H, c->i[4] = with_state;
+  NEED(gc_input(c, (size_t)N * T * C, 1.0f, 0.0f));
+  NEED(gc_input(c, (size_t)C * 4 * H, 0.5f, 0.0f));
+  NEED(gc_input(c, (size_t)H * 4 * H, 0.5f, 0.0f));
+  NEED(gc_input(c, (size_t)4 * H, 0.5f, 0.0f));
+  if (with_state) {
+    NEED(gc_input(c, (size_t)N * H, 1.0f, 0.0f));
+    NEED(gc_input(c, (size_t)N * H, 1.0f, 0.0f));
+  }
+  NEED(c->s0 = gc_floats(c, (size_t)N * T * 4 * H));
+  c->fwd = lstm_fwd, c->bwd = lstm_bwd;
+  return gc_output(c, (size_t)2 * N * T * H);
+}
+static int lstm_build(gc_case *c) { return lstm_build_common(c, 1); }
+static int lstm_zero_build(gc_case *c) { return lstm_build_common(c, 0); }
+
 /* ---- encoder / decoder blocks -------------------------------------------- */
 /* Inputs: x (and mem), then the whole parameter array. i: B, T, S, train. */
 
@@ -549,6 +608,10 @@ CASE(gc_ce, ce_build)
 CASE(gc_conv_even, conv_even_build)
 CASE(gc_conv_odd, conv_odd_build)
 CASE(gc_maxpool, mp_build)
+CASE(gc_lstm_cell, lstm_cell_build)
+CASE(gc_lstm_cell_zero, lstm_cell_zero_build)
+CASE(gc_lstm, lstm_build)
+CASE(gc_lstm_zero, lstm_zero_build)
 CASE(gc_enc, enc_build)
 CASE(gc_enc_eval, enc_eval_build)
 CASE(gc_dec, dec_build)
@@ -595,6 +658,16 @@ static const lp_op_desc k_ops[] = {
      "as conv1d_s2 with T odd (zero step padded at the end)", gc_conv_odd},
     {"maxpool_examples", "lp_maxpool_examples_forward", "lp_maxpool_examples_backward",
      "x[B,E,M] + example mask -> y[B,M]; saves argmax[B,M]", gc_maxpool},
+    {"lstm_cell", "lp_lstm_cell_forward", "lp_lstm_cell_backward",
+     "z[N,4H] (i,f,g,o pre-activations), c0[N,H] -> h[N,H], c[N,H]; saves gates[N,4H]",
+     gc_lstm_cell},
+    {"lstm_cell_zero", "lp_lstm_cell_forward", "lp_lstm_cell_backward",
+     "LSTM cell from the zero state (c0 NULL)", gc_lstm_cell_zero},
+    {"lstm", "lp_lstm_forward", "lp_lstm_backward",
+     "x[N,T,C], Wx[C,4H], Wh[H,4H], b[4H], h0,c0[N,H] -> h,c[N,T,H] (sgemm); saves gates",
+     gc_lstm},
+    {"lstm_zero", "lp_lstm_forward", "lp_lstm_backward",
+     "LSTM layer from the zero state (h0, c0 NULL)", gc_lstm_zero},
     {"encoder_block", "lp_enc_block_forward", "lp_enc_block_backward",
      "pre-LN self-attn + FFN(GELU), dropout on: x[B,T,D], params", gc_enc},
     {"encoder_block_eval", "lp_enc_block_forward", "lp_enc_block_backward",

@@ -618,6 +618,99 @@ static void fwd_decoder_block_common(void) {
 static void fwd_decoder_block(void) { fwd_decoder_block_common(); }
 static void fwd_decoder_block_eval(void) { fwd_decoder_block_common(); }
 
+/* Naive double LSTM step: z[4H] -> h, c (gates i, f, g, o). */
+static void ref_lstm_cell(double *h, double *c, const double *z, const double *c0, int H) {
+  for (int j = 0; j < H; j++) {
+    double i = 1.0 / (1.0 + exp(-z[j])), f = 1.0 / (1.0 + exp(-z[H + j]));
+    double g = tanh(z[2 * H + j]), o = 1.0 / (1.0 + exp(-z[3 * H + j]));
+    c[j] = f * (c0 ? c0[j] : 0.0) + i * g;
+    h[j] = o * tanh(c[j]);
+  }
+}
+
+static void fwd_lstm_cell_common(int with_c0) {
+  const int N = 3, H = 5;
+  lp_rng r;
+  lp_rng_seed(&r, 31);
+  float *z = fvec((size_t)N * 4 * H), *c0 = fvec((size_t)N * H), *h = fvec((size_t)N * H);
+  float *c = fvec((size_t)N * H), *g = fvec((size_t)N * 4 * H);
+  fill(z, (size_t)N * 4 * H, &r, 2.0f);
+  fill(c0, (size_t)N * H, &r, 1.0f);
+  EXPECT_OK(lp_lstm_cell_forward(h, c, g, z, with_c0 ? c0 : NULL, N, H));
+  double worst = 0.0, zd[64], cd[16], hr[16], cr[16];
+  for (int n = 0; n < N; n++) {
+    for (int k = 0; k < 4 * H; k++) zd[k] = z[n * 4 * H + k];
+    for (int k = 0; k < H; k++) cd[k] = c0[n * H + k];
+    ref_lstm_cell(hr, cr, zd, with_c0 ? cd : NULL, H);
+    for (int k = 0; k < H; k++) {
+      worst = fmax(worst, fabs(h[n * H + k] - hr[k]));
+      worst = fmax(worst, fabs(c[n * H + k] - cr[k]));
+    }
+    EXPECT_NEAR(g[n * 4 * H + 2 * H], tanh(zd[2 * H]), 1e-6); /* saved g gate */
+  }
+  EXPECT(worst < 1e-6);
+  /* gates may be z itself */
+  float *h2 = fvec((size_t)N * H), *c2 = fvec((size_t)N * H);
+  EXPECT_OK(lp_lstm_cell_forward(h2, c2, z, z, with_c0 ? c0 : NULL, N, H));
+  EXPECT(max_abs_diff(h, h2, (size_t)N * H) == 0.0 && max_abs_diff(c, c2, (size_t)N * H) == 0.0);
+  EXPECT(lp_lstm_cell_forward(h, c, g, z, c0, 0, H) == LP_EINVAL);
+  free(z), free(c0), free(h), free(c), free(g), free(h2), free(c2);
+}
+static void fwd_lstm_cell(void) { fwd_lstm_cell_common(1); }
+static void fwd_lstm_cell_zero(void) { fwd_lstm_cell_common(0); }
+
+static void fwd_lstm_common(int with_state) {
+  const int N = 3, T = 6, C = 4, H = 5, G = 4 * H;
+  lp_rng r;
+  lp_rng_seed(&r, 32);
+  float *x = fvec((size_t)N * T * C), *Wx = fvec((size_t)C * G), *Wh = fvec((size_t)H * G);
+  float *b = fvec((size_t)G), *h0 = fvec((size_t)N * H), *c0 = fvec((size_t)N * H);
+  float *h = fvec((size_t)N * T * H), *c = fvec((size_t)N * T * H), *g = fvec((size_t)N * T * G);
+  fill(x, (size_t)N * T * C, &r, 1.0f);
+  fill(Wx, (size_t)C * G, &r, 0.5f);
+  fill(Wh, (size_t)H * G, &r, 0.5f);
+  fill(b, (size_t)G, &r, 0.5f);
+  fill(h0, (size_t)N * H, &r, 1.0f);
+  fill(c0, (size_t)N * H, &r, 1.0f);
+  EXPECT_OK(lp_lstm_forward(h, c, g, x, with_state ? h0 : NULL, with_state ? c0 : NULL, Wx, Wh,
+                            b, N, T, C, H));
+  double worst = 0.0;
+  for (int n = 0; n < N; n++) {
+    double hp[8], cp[8], z[32], hn[8], cn[8];
+    for (int j = 0; j < H; j++) {
+      hp[j] = with_state ? h0[n * H + j] : 0.0;
+      cp[j] = with_state ? c0[n * H + j] : 0.0;
+    }
+    for (int t = 0; t < T; t++) {
+      for (int k = 0; k < G; k++) {
+        double s = b[k];
+        for (int i = 0; i < C; i++) s += (double)x[((size_t)n * T + t) * C + i] * Wx[i * G + k];
+        for (int j = 0; j < H; j++) s += hp[j] * Wh[j * G + k];
+        z[k] = s;
+      }
+      ref_lstm_cell(hn, cn, z, cp, H);
+      for (int j = 0; j < H; j++) {
+        worst = fmax(worst, fabs(h[((size_t)n * T + t) * H + j] - hn[j]));
+        worst = fmax(worst, fabs(c[((size_t)n * T + t) * H + j] - cn[j]));
+        hp[j] = hn[j], cp[j] = cn[j];
+      }
+    }
+  }
+  EXPECT(worst < 1e-5);
+  /* a later step does not change an earlier one (padding at the end is harmless) */
+  float *h2 = fvec((size_t)N * T * H), *c2 = fvec((size_t)N * T * H);
+  for (int i = 0; i < C; i++) x[(size_t)(T - 1) * C + i] += 3.0f;
+  EXPECT_OK(lp_lstm_forward(h2, c2, g, x, with_state ? h0 : NULL, with_state ? c0 : NULL, Wx, Wh,
+                            b, N, T, C, H));
+  EXPECT(max_abs_diff(h, h2, (size_t)(T - 1) * H) == 0.0);
+  EXPECT(max_abs_diff(h + (size_t)(T - 1) * H, h2 + (size_t)(T - 1) * H, (size_t)H) > 1e-4);
+  EXPECT(lp_lstm_forward(h, c, g, x, NULL, NULL, Wx, Wh, b, N, T, 0, H) == LP_EINVAL);
+  free(x), free(Wx), free(Wh), free(b), free(h0), free(c0), free(h), free(c), free(g);
+  free(h2), free(c2);
+}
+static void fwd_lstm(void) { fwd_lstm_common(1); }
+static void fwd_lstm_zero(void) { fwd_lstm_common(0); }
+
 typedef struct fwd_entry {
   const char *op;
   void (*fn)(void);
@@ -643,6 +736,10 @@ static const fwd_entry k_fwd[] = {
     {"conv1d_s2", fwd_conv1d_s2},
     {"conv1d_s2_odd", fwd_conv1d_s2_odd},
     {"maxpool_examples", fwd_maxpool_examples},
+    {"lstm_cell", fwd_lstm_cell},
+    {"lstm_cell_zero", fwd_lstm_cell_zero},
+    {"lstm", fwd_lstm},
+    {"lstm_zero", fwd_lstm_zero},
     {"encoder_block", fwd_encoder_block},
     {"encoder_block_eval", fwd_encoder_block_eval},
     {"decoder_block", fwd_decoder_block},

@@ -125,6 +125,34 @@ static inline void tiny_cfg_base(lp_model_cfg *c, int kind) {
   c->max_program_len = 16;
 }
 
+/* Teacher-forced log-probability of ids[0..n) (ending with EOS) for task t
+ * (any kind: with one task the time-major logits of RobustFill[LSTM] have
+ * the rows of [B,T,V]); last_logits (V floats, or NULL) gets the last step's. */
+static inline double seq_logprob(lp_model *m, const toy_task *task, const int32_t *ids, int n,
+                                 const lp_model_cfg *c, float *last_logits) {
+  lp_err err = {0};
+  toy_task t = *task;
+  for (int k = 0; k < TOY_MAX_E * 2; k++) t.sp[k] = t.spec[k];
+  memcpy(t.prog, ids, sizeof(int32_t) * (size_t)n);
+  t.plen = (size_t)n;
+  lp_batch b = {0};
+  EXPECT_OK(toy_batch(&b, &t, 1, m->n_parts, 1, c, &err));
+  lp_step_stats st;
+  EXPECT_OK(lp_model_eval_loss(m, &b, &st, &err));
+  const int V = k_prog_v.size;
+  const float *logits = m->lstm ? m->lstm->a.logits : m->acts.logits;
+  double lp = 0.0;
+  float *ls = malloc(sizeof(float) * (size_t)V);
+  for (int s = 0; s < n; s++) {
+    lp_log_softmax_forward(ls, logits + (size_t)s * V, 1, V);
+    lp += ls[ids[s]];
+  }
+  if (last_logits) memcpy(last_logits, logits + (size_t)(n - 1) * V, sizeof(float) * V);
+  free(ls);
+  lp_batch_free(&b);
+  return lp;
+}
+
 /* ---- gradient checks -------------------------------------------------------------- */
 
 /* One gradient-check line; `width` pads the name column. */

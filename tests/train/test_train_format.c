@@ -55,7 +55,7 @@ static void cfg_defaults(void) {
 
 static void cfg_roundtrip(void) {
   lp_err e = {0};
-  for (int kind = 0; kind < 2; kind++) {
+  for (int kind = 0; kind < LP_MODEL_KINDS; kind++) {
     lp_model_cfg c, d;
     lp_model_cfg_default(&c, kind);
     if (kind == 1) {
@@ -131,7 +131,10 @@ static void cfg_errors(void) {
   expect_err("d_model =\n", "t.cfg:1: missing value for \"d_model\"");
   expect_err("just words\n", "t.cfg:1: expected `key = value`");
   expect_err("= 3\n", "t.cfg:1: missing key");
-  expect_err("model = lstm\n", "t.cfg:1: model must be robustfill or lp, got \"lstm\"");
+  expect_err("model = lstm\n",
+             "t.cfg:1: model must be robustfill, robustfill-lstm or lp, got \"lstm\"");
+  expect_err("model = robustfill-lstm\nenc_layers = 2\n",
+             "t.cfg:2: robustfill-lstm has one LSTM layer per encoder and in the decoder");
   expect_err("\n\ndropout = 1\n", "t.cfg:3: dropout must be in [0, 1), got 1");
   expect_err("n_heads = 0\n", "t.cfg:1: n_heads must be an integer in 1..1024, got 0");
   expect_err("lr = 0\n", "t.cfg:1: lr must be in (0, 10], got 0");
@@ -202,10 +205,13 @@ static void cfg_files(void) {
     free(s);
     CHECK(lp_model_cfg_check(&c, &e) == LP_OK, "%s: %s", path, e.msg);
     const int lp = strncmp(de->d_name, "lp-", 3) == 0;
+    const int lstm = strncmp(de->d_name, "robustfill-lstm-", 16) == 0;
     CHECK(lp || strncmp(de->d_name, "robustfill-", 11) == 0, "%s: name starts robustfill- or lp-",
           path);
-    CHECK(c.kind == (lp ? LP_MODEL_LP : LP_MODEL_ROBUSTFILL), "%s: model = %s", path,
-          lp ? "lp" : "robustfill");
+    const int want = lp ? LP_MODEL_LP : lstm ? LP_MODEL_RF_LSTM : LP_MODEL_ROBUSTFILL;
+    CHECK(c.kind == want, "%s: model = %s", path, lp_model_kind_name(want));
+    if (lstm && strstr(de->d_name, "-string"))
+      CHECK(c.d_model == 128 && c.d_ff == 512, "%s: the paper's embedding and hidden sizes", path);
     if (strstr(de->d_name, "-python"))
       CHECK(c.max_program_len == 151 && c.max_spec_len == 256,
             "%s: python lengths (150 tokens + EOS, docstrings cut at 256)", path);
