@@ -44,6 +44,7 @@ void lp_model_cfg_default(lp_model_cfg *c, int kind) {
   c->dead_code_restart = 0;
   c->kmeans_init = 0;
   c->ref_pretrain = 0;
+  c->vq_norm = 0;
 }
 
 /* ---- the key table ---- */
@@ -94,6 +95,7 @@ static const key_desc keys[] = {
     {"dead_code_restart", T_INT, OFF(dead_code_restart), 0, 1, 0, 0},
     {"kmeans_init", T_INT, OFF(kmeans_init), 0, 1, 0, 0},
     {"ref_pretrain", T_INT, OFF(ref_pretrain), 0, 1, 0, 0},
+    {"vq_norm", T_INT, OFF(vq_norm), 0, 1, 0, 0},
 };
 #define N_KEYS (sizeof keys / sizeof *keys)
 

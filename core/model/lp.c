@@ -9,6 +9,8 @@
  *   "same"; no activation between them), each followed by zeroing the
  *   positions whose window holds no program token: z = [B,S,D], S = ceil(T/2^l).
  *   A latent is valid when its window holds a non-pad token.
+ * With vq_norm = 1 the quantiser's input is LN(z) (layer norm without gain or
+ *   bias, per latent) instead of z; everything below then reads LN(z) for z.
  * Vector quantiser: K codes [K,D] (the codebook lives in lp_model_state, not in
  *   the parameters: no gradient, no Adam); idx = argmin_k ||z - c_k||^2;
  *   forward value q = c_idx, backward straight-through (dz += dq);
@@ -78,6 +80,9 @@ typedef struct lpm_acts {
   float *zm[2];                       /* [B,S,D] decoder memories (incl. PE) */
   float *qd;                          /* [B,S,D] q - z of the last unfrozen forward */
   float *psoft;                       /* [B,S,K] */
+  float *zn, *mean_z, *rstd_z;        /* vq_norm: LN(z) [B,S,D] and its statistics */
+  float *ln1;                         /* vq_norm: [2D] gain 1 | bias 0 */
+  float *g_zn;                        /* vq_norm: [B,S,D] gradient of LN(z) */
   int *cnt;                           /* [B,S] tokens per window (pretraining) */
   /* stack Z */
   int32_t *ids_b;
@@ -287,6 +292,11 @@ static void carve_acts(lp_carve *c, lpm_acts *a, int D, int V, int K, int Vl, in
   a->idx = lp_carve_take(c, sizeof(int32_t) * B * S);
   a->zmask = lp_carve_take(c, B * S);
   a->psoft = lp_carve_take(c, F * B * S * K);
+  a->zn = lp_carve_take(c, F * B * S * D);
+  a->mean_z = lp_carve_take(c, F * B * S);
+  a->rstd_z = lp_carve_take(c, F * B * S);
+  a->ln1 = lp_carve_take(c, F * 2 * D);
+  a->g_zn = lp_carve_take(c, F * B * S * D);
   a->qd = lp_carve_take(c, F * B * S * D);
   a->cnt = lp_carve_take(c, sizeof(int) * B * S);
   a->ids_b = lp_carve_take(c, sizeof(int32_t) * B * T);
@@ -545,6 +555,15 @@ int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int back
   size_t zoff = (size_t)B * (levels_len(T, L->l) - (size_t)S);
   const float *z = a->cv + zoff * D;
   memcpy(a->zmask, a->cvm + zoff, (size_t)B * S);
+  if (m->cfg.vq_norm) { /* the quantiser's input: LN(z), no gain or bias */
+    for (int d = 0; d < D; d++) a->ln1[d] = 1.0f, a->ln1[D + d] = 0.0f;
+    LP_TRY_MSG(lp_layernorm_forward(a->zn, a->mean_z, a->rstd_z, z, a->ln1, a->ln1 + D, B * S, D,
+                                    m->bcfg.ln_eps),
+               "quantiser layer norm");
+    for (int i = 0; i < B * S; i++)
+      if (!a->zmask[i]) memset(a->zn + (size_t)i * D, 0, sizeof(float) * D);
+    z = a->zn;
+  }
 
   /* 3. quantiser */
   int nvalid = 0;
@@ -851,8 +870,12 @@ static int lpm_backward(lp_model *m, const lp_batch *b, lp_err *err) {
   const size_t nlev = (size_t)B * levels_len(T, L->l);
   memset(a->g_cv, 0, sizeof(float) * nlev * D);
   const size_t zoff = nlev - (size_t)B * S;
-  const float *z = a->cv + zoff * D;
+  const float *z = c->vq_norm ? a->zn : a->cv + zoff * D;
   float *gz = a->g_cv + zoff * D;
+  if (c->vq_norm) { /* the gradient of LN(z) first, then through the layer norm */
+    gz = a->g_zn;
+    memset(gz, 0, sizeof(float) * (size_t)B * S * D);
+  }
   const double cscale =
       L->nvalid ? 2.0 * c->w_ae * c->commit_beta * L->sc_valid / (double)L->nvalid : 0.0;
   for (int i = 0; i < B * S; i++) {
@@ -874,6 +897,10 @@ static int lpm_backward(lp_model *m, const lp_batch *b, lp_err *err) {
     }
     for (int d = 0; d < D; d++) gi[d] += (float)(cscale * ((double)zi[d] - q[d]));
   }
+  if (c->vq_norm)
+    LP_TRY_MSG(lp_layernorm_backward(a->g_cv + zoff * D, NULL, NULL, gz, a->cv + zoff * D,
+                                     a->mean_z, a->rstd_z, a->ln1, B * S, D),
+               "quantiser layer norm backward");
   {
     /* conv levels backward, last to first */
     size_t offs[10];
@@ -1104,9 +1131,11 @@ static void codebook_update(lp_model *m, const float *z, const int32_t *idx, int
   }
 }
 
-/* The last forward's quantised encoder outputs [B*S, D] (last conv level). */
+/* The last forward's quantiser inputs [B*S, D]: the encoder outputs (last
+ * conv level), or their layer norms with vq_norm. */
 static const float *last_z(const lp_model *m) {
   const struct lpm *L = m->lp;
+  if (m->cfg.vq_norm) return L->a.zn;
   const size_t zoff = (size_t)L->B * (levels_len(L->T, L->l) - (size_t)L->S);
   return L->a.cv + zoff * m->cfg.d_model;
 }

@@ -73,6 +73,8 @@ typedef struct lp_model_cfg {
   int dead_code_restart;  /* dead_code_restart = 0 (1: restart dead codes) */
   int kmeans_init;        /* kmeans_init = 0 (1: k-means codebook at the first
                              step and at the first step after pretraining) */
+  int vq_norm;            /* vq_norm = 0 (1: quantise LN(z), z layer-normalised
+                             without gain or bias, instead of z) */
   int ref_pretrain;       /* ref_pretrain = 0 (1: the reference implementation's
                              pretraining: the AE pass decodes the quantised
                              latents without the spec; codebook frozen) */

@@ -27,10 +27,16 @@ static int gc_forward(const gc_ctx *c, lp_rng *r, lp_step_stats *st, lp_err *err
   return lpm_loss(c->m, c->b, c->step, r, 0, st, err);
 }
 
+static int g_vq_norm; /* run_gradcheck's models quantise LN(z) (vq_norm) */
+static void tiny_cfg_gc(lp_model_cfg *c) {
+  tiny_cfg(c);
+  c->vq_norm = g_vq_norm;
+}
+
 static void run_gradcheck(int64_t step, int n_parts, int train, int hide) {
   lp_model_cfg c;
   lp_rng r;
-  lp_model *m = gc_model(tiny_cfg, train, n_parts, &c, &r);
+  lp_model *m = gc_model(tiny_cfg_gc, train, n_parts, &c, &r);
   if (!m) return;
   lp_err err = {0};
   lpm_set_hide_spec(m, hide);
@@ -69,9 +75,10 @@ static void run_gradcheck(int64_t step, int n_parts, int train, int hide) {
   EXPECT(ctx.err == LP_OK);
   EXPECT(n_zero == 0);
   char name[80];
-  snprintf(name, sizeof name, "lp (%s%s, %d part%s%s)",
+  snprintf(name, sizeof name, "lp (%s%s, %d part%s%s%s)",
            step <= c.pretrain_steps ? "pretraining" : "main", hide ? " hiding the spec" : "",
-           n_parts, n_parts > 1 ? "s" : "", train ? ", dropout" : "");
+           n_parts, n_parts > 1 ? "s" : "", train ? ", dropout" : "",
+           c.vq_norm ? ", vq_norm" : "");
   print_gc(name, 34, &all);
   EXPECT(all.ok && all.n_checked == gc_expected(m, GC_SAMPLE_LP));
   lpm_set_freeze(m, 0);
@@ -87,6 +94,12 @@ static void test_gradcheck_pretrain(void) {
 }
 static void test_gradcheck_1part(void) { run_gradcheck(100, 1, 0, 0); }
 static void test_gradcheck_dropout(void) { run_gradcheck(100, 2, 1, 0); }
+static void test_gradcheck_vq_norm(void) { /* after and in (reference) pretraining */
+  g_vq_norm = 1;
+  run_gradcheck(100, 2, 0, 0);
+  run_gradcheck(3, 2, 0, 1);
+  g_vq_norm = 0;
+}
 
 /* ---- EMA codebook ------------------------------------------------------------------ */
 
@@ -648,6 +661,7 @@ static const test_case k_cases[] = {
     {"gradcheck_pretrain", test_gradcheck_pretrain},
     {"gradcheck_1part", test_gradcheck_1part},
     {"gradcheck_dropout", test_gradcheck_dropout},
+    {"gradcheck_vq_norm", test_gradcheck_vq_norm},
     {"ema", test_ema},
     {"kmeans", test_kmeans},
     {"ref_pretrain", test_ref_pretrain},

@@ -71,6 +71,7 @@ static void cfg_roundtrip(void) {
       c.dead_code_restart = 1;
       c.kmeans_init = 1;
       c.ref_pretrain = 1;
+      c.vq_norm = 1;
       c.w_e2e = 0.3f;
     }
     lp_buf b = {0};
@@ -86,7 +87,8 @@ static void cfg_roundtrip(void) {
                                  "beta2", "adam_eps", "weight_decay", "clip_norm",
                                  "checkpoint_every", "latent_k", "latent_l", "commit_beta",
                                  "ema_decay", "ema_eps", "pretrain_steps", "w_ae", "w_latent",
-                                 "w_e2e", "dead_code_restart", "kmeans_init", "ref_pretrain"};
+                                 "w_e2e", "dead_code_restart", "kmeans_init", "ref_pretrain",
+                                 "vq_norm"};
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
       char pat[64];
       snprintf(pat, sizeof pat, "\n%s = ", keys[i]);
