@@ -82,7 +82,8 @@ int cmd_bench_train(int argc, char **argv) {
   const int json = opts.json, prec = opts.precision;
   int kind = model ? lp_model_kind_parse(model, strlen(model)) : LP_MODEL_ROBUSTFILL;
   if (kind < 0) {
-    cli_error(V, "--model must be robustfill, robustfill-lstm or lp (got \"%s\")", model);
+    cli_error(V, "--model must be robustfill, robustfill-lstm, lp, latent-ae or latent-vae "
+              "(got \"%s\")", model);
     return EXIT_USAGE;
   }
   lp_err e = {0};

@@ -119,14 +119,17 @@ static int settings_for_model(const cli_opts *o, const cli_loaded *L, eval_setti
     cli_error("eval", "--holdout needs --metric exact (examples to check)");
     return EXIT_USAGE;
   }
-  S->is_lp = L->m && lp_model_config(L->m)->kind == LP_MODEL_LP;
+  /* kinds with a latent beam: lp, latent-vae (L sampled latent sequences) */
+  S->is_lp = L->m && (lp_model_config(L->m)->kind == LP_MODEL_LP ||
+                      lp_model_config(L->m)->kind == LP_MODEL_LATENT_VAE);
   S->eos = L->dom.prog.eos;
   if (!S->is_lp) {
     int any = 0;
     for (int i = 0; i < S->n_lbeams; i++) any |= S->lbeams[i] != 0;
     if (any)
-      fprintf(stderr, "lpsynth eval: warning: --latent-beam is ignored: %s holds a robustfill "
-              "model, which has no latent beam\n", o->model);
+      fprintf(stderr, "lpsynth eval: warning: --latent-beam is ignored: %s holds a %s "
+              "model, which has no latent beam\n", o->model,
+              L->m ? lp_model_kind_name(lp_model_config(L->m)->kind) : "robustfill");
     S->n_lbeams = 1;
     S->lbeams[0] = 0;
   }

@@ -178,13 +178,15 @@ static int check_options(train_run *R) {
   if (o->model) {
     R->kind = lp_model_kind_parse(o->model, strlen(o->model));
     if (R->kind < 0) {
-      cli_error(o->verb, "--model must be robustfill, robustfill-lstm or lp, got \"%s\"",
+      cli_error(o->verb, "--model must be robustfill, robustfill-lstm, lp, latent-ae or "
+                "latent-vae, got \"%s\"",
                 o->model);
       return EXIT_USAGE;
     }
   }
   if (!o->model && !o->config && !o->resume) {
-    cli_error(o->verb, "--model robustfill|robustfill-lstm|lp is required (or --config FILE, or "
+    cli_error(o->verb, "--model robustfill|robustfill-lstm|lp|latent-ae|latent-vae is required "
+              "(or --config FILE, or "
               "--resume CKPT)");
     return EXIT_USAGE;
   }

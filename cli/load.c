@@ -82,6 +82,13 @@ int cli_batch_task(const cli_loaded *L, const lp_enc_task *t, lp_batch *b, lp_er
   ti.n_examples = t->n_examples;
   ti.spec = t->spec;
   ti.spec_len = t->spec_len;
+  /* Latent RobustFill [AE]/[VAE] are given the true program length at
+   * inference (as in the paper): the reference program goes into the batch */
+  const int kind = lp_model_config(L->m)->kind;
+  if ((kind == LP_MODEL_LATENT_AE || kind == LP_MODEL_LATENT_VAE) && t->has_prog) {
+    ti.prog = t->prog.data;
+    ti.prog_len = t->prog.len;
+  }
   return lp_batch_fill(b, &ti, 1, (int)L->dom.n_parts, L->dom.spec.pad, L->dom.prog.pad,
                        lp_model_config(L->m), e);
 }

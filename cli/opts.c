@@ -278,9 +278,9 @@ static const cli_opt table[CLI_O_N] = {
                            "alone"},
       {V(DEMO), "to rank with (\"none\": the solver and its prior; default: the shipped "
                 "models/rf-string-2h/model.ckpt when found beside the build or install)"}}},
-    {CLI_O_MODEL_KIND, "--model", NULL, NULL, "robustfill|robustfill-lstm|lp",
-     V(TRAIN) | V(BENCH_TRAIN), 0,
-     set_str, F(model), 0, 0, NULL, 0, "the model",
+    {CLI_O_MODEL_KIND, "--model", NULL, NULL, "KIND", V(TRAIN) | V(BENCH_TRAIN), 0,
+     set_str, F(model), 0, 0, NULL, 0,
+     "the model: robustfill, robustfill-lstm, lp, latent-ae or latent-vae",
      {{V(TRAIN), "(required unless --config or --resume says it)"},
       {V(BENCH_TRAIN), "whose defaults are used when no --config"}}},
     {CLI_O_CONFIG, "--config", NULL, NULL, "FILE", V(TRAIN) | V(BENCH_TRAIN), 0, set_str,

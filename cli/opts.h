@@ -57,7 +57,7 @@ typedef struct cli_opts {
   /* the domain */
   const char *domain, *domain_options;
   /* files */
-  const char *model;      /* synth, eval, demo: CKPT; train: robustfill|robustfill-lstm|lp */
+  const char *model;      /* synth, eval, demo: CKPT; train: robustfill|robustfill-lstm|lp|latent-ae|latent-vae */
   const char *config, *data, *tasks, *examples_file, *out, *resume, *details, *log, *tokenizer,
       *stats, *corpus, *hyps, *refs[CLI_MAX_REFS];
   int n_refs;

@@ -45,6 +45,7 @@ void lp_model_cfg_default(lp_model_cfg *c, int kind) {
   c->kmeans_init = 0;
   c->ref_pretrain = 0;
   c->vq_norm = 0;
+  c->kl_weight = 1.0f;
 }
 
 /* ---- the key table ---- */
@@ -96,12 +97,14 @@ static const key_desc keys[] = {
     {"kmeans_init", T_INT, OFF(kmeans_init), 0, 1, 0, 0},
     {"ref_pretrain", T_INT, OFF(ref_pretrain), 0, 1, 0, 0},
     {"vq_norm", T_INT, OFF(vq_norm), 0, 1, 0, 0},
+    {"kl_weight", T_FLOAT, OFF(kl_weight), 0, 1000, 0, 0},
 };
 #define N_KEYS (sizeof keys / sizeof *keys)
 
 /* indexed by enum lp_model_kind */
-static const char *const k_kind_names[LP_MODEL_KINDS] = {"robustfill", "lp", "robustfill-lstm"};
-#define KIND_LIST "robustfill, robustfill-lstm or lp"
+static const char *const k_kind_names[LP_MODEL_KINDS] = {"robustfill", "lp", "robustfill-lstm",
+                                                         "latent-ae", "latent-vae"};
+#define KIND_LIST "robustfill, robustfill-lstm, lp, latent-ae or latent-vae"
 
 const char *lp_model_kind_name(int kind) {
   return kind >= 0 && kind < LP_MODEL_KINDS ? k_kind_names[kind] : NULL;
@@ -165,6 +168,11 @@ static int check_cfg(const lp_model_cfg *c, size_t *bad_key, size_t *alt_key, lp
   for (size_t i = 0; i < N_KEYS; i++) {
     const key_desc *k = &keys[i];
     double v = get_val(c, k);
+    /* kl_weight (added with latent-vae) only where it matters, so that the
+     * configs and checkpoints of the other kinds stay readable by builds
+     * that predate it */
+    if (k->off == OFF(kl_weight) && c->kind != LP_MODEL_LATENT_VAE && c->kl_weight == 1.0f)
+      continue;
     if (k->type == T_KIND) {
       if (!lp_model_kind_name(c->kind)) {
         *bad_key = i;
@@ -422,6 +430,11 @@ int lp_model_cfg_to_text(const lp_model_cfg *c, lp_buf *out) {
     char line[160];
     int w;
     double v = get_val(c, k);
+    /* kl_weight (added with latent-vae) only where it matters, so that the
+     * configs and checkpoints of the other kinds stay readable by builds
+     * that predate it */
+    if (k->off == OFF(kl_weight) && c->kind != LP_MODEL_LATENT_VAE && c->kl_weight == 1.0f)
+      continue;
     if (k->type == T_KIND) {
       if (!lp_model_kind_name(c->kind)) return LP_EINVAL;
       w = snprintf(line, sizeof line, "%s = %s\n", k->key, lp_model_kind_name(c->kind));

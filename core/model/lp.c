@@ -54,6 +54,38 @@
  *   after pretraining.
  * Stats: loss_prog = AE cross-entropy, loss_commit = beta * mean ||q - z||^2,
  *   loss_latent, loss_e2e; token_acc of the AE pass.
+ *
+ * Latent RobustFill [AE] and [VAE] (kinds latent-ae / latent-vae; paper
+ * section 5, the ablations with a continuous latent; struct lpm's mode LPM_AE /
+ * LPM_VAE instead of LPM_VQ). The program encoder, both decoder stacks, the
+ * combine and the predictor's Transformer stack are the LP's; what changes:
+ *   latent: no quantiser, no codebook, no state, no pretraining phase
+ *     (pretrain_steps, ema_*, latent_k, commit_beta, dead_code_restart,
+ *     kmeans_init, ref_pretrain are ignored). AE: zl = z (the encoder's
+ *     output). VAE: heads "penc.mu" and "penc.lv" [D,D] on z give the mean mu
+ *     and log-variance lv per latent; zl = mu + exp(lv/2) * eps, eps ~ N(0, I)
+ *     from the step's rng (zl = mu without an rng: evaluation); the term
+ *     KL = mean over valid latents of 0.5 sum_d (mu^2 + e^lv - 1 - lv),
+ *     weighted by kl_weight inside the w_ae term (reported as loss_commit).
+ *     Valid latents: as the LP's (windows holding a program token).
+ *   the AE pass decodes from Zm = zl + PE.
+ *   latent predictor: continuous, teacher-forced: input position s (0..S-1)
+ *     = Drop("lat.embed" [1,D] + PE) + tgt_{s-1} (0 at s = 0: the start),
+ *     stack, LN, max-pool as the LP's, then the head "lat.out" [D,D] gives the
+ *     predicted latent pred_s. tgt = z (AE) or mu (VAE), STOP-GRADIENT both as
+ *     the input and as the target: the predictor follows the autoencoder (as
+ *     the LP's predictor follows its codes) and cannot pull the latents
+ *     toward what is easy to predict. No end token: the length is given.
+ *     loss_latent = the mean squared error, over valid latents and the D
+ *     dimensions, of pred - tgt (per dimension: a term of the other terms'
+ *     size whatever D, so clipping the gradient's norm does not starve them).
+ *   end-to-end: the second stack-Z pass decodes from pred (valid latents)
+ *     + PE; its gradient reaches the predictor.
+ *   Loss = w_ae * (CE(Y | zl, X) [+ kl_weight * KL]) + w_latent * MSE
+ *        + w_e2e * CE(Y | pred, X).
+ *   Stats: latent_acc, codebook_perplexity, dead_codes are 0.
+ * Inference (lp_search.c) is given the true program length (the batch's
+ * reference program): see lpm_search.
  */
 #include <math.h>
 #include <stdio.h>
@@ -99,10 +131,17 @@ typedef struct lpm_acts {
   /* backward scratch */
   float *g_log, *g_pool, *g_yc, *g_cat, *g_hn, *g_hb, *g_t1, *g_t2, *g_xb, *g_zm[2], *g_cv;
   float *g_llog, *g_lpool, *g_l1, *g_l2;
+  /* AE/VAE: the latent the AE pass decodes [B,S,D]; VAE: mean, log-variance,
+   * noise [B,S,D] and the gradients of mean and log-variance */
+  float *zl, *vmu, *vlv, *veps, *g_mu, *g_lv;
+  float *ztg; /* [B,S,D] the predictor's targets (stop-gradient), kept while frozen */
 } lpm_acts;
 
 struct lpm {
-  int K, l, W, Vl;
+  int mode; /* LPM_VQ, LPM_AE, LPM_VAE (from the kind) */
+  /* Vl: latent embedding rows (K+2; AE/VAE: 1), Vo: predictor outputs (Vl; AE/VAE: D) */
+  int K, l, W, Vl, Vo;
+  size_t mu_w, mu_b, lv_w, lv_b; /* VAE heads */
   size_t penc_emb;
   lp_enc_block *penc;
   lp_ln_off penc_ln;
@@ -147,15 +186,20 @@ int lpm_build(lp_model *m, uint64_t seed, lp_err *err) {
   struct lpm *p = calloc(1, sizeof *p);
   if (!p) return lp_err_set(err, LP_ENOMEM, "lp_model_new: out of memory");
   m->lp = p;
-  p->K = K, p->l = c->latent_l, p->W = 1 << c->latent_l, p->Vl = K + 2;
-  p->hide_spec = c->ref_pretrain;
+  p->mode = c->kind == LP_MODEL_LATENT_AE    ? LPM_AE
+            : c->kind == LP_MODEL_LATENT_VAE ? LPM_VAE
+                                             : LPM_VQ;
+  const int vq = p->mode == LPM_VQ;
+  p->K = K, p->l = c->latent_l, p->W = 1 << c->latent_l, p->Vl = vq ? K + 2 : 1;
+  p->Vo = vq ? p->Vl : D;
+  p->hide_spec = vq && c->ref_pretrain;
   const int ne = c->n_enc_layers, nd = c->n_dec_layers;
   p->penc = calloc((size_t)(ne ? ne : 1), sizeof *p->penc);
   p->zdec = calloc((size_t)nd, sizeof *p->zdec);
   p->lat = calloc((size_t)nd, sizeof *p->lat);
-  p->n_state = 2 * (size_t)K * D + 2 * (size_t)K;
-  p->state = malloc(sizeof(float) * p->n_state);
-  if (!p->penc || !p->zdec || !p->lat || !p->state)
+  p->n_state = vq ? 2 * (size_t)K * D + 2 * (size_t)K : 0; /* AE/VAE: no state */
+  p->state = vq ? malloc(sizeof(float) * p->n_state) : NULL;
+  if (!p->penc || !p->zdec || !p->lat || (vq && !p->state))
     return lp_err_set(err, LP_ENOMEM, "lp_model_new: out of memory");
   lp_layout *L = m->L;
   char name[LP_PARAM_NAME_MAX];
@@ -174,6 +218,15 @@ int lpm_build(lp_model *m, uint64_t seed, lp_err *err) {
     snprintf(name, sizeof name, "penc.conv%d.b", j);
     LP_TRY_MSG(lp_layout_add(L, name, 1, &D, LP_INIT_ZEROS, 0.0f, &p->conv_b[j]), "layout");
   }
+  if (p->mode == LPM_VAE) { /* mean and log-variance heads (lv near 0 at the start) */
+    sh[0] = D, sh[1] = D;
+    LP_TRY_MSG(lp_layout_add(L, "penc.mu.w", 2, sh, LP_INIT_XAVIER_UNIFORM, 1.0f, &p->mu_w),
+               "layout");
+    LP_TRY_MSG(lp_layout_add(L, "penc.mu.b", 1, &D, LP_INIT_ZEROS, 0.0f, &p->mu_b), "layout");
+    LP_TRY_MSG(lp_layout_add(L, "penc.lv.w", 2, sh, LP_INIT_XAVIER_UNIFORM, 0.1f, &p->lv_w),
+               "layout");
+    LP_TRY_MSG(lp_layout_add(L, "penc.lv.b", 1, &D, LP_INIT_ZEROS, 0.0f, &p->lv_b), "layout");
+  }
   for (int i = 0; i < nd; i++) {
     snprintf(name, sizeof name, "zdec.block%d", i);
     LP_TRY_MSG(lp_dec_block_init(&p->zdec[i], &m->bcfg, L, name), "latent decoder block");
@@ -189,9 +242,11 @@ int lpm_build(lp_model *m, uint64_t seed, lp_err *err) {
     LP_TRY_MSG(lp_dec_block_init(&p->lat[i], &m->bcfg, L, name), "latent predictor block");
   }
   LP_TRY_MSG(rf_layout_ln(L, "lat.ln", D, &p->lat_ln), "layout");
-  sh[0] = D, sh[1] = p->Vl;
+  sh[0] = D, sh[1] = p->Vo;
   LP_TRY_MSG(lp_layout_add(L, "lat.out.w", 2, sh, LP_INIT_XAVIER_UNIFORM, 1.0f, &p->lat_w), "layout");
   LP_TRY_MSG(lp_layout_add(L, "lat.out.b", 1, &sh[1], LP_INIT_NORMAL, 1e-6f, &p->lat_b), "layout");
+  p->sc_tok = p->sc_valid = p->sc_lat = 1.0f;
+  if (!vq) return LP_OK;
   /* state */
   p->codebook = p->state;
   p->ema_w = p->codebook + (size_t)K * D;
@@ -260,7 +315,8 @@ float *lpm_codebook(lp_model *m) { return m->lp->codebook; }
 /* for lp_search.c */
 void lpm_get_view(const lp_model *m, lpm_view *v) {
   const struct lpm *p = m->lp;
-  v->K = p->K, v->l = p->l, v->W = p->W, v->Vl = p->Vl;
+  v->mode = p->mode;
+  v->K = p->K, v->l = p->l, v->W = p->W, v->Vl = p->Vl, v->Vo = p->Vo;
   v->lat_emb = p->lat_emb, v->lat_w = p->lat_w, v->lat_b = p->lat_b;
   v->lat = p->lat, v->zdec = p->zdec;
   v->lat_ln = p->lat_ln, v->zdec_ln = p->zdec_ln;
@@ -341,6 +397,13 @@ static void carve_acts(lp_carve *c, lpm_acts *a, int D, int V, int K, int Vl, in
   a->g_lpool = lp_carve_take(c, F * B * SL * D);
   a->g_l1 = lp_carve_take(c, F * BE * SL * D);
   a->g_l2 = lp_carve_take(c, F * BE * SL * D);
+  a->zl = lp_carve_take(c, F * B * S * D);
+  a->vmu = lp_carve_take(c, F * B * S * D);
+  a->vlv = lp_carve_take(c, F * B * S * D);
+  a->veps = lp_carve_take(c, F * B * S * D);
+  a->g_mu = lp_carve_take(c, F * B * S * D);
+  a->g_lv = lp_carve_take(c, F * B * S * D);
+  a->ztg = lp_carve_take(c, F * B * S * D);
 }
 
 static int imax(int a, int b) { return a > b ? a : b; }
@@ -376,12 +439,12 @@ static int acts_ensure(lp_model *m, int B, int E, int T, int S, int SL, int Sm, 
   }
   if (ok) {
     lp_carve c = {NULL, 0};
-    carve_acts(&c, a, m->cfg.d_model, m->prog_v.size, p->K, p->Vl, p->l);
+    carve_acts(&c, a, m->cfg.d_model, m->prog_v.size, p->K, p->Vo, p->l);
     a->mem = aligned_alloc(64, lp_carve_bytes(&c));
     if (a->mem) {
       c.base = a->mem;
       c.used = 0;
-      carve_acts(&c, a, m->cfg.d_model, m->prog_v.size, p->K, p->Vl, p->l);
+      carve_acts(&c, a, m->cfg.d_model, m->prog_v.size, p->K, p->Vo, p->l);
     }
     ok = a->mem != NULL;
   }
@@ -481,6 +544,119 @@ static int combine_fwd(lp_model *m, const lp_batch *b, int p, double *loss, int 
 int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int backward,
              lp_step_stats *st, lp_err *err);
 
+/* ---- AE / VAE: the continuous latent ------------------------------------------------ */
+
+/* From the last forward's encoder outputs z [B*S,D] (zero where not valid):
+ * a->idx (0 valid, -1 not: no codes), L->nvalid, a->zl (AE: z; VAE: mu +
+ * exp(lv/2) eps with eps ~ N(0, I) from rng, mu without one) and
+ * L->commit_raw (VAE: the mean KL over valid latents; AE: 0). */
+static int cont_latent_fwd(lp_model *m, const float *z, lp_rng *rng, lp_err *err) {
+  struct lpm *L = m->lp;
+  lpm_acts *a = &L->a;
+  const int n = L->B * L->S, D = m->cfg.d_model;
+  const float *P = m->params;
+  int nvalid = 0;
+  for (int i = 0; i < n; i++) {
+    a->idx[i] = a->zmask[i] ? 0 : -1;
+    nvalid += a->zmask[i] != 0;
+  }
+  L->nvalid = nvalid;
+  L->commit_raw = 0.0;
+  if (L->mode == LPM_AE) {
+    memcpy(a->zl, z, sizeof(float) * (size_t)n * D);
+    return LP_OK;
+  }
+  LP_TRY_MSG(lp_linear_forward(a->vmu, z, P + L->mu_w, P + L->mu_b, n, D, D), "latent mean head");
+  LP_TRY_MSG(lp_linear_forward(a->vlv, z, P + L->lv_w, P + L->lv_b, n, D, D),
+             "latent log-variance head");
+  double kl = 0.0;
+  for (int i = 0; i < n; i++) {
+    const size_t r = (size_t)i * D;
+    float *mu = a->vmu + r, *lv = a->vlv + r, *e = a->veps + r, *zl = a->zl + r;
+    if (!a->zmask[i]) {
+      memset(mu, 0, sizeof(float) * D), memset(lv, 0, sizeof(float) * D);
+      memset(e, 0, sizeof(float) * D), memset(zl, 0, sizeof(float) * D);
+      continue;
+    }
+    for (int d = 0; d < D; d++) {
+      e[d] = rng ? lp_rng_normal(rng) : 0.0f;
+      zl[d] = mu[d] + expf(0.5f * lv[d]) * e[d];
+      kl += 0.5 * ((double)mu[d] * mu[d] + exp((double)lv[d]) - 1.0 - lv[d]);
+    }
+  }
+  L->commit_raw = nvalid ? kl / nvalid : 0.0;
+  return LP_OK;
+}
+
+/* The predictor's targets a->ztg [B*S,D]: a copy of z (AE) or the mean (VAE),
+ * constants of the loss (stop-gradient); while frozen (the gradient checks'
+ * lpm_set_freeze) those of the last unfrozen forward, so that finite
+ * differences see the stop-gradient too. */
+static const float *cont_target(struct lpm *L, const float *z, int D) {
+  if (!L->freeze)
+    memcpy(L->a.ztg, L->mode == LPM_VAE ? L->a.vmu : z, sizeof(float) * (size_t)L->B * L->S * D);
+  return L->a.ztg;
+}
+
+/* The continuous predictor's teacher-forced input into a->hl [B*E,S,D]:
+ * Drop("lat.embed" row 0 + PE) (a->lin all 0), plus the target latent s-1 at
+ * positions s >= 1 where it is valid (stop-gradient). */
+static int cont_pred_input(lp_model *m, const float *tg, lp_rng *rng, lp_err *err) {
+  struct lpm *L = m->lp;
+  lpm_acts *a = &L->a;
+  const int B = L->B, E = L->E, S = L->S, SL = L->SL, D = m->cfg.d_model;
+  memset(a->lin, 0, sizeof(int32_t) * (size_t)B * E * SL);
+  LP_TRY_MSG(rf_embed_seq(m, a->hl, a->drop_l, NULL, a->lin, L->lat_emb, 1, -1, B * E, SL, rng),
+             "latent predictor input");
+  for (int t = 0; t < B; t++)
+    for (int e = 0; e < E; e++)
+      for (int s = 1; s < SL; s++) {
+        if (!a->zmask[t * S + s - 1]) continue;
+        float *x = a->hl + (((size_t)t * E + e) * SL + s) * D;
+        const float *zp = tg + ((size_t)t * S + s - 1) * D;
+        for (int d = 0; d < D; d++) x[d] += zp[d];
+      }
+  return LP_OK;
+}
+
+/* Backward of the continuous latent into gz [B*S,D] (the encoder outputs'
+ * gradient, accumulated): g0 = the AE pass's gradient of zl; VAE: through the
+ * reparameterisation and the KL term (weight kl), then the two heads. */
+static int cont_latent_bwd(lp_model *m, const float *z, const float *g0, float *gz, double kl,
+                           lp_err *err) {
+  struct lpm *L = m->lp;
+  lpm_acts *a = &L->a;
+  const int n = L->B * L->S, D = m->cfg.d_model;
+  if (L->mode == LPM_AE) {
+    for (int i = 0; i < n; i++)
+      if (a->zmask[i])
+        for (int d = 0; d < D; d++) gz[(size_t)i * D + d] += g0[(size_t)i * D + d];
+    return LP_OK;
+  }
+  const float *P = m->params;
+  float *G = m->grads;
+  const double c = L->nvalid ? kl / L->nvalid : 0.0;
+  for (int i = 0; i < n; i++) {
+    const size_t r = (size_t)i * D;
+    float *gm = a->g_mu + r, *gl = a->g_lv + r;
+    if (!a->zmask[i]) {
+      memset(gm, 0, sizeof(float) * D), memset(gl, 0, sizeof(float) * D);
+      continue;
+    }
+    const float *mu = a->vmu + r, *lv = a->vlv + r, *e = a->veps + r, *g = g0 + r;
+    for (int d = 0; d < D; d++) {
+      const double sd = exp(0.5 * (double)lv[d]);
+      gm[d] = (float)((double)g[d] + c * mu[d]);
+      gl[d] = (float)(0.5 * (double)g[d] * e[d] * sd + c * 0.5 * (sd * sd - 1.0));
+    }
+  }
+  LP_TRY_MSG(lp_linear_backward(gz, G + L->mu_w, G + L->mu_b, a->g_mu, z, P + L->mu_w, n, D, D),
+             "latent mean head backward");
+  LP_TRY_MSG(lp_linear_backward(gz, G + L->lv_w, G + L->lv_b, a->g_lv, z, P + L->lv_w, n, D, D),
+             "latent log-variance head backward");
+  return LP_OK;
+}
+
 static int lpm_backward(lp_model *m, const lp_batch *b, lp_err *err);
 
 int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int backward,
@@ -491,11 +667,12 @@ int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int back
   if (rc != LP_OK) return rc;
   rf_acts *ra = &m->acts;
   const int B = b->B, E = b->E, BE = B * E, T = b->T_prog, D = m->cfg.d_model;
-  const int V = m->prog_v.size, pad = m->prog_v.pad, K = L->K, Vl = L->Vl;
+  const int V = m->prog_v.size, pad = m->prog_v.pad, K = L->K, Vl = L->Vl, Vo = L->Vo;
+  const int vq = L->mode == LPM_VQ;
   const float *P = m->params;
   int S = T;
   for (int j = 0; j < L->l; j++) S = lp_conv1d_s2_out_len(S);
-  const int SL = S + 1;
+  const int SL = vq ? S + 1 : S; /* AE/VAE: no end token */
   int Sm;
   const uint8_t *mmask;
   const float *mem = rf_memory(m, &Sm, &mmask);
@@ -507,7 +684,7 @@ int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int back
   m->fwd_ok = 0;
   L->B = B, L->E = E, L->T = T, L->S = S, L->SL = SL, L->Sm = Sm;
   L->dropped = rng != NULL;
-  L->pretrain = step <= m->cfg.pretrain_steps;
+  L->pretrain = vq && step <= m->cfg.pretrain_steps;
   m->T = T;
   const int32_t *penc_ids = b->prog_enc ? b->prog_enc : b->prog;
 
@@ -555,7 +732,7 @@ int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int back
   size_t zoff = (size_t)B * (levels_len(T, L->l) - (size_t)S);
   const float *z = a->cv + zoff * D;
   memcpy(a->zmask, a->cvm + zoff, (size_t)B * S);
-  if (m->cfg.vq_norm) { /* the quantiser's input: LN(z), no gain or bias */
+  if (vq && m->cfg.vq_norm) { /* the quantiser's input: LN(z), no gain or bias */
     for (int d = 0; d < D; d++) a->ln1[d] = 1.0f, a->ln1[D + d] = 0.0f;
     LP_TRY_MSG(lp_layernorm_forward(a->zn, a->mean_z, a->rstd_z, z, a->ln1, a->ln1 + D, B * S, D,
                                     m->bcfg.ln_eps),
@@ -565,11 +742,15 @@ int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int back
     z = a->zn;
   }
 
-  /* 3. quantiser */
+  /* 3. quantiser (AE/VAE: the continuous latent) */
   int nvalid = 0;
   double commit = 0.0;
   const float *cb = L->codebook;
-  for (int i = 0; i < B * S; i++) {
+  if (!vq) {
+    if ((rc = cont_latent_fwd(m, z, rng, err)) != LP_OK) return rc;
+    nvalid = L->nvalid;
+  }
+  for (int i = 0; vq && i < B * S; i++) {
     if (!a->zmask[i]) {
       a->idx[i] = -1;
       continue;
@@ -595,13 +776,19 @@ int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int back
       commit += u * u;
     }
   }
-  L->nvalid = nvalid;
-  L->commit_raw = nvalid ? commit / nvalid : 0.0;
+  if (vq) {
+    L->nvalid = nvalid;
+    L->commit_raw = nvalid ? commit / nvalid : 0.0;
+  }
   /* AE memory */
   for (int i = 0; i < B * S; i++) {
     float *dst = a->zm[0] + (size_t)i * D;
     if (!a->zmask[i]) {
       memset(dst, 0, sizeof(float) * D);
+      continue;
+    }
+    if (!vq) {
+      memcpy(dst, a->zl + (size_t)i * D, sizeof(float) * D);
       continue;
     }
     if (L->pretrain && !L->hide_spec) { /* paper: averaged embeddings */
@@ -641,7 +828,9 @@ int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int back
   if ((rc = combine_fwd(m, b, 0, &ce_ae, &ntok, err)) != LP_OK) return rc;
 
   /* 5. latent predictor */
-  for (int t = 0; t < B; t++) {
+  const float *ztg = vq ? NULL : cont_target(L, z, D);
+  if (!vq && (rc = cont_pred_input(m, ztg, rng, err)) != LP_OK) return rc;
+  for (int t = 0; vq && t < B; t++) {
     int32_t *tg = a->ltgt + (size_t)t * SL;
     int n = 0;
     for (int s = 0; s < S; s++)
@@ -656,8 +845,9 @@ int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int back
         if (in[s] == K) in[s] = K + 1; /* after the last code: filler (causal, never seen) */
     }
   }
-  LP_TRY_MSG(rf_embed_seq(m, a->hl, a->drop_l, NULL, a->lin, L->lat_emb, Vl, -1, BE, SL, rng),
-       "latent embedding");
+  if (vq)
+    LP_TRY_MSG(rf_embed_seq(m, a->hl, a->drop_l, NULL, a->lin, L->lat_emb, Vl, -1, BE, SL, rng),
+               "latent embedding");
   for (int i = 0; i < m->cfg.n_dec_layers; i++)
     LP_TRY_MSG(lp_dec_block_forward(&L->lat[i], P, a->lat[i], a->hl, a->hl, NULL, mem, mmask, BE, SL,
                               Sm, rng),
@@ -666,15 +856,33 @@ int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int back
                             P + L->lat_ln.b, BE * SL, D, m->bcfg.ln_eps),
        "latent predictor layer norm");
   LP_TRY_MSG(rf_pool_forward(L->freeze, a->lpool, a->lam, a->hln, b->emask, B, E, SL * D), "max-pool");
-  LP_TRY_MSG(lp_linear_forward(a->llog, a->lpool, P + L->lat_w, P + L->lat_b, B * SL, D, Vl),
+  LP_TRY_MSG(lp_linear_forward(a->llog, a->lpool, P + L->lat_w, P + L->lat_b, B * SL, D, Vo),
        "latent output layer");
-  LP_TRY_MSG(lp_cross_entropy_forward(&ce_lat, a->lprob, NULL, &nlat, a->llog, a->ltgt, B * SL, Vl,
-                                K + 1),
-       "latent cross-entropy");
+  if (vq) {
+    LP_TRY_MSG(lp_cross_entropy_forward(&ce_lat, a->lprob, NULL, &nlat, a->llog, a->ltgt, B * SL,
+                                        Vl, K + 1),
+               "latent cross-entropy");
+  } else { /* squared error over valid latents; SL = S */
+    double se = 0.0;
+    for (int i = 0; i < B * S; i++) {
+      if (!a->zmask[i]) continue;
+      const float *pr = a->llog + (size_t)i * D, *tg = ztg + (size_t)i * D;
+      for (int d = 0; d < D; d++) se += ((double)pr[d] - tg[d]) * ((double)pr[d] - tg[d]);
+      nlat++;
+    }
+    ce_lat = nlat ? se / ((double)nlat * D) : 0.0;
+  }
   L->nlat = nlat;
 
-  /* 6. end-to-end: soft latents */
-  for (int t = 0; t < B; t++)
+  /* 6. end-to-end: soft latents (AE/VAE: the predicted latents) */
+  for (int i = 0; !vq && i < B * S; i++) {
+    float *dst = a->zm[1] + (size_t)i * D;
+    if (a->zmask[i])
+      memcpy(dst, a->llog + (size_t)i * D, sizeof(float) * D);
+    else
+      memset(dst, 0, sizeof(float) * D);
+  }
+  for (int t = 0; vq && t < B; t++)
     for (int s = 0; s < S; s++) {
       const int i = t * S + s;
       float *ps = a->psoft + (size_t)i * K, *dst = a->zm[1] + (size_t)i * D;
@@ -695,7 +903,8 @@ int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int back
   if ((rc = combine_fwd(m, b, 1, &ce_e2e, &ntok2, err)) != LP_OK) return rc;
 
   const lp_model_cfg *c = &m->cfg;
-  const double commit_term = c->commit_beta * L->commit_raw;
+  const double commit_term =
+      (vq ? c->commit_beta : L->mode == LPM_VAE ? c->kl_weight : 0.0f) * L->commit_raw;
   L->fwd_ok = 1;
   if (st) {
     const int correct = rf_count_correct(a->logits[0], b->prog, (size_t)B * T, V, pad);
@@ -707,6 +916,10 @@ int lpm_loss(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, int back
     st->loss_e2e = ce_e2e;
     st->n_tokens = ntok;
     st->token_acc = ntok ? (double)correct / ntok : 0.0;
+    if (!vq) {
+      if (backward) return lpm_backward(m, b, err);
+      return LP_OK;
+    }
     st->latent_acc =
         nlat ? (double)rf_count_correct(a->llog, a->ltgt, (size_t)B * SL, Vl, K + 1) / nlat : 0.0;
     /* codebook usage of this batch */
@@ -799,6 +1012,7 @@ static int lpm_backward(lp_model *m, const lp_batch *b, lp_err *err) {
   const lp_model_cfg *c = &m->cfg;
   const int B = L->B, E = L->E, BE = B * E, T = L->T, S = L->S, SL = L->SL, Sm = L->Sm;
   const int D = c->d_model, V = m->prog_v.size, pad = m->prog_v.pad, K = L->K, Vl = L->Vl;
+  const int Vo = L->Vo, vq = L->mode == LPM_VQ;
   const float *P = m->params;
   float *G = m->grads;
   const int dr = L->dropped;
@@ -820,12 +1034,29 @@ static int lpm_backward(lp_model *m, const lp_batch *b, lp_err *err) {
                          dr),
        "program embedding backward");
 
-  /* latent predictor: CE + the soft latents' gradient */
-  memset(a->g_llog, 0, sizeof(float) * (size_t)B * SL * Vl);
-  LP_TRY_MSG(lp_cross_entropy_backward(a->g_llog, a->lprob, a->ltgt, B * SL, Vl, K + 1,
-                                 c->w_latent * L->sc_lat),
-       "latent cross-entropy backward");
-  {
+  /* program encoder outputs (last conv level) */
+  const size_t nlev = (size_t)B * levels_len(T, L->l);
+  const size_t zoff = nlev - (size_t)B * S;
+  const float *z = a->cv + zoff * D;
+
+  /* latent predictor: CE + the soft latents' gradient (AE/VAE: the squared
+   * error + the predicted latents' gradient) */
+  memset(a->g_llog, 0, sizeof(float) * (size_t)B * SL * Vo);
+  if (vq)
+    LP_TRY_MSG(lp_cross_entropy_backward(a->g_llog, a->lprob, a->ltgt, B * SL, Vl, K + 1,
+                                         c->w_latent * L->sc_lat),
+               "latent cross-entropy backward");
+  if (!vq) {
+    const float *tg = a->ztg;
+    const double f = L->nlat ? 2.0 * c->w_latent * L->sc_lat / ((double)L->nlat * D) : 0.0;
+    for (int i = 0; i < B * S; i++) {
+      if (!a->zmask[i]) continue;
+      const size_t r = (size_t)i * D;
+      const float *pr = a->llog + r, *g1 = a->g_zm[1] + r; /* PE: identity gradient */
+      float *gl = a->g_llog + r;
+      for (int d = 0; d < D; d++) gl[d] = (float)(f * ((double)pr[d] - tg[r + d])) + g1[d];
+    }
+  } else {
     float *dp = malloc(sizeof(float) * (size_t)K);
     if (!dp) return lp_err_set(err, LP_ENOMEM, "out of memory");
     for (int t = 0; t < B; t++)
@@ -845,7 +1076,7 @@ static int lpm_backward(lp_model *m, const lp_batch *b, lp_err *err) {
   }
   memset(a->g_lpool, 0, sizeof(float) * (size_t)B * SL * D);
   LP_TRY_MSG(lp_linear_backward(a->g_lpool, G + L->lat_w, G + L->lat_b, a->g_llog, a->lpool,
-                          P + L->lat_w, B * SL, D, Vl),
+                          P + L->lat_w, B * SL, D, Vo),
        "latent output backward");
   const size_t nl = (size_t)BE * SL * D;
   float *dy = a->g_l1, *dx = a->g_l2, *tp;
@@ -866,22 +1097,24 @@ static int lpm_backward(lp_model *m, const lp_batch *b, lp_err *err) {
   LP_TRY_MSG(rf_embed_backward(m, dx, dy, a->drop_l, a->lin, L->lat_emb, Vl, -1, BE * SL, dr),
        "latent embedding backward");
 
-  /* program encoder: straight-through AE gradient (after pretraining) + commitment */
-  const size_t nlev = (size_t)B * levels_len(T, L->l);
+  /* program encoder: straight-through AE gradient (after pretraining) + commitment
+   * (AE/VAE: the AE pass's gradient, VAE: through the sample, + KL) */
   memset(a->g_cv, 0, sizeof(float) * nlev * D);
-  const size_t zoff = nlev - (size_t)B * S;
-  const float *z = c->vq_norm ? a->zn : a->cv + zoff * D;
+  const float *zq = vq && c->vq_norm ? a->zn : z; /* the quantiser's input */
   float *gz = a->g_cv + zoff * D;
-  if (c->vq_norm) { /* the gradient of LN(z) first, then through the layer norm */
+  if (vq && c->vq_norm) { /* the gradient of LN(z) first, then through the layer norm */
     gz = a->g_zn;
     memset(gz, 0, sizeof(float) * (size_t)B * S * D);
   }
   const double cscale =
       L->nvalid ? 2.0 * c->w_ae * c->commit_beta * L->sc_valid / (double)L->nvalid : 0.0;
-  for (int i = 0; i < B * S; i++) {
+  if (!vq && (rc = cont_latent_bwd(m, z, a->g_zm[0], gz, c->w_ae * c->kl_weight * L->sc_valid,
+                                   err)) != LP_OK)
+    return rc;
+  for (int i = 0; vq && i < B * S; i++) {
     if (!a->zmask[i]) continue;
     const float *g0 = a->g_zm[0] + (size_t)i * D;
-    const float *zi = z + (size_t)i * D, *q = cb + (size_t)a->idx[i] * D;
+    const float *zi = zq + (size_t)i * D, *q = cb + (size_t)a->idx[i] * D;
     float *gi = gz + (size_t)i * D;
     if (L->pretrain && !L->hide_spec) { /* paper: averaged embeddings */
       const int t = i / S, s = i % S;
@@ -897,7 +1130,7 @@ static int lpm_backward(lp_model *m, const lp_batch *b, lp_err *err) {
     }
     for (int d = 0; d < D; d++) gi[d] += (float)(cscale * ((double)zi[d] - q[d]));
   }
-  if (c->vq_norm)
+  if (vq && c->vq_norm)
     LP_TRY_MSG(lp_layernorm_backward(a->g_cv + zoff * D, NULL, NULL, gz, a->cv + zoff * D,
                                      a->mean_z, a->rstd_z, a->ln1, B * S, D),
                "quantiser layer norm backward");
@@ -1135,7 +1368,7 @@ static void codebook_update(lp_model *m, const float *z, const int32_t *idx, int
  * conv level), or their layer norms with vq_norm. */
 static const float *last_z(const lp_model *m) {
   const struct lpm *L = m->lp;
-  if (m->cfg.vq_norm) return L->a.zn;
+  if (m->cfg.vq_norm && L->mode == LPM_VQ) return L->a.zn;
   const size_t zoff = (size_t)L->B * (levels_len(L->T, L->l) - (size_t)L->S);
   return L->a.cv + zoff * m->cfg.d_model;
 }
@@ -1220,7 +1453,9 @@ static int lpm_train_parallel(lp_model *m, const lp_batch *b, int64_t step, lp_r
       memcpy(iall + at, r->lp->a.idx, sizeof(int32_t) * (size_t)nw);
       at += nw;
     }
-    if (rc == LP_OK) {
+    if (rc == LP_OK && L->mode != LPM_VQ) { /* AE/VAE: no codebook */
+      if (st) *st = sum;
+    } else if (rc == LP_OK) {
       double *cnt = calloc((size_t)K, sizeof(double)), h = 0.0;
       if (cnt && nvalid > 0) {
         for (int i = 0; i < n; i++)
@@ -1343,7 +1578,8 @@ static int lpm_train_chunked(lp_model *m, const lp_batch *b, int64_t step, lp_rn
       j.cv[i] = j.cl[i] = 0;
       for (int k = j.c->start[i]; k < j.c->start[i + 1]; k++) {
         j.cv[i] += j.vt[j.c->order[k]];
-        j.cl[i] += j.vt[j.c->order[k]] + 1; /* the codes and EOS */
+        /* the codes and EOS (AE/VAE: the latents) */
+        j.cl[i] += j.vt[j.c->order[k]] + (L->mode == LPM_VQ);
       }
       j.nl += j.cl[i];
     }
@@ -1405,7 +1641,7 @@ static int lpm_train_chunked(lp_model *m, const lp_batch *b, int64_t step, lp_rn
                cf->w_e2e * sum.loss_e2e;
     sum.n_tokens = j.c->n_tok;
     sum.dead_codes = j.c->st[0].dead_codes;
-    double *cnt = calloc((size_t)K, sizeof(double)), h = 0.0;
+    double *cnt = L->mode == LPM_VQ ? calloc((size_t)K, sizeof(double)) : NULL, h = 0.0;
     if (cnt && j.nv > 0) {
       for (int i = 0; i < j.nv; i++) cnt[j.iall[i]] += 1.0;
       for (int k = 0; k < K; k++)
@@ -1414,7 +1650,7 @@ static int lpm_train_chunked(lp_model *m, const lp_batch *b, int64_t step, lp_rn
     }
     free(cnt);
     if (st) *st = sum;
-    if (!(step <= cf->pretrain_steps && L->hide_spec))
+    if (L->mode == LPM_VQ && !(step <= cf->pretrain_steps && L->hide_spec))
       codebook_update(m, j.zall, j.iall, j.nv, j.nv, step);
   }
   free(j.zall);
@@ -1432,8 +1668,8 @@ static int lpm_step(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, l
   /* the codebook from data: at the first step, and with kmeans_init again at
    * the first step after pretraining (a codebook fitted to the encoder the
    * pretraining made) */
-  const int first = L->idle[0] < 0.0f;
-  const int refit = m->cfg.kmeans_init && m->cfg.pretrain_steps > 0 &&
+  const int first = L->mode == LPM_VQ && L->idle[0] < 0.0f;
+  const int refit = L->mode == LPM_VQ && m->cfg.kmeans_init && m->cfg.pretrain_steps > 0 &&
                     step == m->cfg.pretrain_steps + 1;
   if (first || refit) {
     lp_step_stats tmp;
@@ -1453,8 +1689,8 @@ static int lpm_step(lp_model *m, const lp_batch *b, int64_t step, lp_rng *rng, l
   lp_step_stats local;
   rc = lpm_loss(m, b, step, rng, 1, st ? st : &local, err);
   if (rc != LP_OK) return rc;
-  /* reference-style pretraining freezes the codebook */
-  if (L->pretrain && L->hide_spec) return LP_OK;
+  /* reference-style pretraining freezes the codebook; AE/VAE have none */
+  if ((L->pretrain && L->hide_spec) || L->mode != LPM_VQ) return LP_OK;
   codebook_update(m, last_z(m), L->a.idx, L->B * L->S, L->nvalid, step);
   return LP_OK;
 }

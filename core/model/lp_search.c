@@ -26,7 +26,27 @@
  * caches (lp_dec_block_cache_*) and run beam.c's beam loop (rf_beam_run),
  * the RobustFill search's too, with lsx_step / lsx_reorder as the decoder.
  * model.c's lp_model_search / lp_model_score dispatch here (lpm_search,
- * lpm_score) for kind LP_MODEL_LP. */
+ * lpm_score) for kind LP_MODEL_LP.
+ *
+ * Latent RobustFill [AE] / [VAE] (kinds latent-ae / latent-vae, continuous
+ * latents: no search over latents; paper section 5): these baselines are GIVEN
+ * THE TRUE PROGRAM LENGTH, as in the paper: the batch must carry the reference
+ * program (lp_batch.prog, T_prog > 0; `lpsynth eval` and `synth` put a task's
+ * program there for these kinds), and S = ceil(len / 2^l) latents are
+ * predicted for its length len (tokens incl. EOS); without it the search (and
+ * lp_model_score) fails with LP_EINVAL. The latent predictor runs
+ * autoregressively for S positions, each input its previous output (the
+ * first: the start input), giving the predicted latents m_1..m_S.
+ *   AE: one latent sequence (L = 1: latent_beam is ignored), m; a beam of B
+ *     programs conditioned on it.
+ *   VAE: L sequences (latent_beam, 0 = floor(sqrt(B)), clamped to [1, B]):
+ *     sequence 0 is m, sequence i >= 1 is m + eps_i, eps_i ~ N(0, I) (the
+ *     prior's scale, which the KL term regularises the posteriors toward) from
+ *     an lp_rng seeded with LPS_VAE_SEED + i (the search is deterministic);
+ *     a beam of floor(B / L) programs for each.
+ *   The union is ranked by the program score (ties: latent rank, then program
+ *   rank); lp_hyp.latent is NULL (latent_len 0, latent_score 0).
+ * lp_model_score: the program's teacher-forced log-probability given m. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,19 +119,15 @@ static int lsx_init(lsx *c, lp_model *m, int H, int maxS, int maxT, lp_err *err)
   return LP_OK;
 }
 
-/* program mode for the code z[0..S): resets the caches, sets stack Z's memory */
-static int lsx_set_code(lsx *c, const int32_t *z, int S, lp_err *err) {
+/* program mode for the latent vectors vec[S,D] (the code's codebook vectors,
+ * or AE/VAE latents; NULL with zm given): resets the caches, sets stack Z's
+ * memory vec + PE */
+static int lsx_set_vectors(lsx *c, const float *vec, int S, lp_err *err) {
   lp_model *m = c->m;
   const int D = c->D, nd = m->cfg.n_dec_layers;
   float *zm = malloc(sizeof(float) * (size_t)(S ? S : 1) * D);
   if (!zm) return lp_err_set(err, LP_ENOMEM, "lp search: out of memory");
-  for (int s = 0; s < S; s++) {
-    if (z[s] < 0 || z[s] >= c->v.K) {
-      free(zm);
-      return lp_err_set(err, LP_EINVAL, "latent code %d outside [0, %d)", (int)z[s], c->v.K);
-    }
-    memcpy(zm + (size_t)s * D, c->v.codebook + (size_t)z[s] * D, sizeof(float) * D);
-  }
+  memcpy(zm, vec, sizeof(float) * (size_t)S * D);
   int rc = lp_posenc_forward(zm, zm, 1, S, D, 0);
   for (int i = 0; rc == LP_OK && i < nd; i++) {
     lp_dec_block_cache_reset(c->ac[i]);
@@ -120,6 +136,54 @@ static int lsx_set_code(lsx *c, const int32_t *z, int S, lp_err *err) {
   free(zm);
   if (rc != LP_OK) return lp_err_set(err, rc, "lp search: bad latent memory");
   c->mode = 1;
+  return LP_OK;
+}
+
+/* program mode for the code z[0..S) */
+static int lsx_set_code(lsx *c, const int32_t *z, int S, lp_err *err) {
+  const int D = c->D;
+  float *vec = malloc(sizeof(float) * (size_t)(S ? S : 1) * D);
+  if (!vec) return lp_err_set(err, LP_ENOMEM, "lp search: out of memory");
+  for (int s = 0; s < S; s++) {
+    if (z[s] < 0 || z[s] >= c->v.K) {
+      free(vec);
+      return lp_err_set(err, LP_EINVAL, "latent code %d outside [0, %d)", (int)z[s], c->v.K);
+    }
+    memcpy(vec + (size_t)s * D, c->v.codebook + (size_t)z[s] * D, sizeof(float) * D);
+  }
+  int rc = lsx_set_vectors(c, vec, S, err);
+  free(vec);
+  return rc;
+}
+
+/* AE/VAE: the predictor's latents out[S,D] of one hypothesis, autoregressively
+ * (input s: "lat.embed" row 0 + PE + out[s-1], the start without out), as
+ * the teacher-forced training pass with its own outputs for the targets. */
+static int lsx_cont_latents(lsx *c, int S, float *out, lp_err *err) {
+  lp_model *m = c->m;
+  const float *P = m->params;
+  const int E = c->E, D = c->D, nd = m->cfg.n_dec_layers;
+  for (int i = 0; i < nd; i++) lp_dec_block_cache_reset(c->lc[i]);
+  for (int e = 0; e < E; e++) c->ids[e] = 0;
+  int rc = LP_OK;
+  for (int s = 0; rc == LP_OK && s < S; s++) {
+    rc = lp_embedding_forward(c->x, c->ids, P + c->v.lat_emb, E, 1, D, -1);
+    if (rc == LP_OK) rc = lp_posenc_forward(c->x, c->x, E, 1, D, s);
+    for (int e = 0; rc == LP_OK && s > 0 && e < E; e++)
+      for (int d = 0; d < D; d++) c->x[(size_t)e * D + d] += out[(size_t)(s - 1) * D + d];
+    for (int i = 0; rc == LP_OK && i < nd; i++)
+      rc = lp_dec_block_step(&c->v.lat[i], P, c->lc[i], c->x, c->x, E);
+    if (rc == LP_OK)
+      rc = lp_layernorm_forward(c->yc, NULL, NULL, c->x, P + c->v.lat_ln.g, P + c->v.lat_ln.b, E,
+                                D, m->bcfg.ln_eps);
+    if (rc == LP_OK) rc = lp_maxpool_examples_forward(c->pooled, c->am, c->yc, c->em, 1, E, D);
+    if (rc == LP_OK)
+      rc = lp_linear_forward(out + (size_t)s * D, c->pooled, P + c->v.lat_w, P + c->v.lat_b, 1, D,
+                             D);
+  }
+  if (rc != LP_OK)
+    return lp_err_set(err, rc, "lp search: latent prediction failed (%s)",
+                      rc == LP_ENOMEM ? "out of memory" : "bad arguments");
   return LP_OK;
 }
 
@@ -242,8 +306,152 @@ static int tot_cmp(const void *pa, const void *pb) {
   return a->prank < b->prank ? -1 : a->prank > b->prank ? 1 : 0;
 }
 
+/* Adds the npf programs pf found under latent rank li (total key lkey + the
+ * program's; lscore, code[clen]: the latent, code NULL for AE/VAE) to all[*ntot]
+ * (at most B; with o->signature one answer per signature, the better key);
+ * takes the programs' sequences. */
+static void tot_add(tot *all, int *ntot, int B, const lp_beam_opts *o, int li, double lkey,
+                    float lscore, const int32_t *code, int clen, rf_beam_fin *pf, int npf) {
+  for (int pi = 0; pi < npf && *ntot < B; pi++) {
+    const double key = lkey + pf[pi].key;
+    int same = -1; /* one answer per signature across the codes too */
+    for (int k = 0; o->signature && k < *ntot && same < 0; k++)
+      if (all[k].sig == pf[pi].sig) same = k;
+    if (same >= 0 && !(key > all[same].key)) continue;
+    tot *t = same >= 0 ? &all[same] : &all[(*ntot)++];
+    free(t->prog);
+    t->key = key;
+    t->lrank = li, t->prank = pi;
+    t->prog = pf[pi].seq, t->plen = pf[pi].len;
+    t->sig = pf[pi].sig;
+    pf[pi].seq = NULL;
+    t->lscore = lscore;
+    t->code = code, t->clen = clen;
+  }
+}
+
+/* The program beam ps over the latent memory set in c (lsx_set_code /
+ * _vectors), its programs added to all (tot_add, the other arguments); *found:
+ * how many it finished. */
+static int prog_beam_add(lsx *c, const rf_beam_spec *ps, tot *all, int *ntot, int B,
+                         const lp_beam_opts *o, int li, double lkey, float lscore,
+                         const int32_t *code, int clen, int *found, lp_beam_result *out,
+                         lp_err *err) {
+  rf_beam_fin *pf = NULL;
+  int npf = 0, tmo = 0;
+  int rc = rf_beam_run(ps, c, lsx_step, lsx_reorder, &pf, &npf, &tmo, err);
+  if (rc == LP_OK) {
+    out->timed_out |= tmo;
+    tot_add(all, ntot, B, o, li, lkey, lscore, code, clen, pf, npf);
+  }
+  *found = npf;
+  rf_beam_fins_free(pf, npf);
+  return rc;
+}
+
+static void tot_free(tot *all, int ntot) {
+  for (int i = 0; all && i < ntot; i++) free(all[i].prog);
+  free(all);
+}
+
+/* all[ntot] ranked into out (the programs taken; latent copied, NULL without a code). */
+static int tot_result(tot *all, int ntot, lp_beam_result *out, lp_err *err) {
+  qsort(all, (size_t)ntot, sizeof(tot), tot_cmp);
+  out->hyps = calloc((size_t)(ntot ? ntot : 1), sizeof(lp_hyp));
+  if (!out->hyps) return lp_err_set(err, LP_ENOMEM, "lp search: out of memory");
+  for (int i = 0; i < ntot; i++) {
+    lp_hyp *h = &out->hyps[i];
+    if (all[i].code) {
+      h->latent = malloc(sizeof(int32_t) * (size_t)(all[i].clen ? all[i].clen : 1));
+      if (!h->latent) {
+        out->n = i;
+        lp_beam_free(out);
+        return lp_err_set(err, LP_ENOMEM, "lp search: out of memory");
+      }
+      memcpy(h->latent, all[i].code, sizeof(int32_t) * (size_t)all[i].clen);
+      h->latent_len = all[i].clen;
+    }
+    h->latent_score = all[i].lscore;
+    h->prog = all[i].prog;
+    h->prog_len = all[i].plen;
+    h->score = (float)all[i].key;
+    all[i].prog = NULL;
+  }
+  out->n = ntot;
+  return LP_OK;
+}
+
+/* AE/VAE: the number of latents of the batch's reference program (the true
+ * length given to these baselines), or LP_EINVAL without one. */
+static int true_latents(const lp_model *m, const lp_batch *b, int *S, lp_err *err) {
+  const char *kind = lp_model_kind_name(m->cfg.kind);
+  if (b->T_prog <= 0 || !b->prog)
+    return lp_err_set(err, LP_EINVAL,
+                      "model kind %s is given the true program length at inference (the paper's "
+                      "Latent RobustFill baselines): the task needs its reference program "
+                      "(\"program\"/\"tokens\"), and this one has none",
+                      kind);
+  int len = rf_used_len(b->prog, b->T_prog, m->prog_v.pad);
+  if (len < 1)
+    return lp_err_set(err, LP_EINVAL, "model kind %s: the task's reference program is empty",
+                      kind);
+  for (int j = 0; j < m->cfg.latent_l; j++) len = lp_conv1d_s2_out_len(len);
+  *S = len;
+  return LP_OK;
+}
+
+#define LPS_VAE_SEED 0x5641452d73616d70ULL
+
+/* lp_model_search for AE/VAE (see the top of the file). */
+static int cont_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o, int vae,
+                       lp_beam_result *out, lp_err *err) {
+  const int B = o->beam;
+  int max_len = o->max_len, S = 0;
+  int rc = rf_search_prep(m, b, B, &max_len, o->len_alpha, err);
+  if (rc == LP_OK) rc = true_latents(m, b, &S, err);
+  if (rc != LP_OK) return rc;
+  int L = !vae ? 1 : o->latent_beam > 0 ? o->latent_beam : (int)floor(sqrt((double)B));
+  if (L < 1) L = 1;
+  if (L > B) L = B;
+  const int PB = B / L, D = m->cfg.d_model;
+  const double deadline = o->time_limit > 0 ? lp_now() + o->time_limit : 0.0;
+  lsx c;
+  if ((rc = lsx_init(&c, m, PB, S, max_len, err)) != LP_OK) return rc;
+  for (int h = 0; h < c.cap_H; h++) memcpy(c.em + (size_t)h * c.E, b->emask, (size_t)c.E);
+  const rf_beam_spec ps = prog_spec_guided(m, PB, max_len, o, deadline);
+  int ntot = 0, found = 0;
+  tot *all = calloc((size_t)B, sizeof(tot));
+  float *mean = malloc(sizeof(float) * (size_t)S * D), *z = malloc(sizeof(float) * (size_t)S * D);
+  if (!all || !mean || !z) {
+    rc = lp_err_set(err, LP_ENOMEM, "lp search: out of memory");
+    goto done;
+  }
+  if ((rc = lsx_cont_latents(&c, S, mean, err)) != LP_OK) goto done;
+  for (int li = 0; li < L && !out->timed_out; li++) {
+    memcpy(z, mean, sizeof(float) * (size_t)S * D);
+    if (li > 0) {
+      lp_rng r;
+      lp_rng_seed(&r, LPS_VAE_SEED + (uint64_t)li);
+      for (size_t i = 0; i < (size_t)S * D; i++) z[i] += lp_rng_normal(&r);
+    }
+    if ((rc = lsx_set_vectors(&c, z, S, err)) != LP_OK ||
+        (rc = prog_beam_add(&c, &ps, all, &ntot, B, o, li, 0.0, 0.0f, NULL, 0, &found, out,
+                            err)) != LP_OK)
+      goto done;
+  }
+  rc = tot_result(all, ntot, out, err);
+done:
+  tot_free(all, ntot);
+  free(mean);
+  free(z);
+  lsx_free(&c);
+  return rc;
+}
+
 int lpm_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o, lp_beam_result *out,
                lp_err *err) {
+  if (m->cfg.kind == LP_MODEL_LATENT_AE || m->cfg.kind == LP_MODEL_LATENT_VAE)
+    return cont_search(m, b, o, m->cfg.kind == LP_MODEL_LATENT_VAE, out, err);
   out->hyps = NULL;
   out->n = 0;
   out->timed_out = 0;
@@ -268,8 +476,8 @@ int lpm_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o, lp_beam_re
                            .ban2 = -1, .min_len = 1, .K = LW, .max_len = maxS,
                            .alpha = o->len_alpha, .who = "lp search", .deadline = deadline};
   const rf_beam_spec ps = prog_spec_guided(m, PB, max_len, o, deadline);
-  rf_beam_fin *lat = NULL, *pf = NULL;
-  int nlat = 0, npf = 0, ntot = 0, used = 0, tmo = 0;
+  rf_beam_fin *lat = NULL;
+  int nlat = 0, ntot = 0, used = 0, tmo = 0;
   tot *all = calloc((size_t)B, sizeof(tot));
   if (!all) {
     rc = lp_err_set(err, LP_ENOMEM, "lp search: out of memory");
@@ -280,60 +488,16 @@ int lpm_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o, lp_beam_re
   if (rc != LP_OK) goto done;
   out->timed_out |= tmo;
   for (int li = 0; li < nlat && used < L && !out->timed_out; li++) {
-    if ((rc = lsx_set_code(&c, lat[li].seq, lat[li].len - 1, err)) != LP_OK) goto done;
-    rc = rf_beam_run(&ps, &c, lsx_step, lsx_reorder, &pf, &npf, &tmo, err);
-    if (rc != LP_OK) goto done;
-    out->timed_out |= tmo;
-    if (npf > 0 || !guided) used++;
-    for (int pi = 0; pi < npf && ntot < B; pi++) {
-      const double key = lat[li].key + pf[pi].key;
-      int same = -1; /* one answer per signature across the codes too */
-      for (int k = 0; o->signature && k < ntot && same < 0; k++)
-        if (all[k].sig == pf[pi].sig) same = k;
-      if (same >= 0 && !(key > all[same].key)) continue;
-      tot *t = same >= 0 ? &all[same] : &all[ntot++];
-      free(t->prog);
-      t->key = key;
-      t->lrank = li, t->prank = pi;
-      t->prog = pf[pi].seq, t->plen = pf[pi].len;
-      t->sig = pf[pi].sig;
-      pf[pi].seq = NULL;
-      t->lscore = (float)lat[li].raw;
-      t->code = lat[li].seq, t->clen = lat[li].len - 1;
-    }
-    rf_beam_fins_free(pf, npf);
-    pf = NULL, npf = 0;
-  }
-  qsort(all, (size_t)ntot, sizeof(tot), tot_cmp);
-  out->hyps = calloc((size_t)(ntot ? ntot : 1), sizeof(lp_hyp));
-  if (!out->hyps) {
-    rc = lp_err_set(err, LP_ENOMEM, "lp search: out of memory");
-    goto done;
-  }
-  for (int i = 0; i < ntot; i++) {
-    lp_hyp *h = &out->hyps[i];
-    h->latent = malloc(sizeof(int32_t) * (size_t)(all[i].clen ? all[i].clen : 1));
-    if (!h->latent) {
-      out->n = i;
-      lp_beam_free(out);
-      rc = lp_err_set(err, LP_ENOMEM, "lp search: out of memory");
+    int found = 0;
+    if ((rc = lsx_set_code(&c, lat[li].seq, lat[li].len - 1, err)) != LP_OK ||
+        (rc = prog_beam_add(&c, &ps, all, &ntot, B, o, li, lat[li].key, (float)lat[li].raw,
+                            lat[li].seq, lat[li].len - 1, &found, out, err)) != LP_OK)
       goto done;
-    }
-    memcpy(h->latent, all[i].code, sizeof(int32_t) * (size_t)all[i].clen);
-    h->latent_len = all[i].clen;
-    h->latent_score = all[i].lscore;
-    h->prog = all[i].prog;
-    h->prog_len = all[i].plen;
-    h->score = (float)all[i].key;
-    all[i].prog = NULL;
+    if (found > 0 || !guided) used++;
   }
-  out->n = ntot;
-  rc = LP_OK;
+  rc = tot_result(all, ntot, out, err);
 done:
-  if (all)
-    for (int i = 0; i < ntot; i++) free(all[i].prog);
-  free(all);
-  rf_beam_fins_free(pf, npf);
+  tot_free(all, ntot);
   rf_beam_fins_free(lat, nlat);
   lsx_free(&c);
   return rc;
@@ -341,8 +505,8 @@ done:
 
 int lpm_search_programs(lp_model *m, const lp_batch *b, const int32_t *code, int len, int beam,
                         int max_len, float len_alpha, lp_beam_result *out, lp_err *err) {
-  if (!m || !m->lp || !b || !code || len < 1 || !out)
-    return lp_err_set(err, LP_EINVAL, "lpm_search_programs: bad arguments");
+  if (!m || !m->lp || !b || !code || len < 1 || !out || m->cfg.kind != LP_MODEL_LP)
+    return lp_err_set(err, LP_EINVAL, "lpm_search_programs: bad arguments (or not kind lp)");
   out->hyps = NULL;
   out->n = 0;
   int rc = rf_search_prep(m, b, beam, &max_len, len_alpha, err);
@@ -365,10 +529,12 @@ typedef struct lsx_force {
   lsx *c;
   const int32_t *code;
   int len;
+  const float *vec; /* AE/VAE: the latents [len,D] instead of a code */
 } lsx_force;
 
 static int lsx_force_start(void *ctx, lp_err *err) {
   lsx_force *f = ctx;
+  if (f->vec) return lsx_set_vectors(f->c, f->vec, f->len, err);
   return lsx_set_code(f->c, f->code, f->len, err);
 }
 
@@ -380,8 +546,34 @@ static int lsx_force_reorder(void *ctx, const int32_t *parent, int n, lp_err *er
   return lsx_reorder(((lsx_force *)ctx)->c, parent, n, err);
 }
 
+/* lp_model_score for AE/VAE: given the predicted latents of the true length */
+static int cont_score(lp_model *m, const lp_batch *b, const int32_t *const *progs, const int *lens,
+                      int n, int max_len, double *scores, lp_err *err) {
+  int S = 0;
+  int rc = true_latents(m, b, &S, err);
+  if (rc != LP_OK) return rc;
+  const int H = n < RF_SCORE_CHUNK ? n : RF_SCORE_CHUNK;
+  lsx c;
+  if ((rc = lsx_init(&c, m, H, S, max_len, err)) != LP_OK) return rc;
+  for (int h = 0; h < c.cap_H; h++) memcpy(c.em + (size_t)h * c.E, b->emask, (size_t)c.E);
+  float *mean = malloc(sizeof(float) * (size_t)S * c.D);
+  if (!mean) rc = lp_err_set(err, LP_ENOMEM, "lp scoring: out of memory");
+  if (rc == LP_OK) rc = lsx_cont_latents(&c, S, mean, err);
+  if (rc == LP_OK) {
+    const lp_vocab_info *pv = &m->prog_v;
+    lsx_force f = {&c, NULL, S, mean};
+    rc = rf_force(&f, lsx_force_start, lsx_force_step, lsx_force_reorder, pv->size, pv->bos, H,
+                  progs, lens, n, scores, err);
+  }
+  free(mean);
+  lsx_free(&c);
+  return rc;
+}
+
 int lpm_score(lp_model *m, const lp_batch *b, const int32_t *const *progs, const int *lens, int n,
               int latent_beam, int max_len, double *scores, lp_err *err) {
+  if (m->cfg.kind == LP_MODEL_LATENT_AE || m->cfg.kind == LP_MODEL_LATENT_VAE)
+    return cont_score(m, b, progs, lens, n, max_len, scores, err);
   const int L = latent_beam ? latent_beam : 3;
   const int H = n < RF_SCORE_CHUNK ? n : RF_SCORE_CHUNK;
   const int maxS = max_codes(m, max_len) + 1;
@@ -405,7 +597,7 @@ int lpm_score(lp_model *m, const lp_batch *b, const int32_t *const *progs, const
   for (int i = 0; i < n; i++) scores[i] = -INFINITY;
   const lp_vocab_info *pv = &m->prog_v;
   for (int li = 0; li < nlat; li++) {
-    lsx_force f = {&c, lat[li].seq, lat[li].len - 1};
+    lsx_force f = {&c, lat[li].seq, lat[li].len - 1, NULL};
     rc = rf_force(&f, lsx_force_start, lsx_force_step, lsx_force_reorder, pv->size, pv->bos, H,
                   progs, lens, n, one, err);
     if (rc != LP_OK) goto done;

@@ -7,6 +7,8 @@
  *   Latent Programmer (LP_MODEL_LP):  lp.c (build, state, steps), lp_search.c
  *   RobustFill[LSTM] (LP_MODEL_RF_LSTM): rf_lstm.c (build, steps, encoder),
  *                                        rf_lstm_search.c (search, scoring, free)
+ *   Latent RobustFill [AE] / [VAE] (LP_MODEL_LATENT_AE / _VAE): lp.c and
+ *     lp_search.c, the LP's code in its continuous latent modes
  *
  * Uses every model file; no model file uses it (they are below it): its
  * callers are synth.c, train.c, tr_ckpt.c, the CLI and tests. */
@@ -54,6 +56,17 @@ static const lp_model_ops k_ops[] = {
                      .replica_init = lpm_replica_init, .replica_free = lpm_replica_free,
                      .train_step = lpm_train_step, .eval_loss = lpm_eval_loss,
                      .search = lpm_search, .score = lpm_score},
+    /* Latent RobustFill [AE] / [VAE]: the LP's code in another latent mode */
+    [LP_MODEL_LATENT_AE] = {.layout = rf_layout_build, .encode = rf_encode, .build = lpm_build,
+                            .free = lpm_free, .state = lpm_state,
+                            .replica_init = lpm_replica_init, .replica_free = lpm_replica_free,
+                            .train_step = lpm_train_step, .eval_loss = lpm_eval_loss,
+                            .search = lpm_search, .score = lpm_score},
+    [LP_MODEL_LATENT_VAE] = {.layout = rf_layout_build, .encode = rf_encode, .build = lpm_build,
+                             .free = lpm_free, .state = lpm_state,
+                             .replica_init = lpm_replica_init, .replica_free = lpm_replica_free,
+                             .train_step = lpm_train_step, .eval_loss = lpm_eval_loss,
+                             .search = lpm_search, .score = lpm_score},
     [LP_MODEL_RF_LSTM] = {.layout = NULL, .encode = rfl_encode, .build = rfl_build,
                           .free = rfl_free, .state = NULL, .replica_init = rfl_replica_init,
                           .replica_free = rfl_replica_free, .train_step = rfl_train_step,

@@ -370,7 +370,8 @@ int rf_comm_sum_f32(lp_model *m, float *x, size_t n, lp_err *err);
  * spec-attending decoder stack "dec.block<i>"/"dec.ln", output layer "out.w/b")
  * plus the parts of struct lpm. model.c's lp_model_new / _free / _state /
  * _set_threads / _train_step / _eval_loss / _search / _score dispatch here
- * (k_ops[LP_MODEL_LP]). */
+ * (k_ops[LP_MODEL_LP], and k_ops[LP_MODEL_LATENT_AE / _VAE]: the same code in
+ * its continuous latent modes, LPM_AE / LPM_VAE, see lp.c). */
 struct lpm;
 /* Adds the LP tensors to m->L and allocates m->lp (state initialised from seed). */
 int lpm_build(lp_model *m, uint64_t seed, lp_err *err);
@@ -390,7 +391,8 @@ void lpm_replica_free(lp_model *r);
  * (rf_search_prep, rf_score_check). */
 int lpm_score(lp_model *m, const lp_batch *b, const int32_t *const *progs, const int *lens, int n,
               int latent_beam, int max_len, double *scores, lp_err *err);
-/* lp_model_search for LP models (lp_search.c): the two-level search. */
+/* lp_model_search for LP models (lp_search.c): the two-level search (AE/VAE:
+ * latent sequences of the batch's true program length, then program beams). */
 int lpm_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o, lp_beam_result *out,
                lp_err *err);
 /* Forward (and, when backward != 0, backward into the zeroed-by-caller grads)
@@ -419,8 +421,13 @@ int lpm_search_programs(lp_model *m, const lp_batch *b, const int32_t *code, int
                         int max_len, float len_alpha, lp_beam_result *out, lp_err *err);
 
 /* The LP parts the search (lp_search.c) reads. */
+/* The latent of an LP-family model (struct lpm's mode, from the kind):
+ * LPM_VQ: the LP's vector quantiser (kind lp); LPM_AE: the program encoder's
+ * continuous output (latent-ae); LPM_VAE: a Gaussian latent (latent-vae). */
+enum { LPM_VQ = 0, LPM_AE = 1, LPM_VAE = 2 };
 typedef struct lpm_view {
-  int K, l, W, Vl;
+  int mode;
+  int K, l, W, Vl, Vo; /* Vo: the latent predictor's output width (Vl; D for AE/VAE) */
   size_t lat_emb, lat_w, lat_b;
   const lp_dec_block *lat, *zdec;
   lp_ln_off lat_ln, zdec_ln;

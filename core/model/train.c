@@ -801,7 +801,7 @@ int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err) {
   P.cfg = cfg;
   P.n_parts = n_parts;
   P.bs = bs;
-  P.use_enc = cfg->kind == LP_MODEL_LP && lp_domain_has(o->domain, LP_CAP_ANONYMISE);
+  P.use_enc = LP_MODEL_HAS_LATENT(cfg->kind) && lp_domain_has(o->domain, LP_CAP_ANONYMISE);
   P.spec_pad = sv.pad >= 0 ? sv.pad : 0;
   P.prog_pad = pv.pad >= 0 ? pv.pad : 0;
   P.from_file = o->data_path != NULL;

@@ -28,20 +28,31 @@ extern "C" {
 /* Configuration: a small text file of `key = value` lines, '#' comments.  */
 /* Every key is documented in models/CONFIG.md; unknown keys are errors.   */
 
-/* RobustFill[Transformer], the Latent Programmer, RobustFill[LSTM] (appended:
- * a reader that does not know a kind refuses its configs and checkpoints at
- * the `model = ` line). */
-enum lp_model_kind { LP_MODEL_ROBUSTFILL = 0, LP_MODEL_LP = 1, LP_MODEL_RF_LSTM = 2 };
-#define LP_MODEL_KINDS 3
+/* RobustFill[Transformer], the Latent Programmer, RobustFill[LSTM], and the
+ * paper's ablations of the LP with a continuous latent: Latent RobustFill [AE]
+ * and [VAE] (appended: a reader that does not know a kind refuses its configs
+ * and checkpoints at the `model = ` line). */
+enum lp_model_kind {
+  LP_MODEL_ROBUSTFILL = 0,
+  LP_MODEL_LP = 1,
+  LP_MODEL_RF_LSTM = 2,
+  LP_MODEL_LATENT_AE = 3,
+  LP_MODEL_LATENT_VAE = 4
+};
+#define LP_MODEL_KINDS 5
+/* The kinds built on the LP's parts (program encoder, latent predictor,
+ * latent decoder): lp, latent-ae, latent-vae. */
+#define LP_MODEL_HAS_LATENT(k) \
+  ((k) == LP_MODEL_LP || (k) == LP_MODEL_LATENT_AE || (k) == LP_MODEL_LATENT_VAE)
 
-/* The name of a kind in configs (`model = robustfill | lp | robustfill-lstm`),
- * NULL for a value that is no kind. */
+/* The name of a kind in configs (`model = robustfill | lp | robustfill-lstm |
+ * latent-ae | latent-vae`), NULL for a value that is no kind. */
 const char *lp_model_kind_name(int kind);
 /* The kind named s[0..len), or -1. */
 int lp_model_kind_parse(const char *s, size_t len);
 
 typedef struct lp_model_cfg {
-  int kind;            /* model = robustfill | lp | robustfill-lstm */
+  int kind;            /* model = robustfill | lp | robustfill-lstm | latent-ae | latent-vae */
   /* architecture (paper, string domain: 128 / 512 / 3 / 4). RobustFill[LSTM]:
    * d_model is the embedding size, d_ff the LSTMs' hidden size, one LSTM layer
    * per encoder and in the decoder (enc_layers = dec_layers = 1), n_heads and
@@ -62,7 +73,8 @@ typedef struct lp_model_cfg {
   float beta1, beta2, adam_eps, weight_decay; /* 0.9 0.98 1e-9 0.1 */
   float clip_norm;     /* clip_norm = 1.0 (<= 0: no clipping) */
   int64_t checkpoint_every; /* checkpoint_every = 1000 steps */
-  /* Latent Programmer (kind = lp); ignored otherwise */
+  /* Latent Programmer (kind = lp; latent-ae and latent-vae use latent_l,
+   * w_ae, w_latent, w_e2e); ignored otherwise */
   int latent_K;        /* latent_k = 40 codes */
   int latent_l;        /* latent_l = 2: 2^l program tokens per latent */
   float commit_beta;   /* commit_beta = 0.25 */
@@ -78,6 +90,8 @@ typedef struct lp_model_cfg {
   int ref_pretrain;       /* ref_pretrain = 0 (1: the reference implementation's
                              pretraining: the AE pass decodes the quantised
                              latents without the spec; codebook frozen) */
+  float kl_weight;        /* kl_weight = 1 (latent-vae: weight of the KL term,
+                             inside the w_ae term) */
 } lp_model_cfg;
 
 /* Defaults above for a kind. */
@@ -253,7 +267,10 @@ typedef struct lp_beam_result {
 } lp_beam_result;
 void lp_beam_free(lp_beam_result *r);
 
-/* Beam search for ONE task (batch b with B = 1; prog ignored). Beams are
+/* Beam search for ONE task (batch b with B = 1; prog ignored, except by the
+ * kinds latent-ae / latent-vae: as the paper's Latent RobustFill baselines they
+ * are given the true program length, that of b's program, which b must then
+ * carry - LP_EINVAL otherwise; the same for lp_model_score). Beams are
  * batched through the decoder and keys/values are cached, so no prefix is
  * recomputed. Returns the best hypotheses that ended with EOS (best first). */
 int lp_model_search(lp_model *m, const lp_batch *b, const lp_beam_opts *o,

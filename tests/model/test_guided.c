@@ -1,12 +1,14 @@
-/* Execution-guided search and teacher-forced scoring (RobustFill and LP):
+/* Execution-guided search and teacher-forced scoring (RobustFill, LP and
+ * Latent RobustFill [AE] / [VAE], those two given the task's true length):
  *  - guided: a prune callback refuses candidates; no returned program holds a
  *    refused prefix, the beam still returns B programs (refilled from the next
  *    best), and with a constant signature the answers collapse to one (the
  *    plain beam's best program that prune accepts, found with a smaller beam);
  *  - score: lp_model_score of each program a beam returns equals its beam
- *    score (RobustFill exactly, up to float rounding; LP: at least the score
- *    under the code the beam used, since the best over the codes is taken),
- *    and bad programs are refused. */
+ *    score (RobustFill and AE exactly, up to float rounding; LP: at least the
+ *    score under the code the beam used, since the best over the codes is
+ *    taken; VAE: with L = 1, the mean sequence scoring uses), and bad
+ *    programs are refused. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -52,7 +54,11 @@ static void run(int kind) {
   lp_err err = {0};
   lp_model_cfg c;
   tiny_cfg_base(&c, kind);
-  if (kind == LP_MODEL_LP) {
+  const char *name = lp_model_kind_name(kind);
+  /* kinds with a latent beam; kinds given the true length (the batch's program) */
+  const int lbeam = kind == LP_MODEL_LP || kind == LP_MODEL_LATENT_VAE;
+  const int given = kind == LP_MODEL_LATENT_AE || kind == LP_MODEL_LATENT_VAE;
+  if (LP_MODEL_HAS_LATENT(kind)) {
     c.latent_K = 5;
     c.latent_l = 2;
   }
@@ -66,10 +72,10 @@ static void run(int kind) {
   toy_make(&t, &r, 3, 2, 2, 8, 3, 6);
   for (int k = 0; k < TOY_MAX_E * 2; k++) t.sp[k] = t.spec[k];
   lp_batch b = {0};
-  EXPECT_OK(toy_batch(&b, &t, 1, 2, 0, &c, &err));
+  EXPECT_OK(toy_batch(&b, &t, 1, 2, given, &c, &err));
   const int B = 8;
   /* plain beam: the reference */
-  lp_beam_opts po = {.beam = B, .latent_beam = kind == LP_MODEL_LP ? 2 : 0};
+  lp_beam_opts po = {.beam = B, .latent_beam = lbeam ? 2 : 0};
   lp_beam_result plain = {0};
   EXPECT_OK(lp_model_search(m, &b, &po, &plain, &err));
   EXPECT(plain.n == B && plain.timed_out == 0);
@@ -89,7 +95,7 @@ static void run(int kind) {
   lp_beam_result guided = {0};
   EXPECT_OK(lp_model_search(m, &b, &go, &guided, &err));
   printf("%s: banned token %d: plain beam %d programs (%d without it), guided %d, %ld prune "
-         "calls\n", kind == LP_MODEL_LP ? "lp" : "robustfill", banned, plain.n, n_plain_ok,
+         "calls\n", name, banned, plain.n, n_plain_ok,
          guided.n, bc.calls);
   EXPECT(bc.calls > 0);
   /* the beam keeps B live candidates: B programs, none with the banned token */
@@ -128,10 +134,10 @@ static void run(int kind) {
   for (int i = 0; i < plain.n; i++) {
     if (kind == LP_MODEL_LP)
       EXPECT(sc[i] >= plain.hyps[i].score - 1e-3);
-    else
+    else if (kind != LP_MODEL_LATENT_VAE) /* (VAE: programs of sampled sequences too) */
       EXPECT(fabs(sc[i] - plain.hyps[i].score) < 1e-3);
   }
-  if (kind == LP_MODEL_LP) { /* L = 1 beam: scoring with 1 code is exact */
+  if (lbeam) { /* L = 1 beam: scoring with 1 code (the VAE's mean sequence) is exact */
     lp_beam_opts o1 = {.beam = 4, .latent_beam = 1};
     lp_beam_result r1 = {0};
     EXPECT_OK(lp_model_search(m, &b, &o1, &r1, &err));
@@ -140,8 +146,8 @@ static void run(int kind) {
     for (int i = 0; i < r1.n; i++) EXPECT(fabs(sc[i] - r1.hyps[i].score) < 1e-3);
     lp_beam_free(&r1);
   }
-  printf("%s: score of the plain best %.4f, teacher-forced %.4f\n",
-         kind == LP_MODEL_LP ? "lp" : "robustfill", plain.hyps[0].score, sc[0]);
+  printf("%s: score of the plain best %.4f, teacher-forced %.4f\n", name, plain.hyps[0].score,
+         sc[0]);
   /* bad programs: EOS missing, PAD inside, too long, empty */
   int32_t noeos[3] = {3, 4, 5}, padin[3] = {3, 0, 2}, longp[40];
   for (int i = 0; i < 40; i++) longp[i] = i == 39 ? 2 : 3;
@@ -161,10 +167,14 @@ static void run(int kind) {
 
 static void test_robustfill(void) { run(LP_MODEL_ROBUSTFILL); }
 static void test_lp(void) { run(LP_MODEL_LP); }
+static void test_latent_ae(void) { run(LP_MODEL_LATENT_AE); }
+static void test_latent_vae(void) { run(LP_MODEL_LATENT_VAE); }
 
 static const test_case k_cases[] = {
     {"robustfill", test_robustfill},
     {"lp", test_lp},
+    {"latent_ae", test_latent_ae},
+    {"latent_vae", test_latent_vae},
 };
 
 int main(int argc, char **argv) {

@@ -23,10 +23,6 @@ static void tiny_cfg(lp_model_cfg *c) {
 
 /* ---- gradient check of the whole LP loss --------------------------------------- */
 
-static int gc_forward(const gc_ctx *c, lp_rng *r, lp_step_stats *st, lp_err *err) {
-  return lpm_loss(c->m, c->b, c->step, r, 0, st, err);
-}
-
 static int g_vq_norm; /* run_gradcheck's models quantise LN(z) (vq_norm) */
 static void tiny_cfg_gc(lp_model_cfg *c) {
   tiny_cfg(c);
@@ -38,51 +34,24 @@ static void run_gradcheck(int64_t step, int n_parts, int train, int hide) {
   lp_rng r;
   lp_model *m = gc_model(tiny_cfg_gc, train, n_parts, &c, &r);
   if (!m) return;
-  lp_err err = {0};
   lpm_set_hide_spec(m, hide);
-  const size_t np = lp_model_num_params(m);
-  /* 2 tasks, E = 2 (task 1: one example); programs of 9 and 5 tokens:
-   * 3 and 2 latents (l = 2), the last latent of task 0 half padded */
-  toy_task t[2];
-  toy_make(&t[0], &r, 2, n_parts, 2, 6, 9, 9);
-  toy_make(&t[1], &r, 1, n_parts, 3, 5, 5, 5);
   lp_batch b = {0};
-  EXPECT_OK(toy_batch(&b, t, 2, n_parts, 1, &c, &err));
-  float *G = lp_model_grads(m);
-  memset(G, 0, sizeof(float) * np);
   lp_step_stats st;
-  lp_rng dr;
-  lp_rng_seed(&dr, 4321);
-  EXPECT_OK(lpm_loss(m, &b, step, train ? &dr : NULL, 1, &st, &err));
+  lpm_gc_batch(m, &b, &r, n_parts, step, train, &c, &st);
   printf("loss %.5f (prog %.4f commit %.4f latent %.4f e2e %.4f) acc %.3f perplexity %.2f "
          "params %zu\n",
          st.loss, st.loss_prog, st.loss_commit, st.loss_latent, st.loss_e2e, st.token_acc,
-         st.codebook_perplexity, np);
+         st.codebook_perplexity, lp_model_num_params(m));
   EXPECT(isfinite(st.loss) && st.loss_latent > 0 && st.loss_e2e > 0 && st.loss_commit > 0);
   int cB, cS;
   const int32_t *codes = lpm_last_codes(m, &cB, &cS);
   EXPECT(cB == 2 && cS == 3 && codes[0] >= 0 && codes[2] >= 0 && codes[4] >= 0 && codes[5] < 0);
-  float *g = malloc(sizeof(float) * np);
-  memcpy(g, G, sizeof(float) * np);
-  gc_ctx ctx = {.m = m, .b = &b, .step = step, .train = train, .seed = 4321, .err = LP_OK,
-                .forward = gc_forward};
-  lpm_set_freeze(m, 1);
-  double l0 = gc_loss(&ctx);
-  EXPECT(fabs(l0 - st.loss) < 1e-5);
-  lp_gc_result all;
-  const size_t n_zero =
-      gradcheck_tensors(m, gc_loss, &ctx, g, GC_SAMPLE_LP, 34, "conv", &all);
-  EXPECT(ctx.err == LP_OK);
-  EXPECT(n_zero == 0);
   char name[80];
   snprintf(name, sizeof name, "lp (%s%s, %d part%s%s%s)",
            step <= c.pretrain_steps ? "pretraining" : "main", hide ? " hiding the spec" : "",
            n_parts, n_parts > 1 ? "s" : "", train ? ", dropout" : "",
            c.vq_norm ? ", vq_norm" : "");
-  print_gc(name, 34, &all);
-  EXPECT(all.ok && all.n_checked == gc_expected(m, GC_SAMPLE_LP));
-  lpm_set_freeze(m, 0);
-  free(g);
+  lpm_gc_check(m, &b, step, train, st.loss, "conv", name);
   lp_batch_free(&b);
   lp_model_free(m);
 }
@@ -305,13 +274,9 @@ static void test_search_l1(void) {
   c.d_model = 32, c.n_heads = 4, c.d_ff = 64, c.n_dec_layers = 2;
   c.latent_K = 6;
   c.max_program_len = 12;
-  lp_model *m = lp_model_new(&c, &k_spec_v, &k_prog_v, 2, 21, &err);
-  EXPECT(m != NULL);
-  if (!m) return;
-  float *P = lp_model_params(m);
   lp_rng r;
-  lp_rng_seed(&r, 8);
-  for (size_t i = 0; i < lp_model_num_params(m); i++) P[i] += 0.2f * lp_rng_normal(&r);
+  lp_model *m = search_model(&c, &r);
+  if (!m) return;
   for (int trial = 0; trial < 3; trial++) {
     toy_task t;
     toy_make(&t, &r, 2 + trial % 2, 2, 2, 7, 3, 3);
@@ -550,14 +515,8 @@ static void test_parallel(void) {
       EXPECT_OK(lp_model_train_step(m1, &b, steps[si], NULL, &s1, &err));
       EXPECT_OK(lp_model_set_threads(mw, workers[k], &err));
       EXPECT_OK(lp_model_train_step(mw, &b, steps[si], NULL, &sw, &err));
-      const size_t np = lp_model_num_params(m1);
-      const float *g1 = lp_model_grads(m1), *gw = lp_model_grads(mw);
-      double worst = 0.0, gmax = 0.0;
-      for (size_t i = 0; i < np; i++) {
-        double d = fabs((double)gw[i] - g1[i]);
-        if (d > worst) worst = d;
-        if (fabs(g1[i]) > gmax) gmax = fabs(g1[i]);
-      }
+      double gmax = 0.0;
+      const double worst = grads_worst(m1, mw, &gmax);
       size_t ns1 = 0, nsw = 0;
       const float *st1 = lp_model_state(m1, &ns1), *stw = lp_model_state(mw, &nsw);
       double sworst = 0.0;
@@ -601,11 +560,8 @@ static void test_chunk(void) {
   lp_model_cfg c;
   tiny_cfg(&c);
   lp_rng r;
-  lp_rng_seed(&r, 93);
-  toy_task tasks[7];
-  for (int i = 0; i < 7; i++) toy_make(&tasks[i], &r, 1 + i % 3, 2, 1, 9, 2, 2 + (i * 5) % 11);
   lp_batch b = {0};
-  EXPECT_OK(toy_batch(&b, tasks, 7, 2, 1, &c, &err));
+  chunk_batch(&b, &c, &r);
   const int chunks[] = {1, 2, 4}, workers[] = {1, 2};
   const int64_t steps[] = {5, 30};
   for (int si = 0; si < 2; si++)
@@ -620,14 +576,8 @@ static void test_chunk(void) {
       EXPECT_OK(lp_model_set_threads(mw, workers[k / 3], &err));
       EXPECT_OK(lp_model_set_chunk(mw, chunks[k % 3], &err));
       EXPECT_OK(lp_model_train_step(mw, &b, steps[si], NULL, &sw, &err));
-      const size_t np = lp_model_num_params(m1);
-      const float *g1 = lp_model_grads(m1), *gw = lp_model_grads(mw);
-      double worst = 0.0, gmax = 0.0;
-      for (size_t i = 0; i < np; i++) {
-        double d = fabs((double)gw[i] - g1[i]);
-        if (d > worst) worst = d;
-        if (fabs(g1[i]) > gmax) gmax = fabs(g1[i]);
-      }
+      double gmax = 0.0;
+      const double worst = grads_worst(m1, mw, &gmax);
       size_t ns1 = 0, nsw = 0;
       const float *st1 = lp_model_state(m1, &ns1), *stw = lp_model_state(mw, &nsw);
       double sworst = 0.0;
@@ -639,12 +589,7 @@ static void test_chunk(void) {
       printf("  step %d, chunk %d, %d workers: loss %.7f vs %.7f, max |dgrad| %.3g (max %.3g), "
              "max |dstate| %.3g\n",
              (int)steps[si], chunks[k % 3], workers[k / 3], sw.loss, s1.loss, worst, gmax, sworst);
-      EXPECT(fabs(sw.loss - s1.loss) < 1e-5 * (1.0 + fabs(s1.loss)));
-      EXPECT(fabs(sw.loss_prog - s1.loss_prog) < 1e-5 * (1.0 + fabs(s1.loss_prog)));
-      EXPECT(fabs(sw.loss_latent - s1.loss_latent) < 1e-5 * (1.0 + fabs(s1.loss_latent)));
-      EXPECT(fabs(sw.loss_commit - s1.loss_commit) < 1e-5 * (1.0 + fabs(s1.loss_commit)));
-      EXPECT(fabs(sw.loss_e2e - s1.loss_e2e) < 1e-5 * (1.0 + fabs(s1.loss_e2e)));
-      EXPECT(sw.n_tokens == s1.n_tokens);
+      expect_terms_close(&sw, &s1);
       EXPECT(fabs(sw.token_acc - s1.token_acc) < 1e-9);
       EXPECT(fabs(sw.codebook_perplexity - s1.codebook_perplexity) < 1e-9);
       EXPECT(worst <= 1e-5 * gmax + 1e-7);

@@ -318,7 +318,7 @@ static void test_config(void) {
   EXPECT_OK(lp_model_cfg_check(&c, &err));
   EXPECT(!strcmp(lp_model_kind_name(LP_MODEL_RF_LSTM), "robustfill-lstm"));
   EXPECT(lp_model_kind_parse("robustfill-lstm", 15) == LP_MODEL_RF_LSTM);
-  EXPECT(lp_model_kind_parse("robustfill-lst", 14) < 0 && !lp_model_kind_name(3));
+  EXPECT(lp_model_kind_parse("robustfill-lst", 14) < 0 && !lp_model_kind_name(LP_MODEL_KINDS));
   lp_model *m = lp_model_new(&c, &k_str_spec, &k_str_prog, 2, 1, &err);
   EXPECT(m != NULL);
   if (m) {

@@ -2,7 +2,8 @@
  * communicator whose ranks are threads (barriers and shared buffers), so the
  * model library's side of issue 15 is tested on every build.
  *
- *   equal_robustfill, equal_lp: N ranks x 1 thread give the losses,
+ *   equal_robustfill, equal_lp, equal_latent_ae, equal_latent_vae: N ranks x
+ *     1 thread give the losses,
  *     statistics, gradients, parameters and (LP) codebook state of one
  *     process with N threads over several steps with dropout (LP: across the
  *     end of pretraining) - bitwise with 2 ranks, within 1e-5 with 3.
@@ -137,11 +138,12 @@ static void test_cfg(lp_model_cfg *c, int kind) {
   tiny_cfg_base(c, kind);
   c->dropout = 0.1f;
   c->attn_dropout = 0.1f;
-  if (kind == LP_MODEL_LP) {
+  if (LP_MODEL_HAS_LATENT(kind)) {
     c->latent_K = 5;
     c->latent_l = 2;
     c->pretrain_steps = 10;
     c->w_ae = 1.0f, c->w_latent = 0.7f, c->w_e2e = 0.9f;
+    c->kl_weight = 0.6f;
   }
 }
 
@@ -261,6 +263,9 @@ static void run_equal(int kind) {
 
 static void test_equal_robustfill(void) { run_equal(LP_MODEL_ROBUSTFILL); }
 static void test_equal_lp(void) { run_equal(LP_MODEL_LP); }
+/* Latent RobustFill [AE] / [VAE] (the VAE's sampled latents included) */
+static void test_equal_latent_ae(void) { run_equal(LP_MODEL_LATENT_AE); }
+static void test_equal_latent_vae(void) { run_equal(LP_MODEL_LATENT_VAE); }
 
 static void test_fail(void) {
   lp_err err = {0};
@@ -319,6 +324,8 @@ static void test_fail(void) {
 static const test_case k_cases[] = {
     {"equal_robustfill", test_equal_robustfill},
     {"equal_lp", test_equal_lp},
+    {"equal_latent_ae", test_equal_latent_ae},
+    {"equal_latent_vae", test_equal_latent_vae},
     {"fail", test_fail},
 };
 

@@ -87,6 +87,27 @@ expect_true() {
 # differ A B: the files A and B are not identical.
 differ() { ! cmp -s "$1" "$2"; }
 
+# train_smoke CONFIG KIND: the start of the model kinds' CLI smoke runs
+# (tests/train/cli_*.sh): `train --config CONFIG` 6 steps on 2 data-parallel
+# workers into $T/m.ckpt (log $T/m.csv), `ckpt info` naming KIND, then
+# `train --resume` to step 8 into $T/m8.ckpt.
+train_smoke() {
+  local cfg=$1 kind=$2
+  runcmd "$LPSYNTH" train --domain "$STRING_SO" --config "$cfg" --steps 6 --threads 2 \
+    --out "$T/m.ckpt" --log "$T/m.csv" --log-every 1
+  expect_rc 0 "train --config $(basename -- "$cfg")"
+  expect_has "$T/err" "$kind" "the start line names the model"
+  expect_true "log has a header and 6 rows" test "$(wc -l <"$T/m.csv")" -eq 7
+  runcmd "$LPSYNTH" ckpt info "$T/m.ckpt"
+  expect_rc 0 "ckpt info"
+  expect_has "$T/out" "model = $kind" "the stored config"
+  runcmd "$LPSYNTH" train --domain "$STRING_SO" --config "$cfg" --steps 8 --threads 2 \
+    --resume "$T/m.ckpt" --out "$T/m8.ckpt"
+  expect_rc 0 "train --resume"
+  runcmd "$LPSYNTH" ckpt info --json "$T/m8.ckpt"
+  expect_has "$T/out" '"step":8' "resumed to step 8"
+}
+
 # no_temp_files: nothing named *.tmp* is left in $T.
 no_temp_files() {
   local f

@@ -74,6 +74,8 @@ static void cfg_roundtrip(void) {
       c.vq_norm = 1;
       c.w_e2e = 0.3f;
     }
+    if (kind == LP_MODEL_LATENT_VAE) c.kl_weight = 0.0625f, c.latent_l = 1;
+    if (kind == LP_MODEL_LATENT_AE) c.w_latent = 2.5f;
     lp_buf b = {0};
     CHECK(lp_model_cfg_to_text(&c, &b) == LP_OK, "to_text");
     lp_model_cfg_default(&d, LP_MODEL_ROBUSTFILL);
@@ -88,8 +90,13 @@ static void cfg_roundtrip(void) {
                                  "checkpoint_every", "latent_k", "latent_l", "commit_beta",
                                  "ema_decay", "ema_eps", "pretrain_steps", "w_ae", "w_latent",
                                  "w_e2e", "dead_code_restart", "kmeans_init", "ref_pretrain",
-                                 "vq_norm"};
-    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+                                 "vq_norm", "kl_weight"};
+    /* kl_weight: written for latent-vae (or when not 1), so that older builds
+     * read the other kinds' configs and checkpoints */
+    const size_t n_keys = sizeof keys / sizeof *keys - (kind != LP_MODEL_LATENT_VAE);
+    CHECK((kind == LP_MODEL_LATENT_VAE) == (strstr(b.data, "kl_weight") != NULL),
+          "kl_weight only for latent-vae (kind %d)", kind);
+    for (size_t i = 0; i < n_keys; i++) {
       char pat[64];
       snprintf(pat, sizeof pat, "\n%s = ", keys[i]);
       int at_start = !strncmp(b.data, pat + 1, strlen(pat) - 1);
@@ -97,8 +104,7 @@ static void cfg_roundtrip(void) {
     }
     size_t lines = 0;
     for (size_t i = 0; i < b.len; i++) lines += b.data[i] == '\n';
-    CHECK(lines == sizeof keys / sizeof *keys, "%zu lines, want %zu", lines,
-          sizeof keys / sizeof *keys);
+    CHECK(lines == n_keys, "%zu lines, want %zu", lines, n_keys);
     lp_buf_free(&b);
   }
   /* `model =` sets that kind's defaults first, wherever it stands */
@@ -108,6 +114,26 @@ static void cfg_roundtrip(void) {
   CHECK(parse(&c, "  model=robustfill\r\nwarmup = 16e3\nlr=0.0005\n", &e) == LP_OK, "%s", e.msg);
   CHECK(c.kind == LP_MODEL_ROBUSTFILL && c.warmup_steps == 16000 && c.lr == 5e-4f,
         "spacing, CRLF, 16e3");
+  /* the continuous-latent kinds by name; kl_weight elsewhere when not 1 */
+  CHECK(parse(&c, "model = latent-ae\n", &e) == LP_OK && c.kind == LP_MODEL_LATENT_AE, "%s", e.msg);
+  CHECK(parse(&c, "model = latent-vae\nkl_weight = 0.5\n", &e) == LP_OK &&
+            c.kind == LP_MODEL_LATENT_VAE && c.kl_weight == 0.5f,
+        "%s", e.msg);
+  CHECK(!strcmp(lp_model_kind_name(LP_MODEL_LATENT_AE), "latent-ae") &&
+            !strcmp(lp_model_kind_name(LP_MODEL_LATENT_VAE), "latent-vae"),
+        "kind names");
+  {
+    lp_model_cfg k;
+    lp_model_cfg_default(&k, LP_MODEL_LP);
+    k.kl_weight = 2.0f;
+    lp_buf b = {0};
+    CHECK(lp_model_cfg_to_text(&k, &b) == LP_OK && has(b.data, "kl_weight = 2\n"),
+          "kl_weight != 1 written for lp");
+    lp_model_cfg d;
+    CHECK(lp_model_cfg_parse(&d, b.data, b.len, "rt", &e) == LP_OK && cfg_eq(&k, &d),
+          "round trip of lp with kl_weight 2");
+    lp_buf_free(&b);
+  }
 }
 
 static void expect_err(const char *text, const char *want) {
@@ -134,7 +160,8 @@ static void cfg_errors(void) {
   expect_err("just words\n", "t.cfg:1: expected `key = value`");
   expect_err("= 3\n", "t.cfg:1: missing key");
   expect_err("model = lstm\n",
-             "t.cfg:1: model must be robustfill, robustfill-lstm or lp, got \"lstm\"");
+             "t.cfg:1: model must be robustfill, robustfill-lstm, lp, latent-ae or latent-vae, got "
+             "\"lstm\"");
   expect_err("model = robustfill-lstm\nenc_layers = 2\n",
              "t.cfg:2: robustfill-lstm has one LSTM layer per encoder and in the decoder");
   expect_err("\n\ndropout = 1\n", "t.cfg:3: dropout must be in [0, 1), got 1");
@@ -208,9 +235,19 @@ static void cfg_files(void) {
     CHECK(lp_model_cfg_check(&c, &e) == LP_OK, "%s: %s", path, e.msg);
     const int lp = strncmp(de->d_name, "lp-", 3) == 0;
     const int lstm = strncmp(de->d_name, "robustfill-lstm-", 16) == 0;
-    CHECK(lp || strncmp(de->d_name, "robustfill-", 11) == 0, "%s: name starts robustfill- or lp-",
-          path);
-    const int want = lp ? LP_MODEL_LP : lstm ? LP_MODEL_RF_LSTM : LP_MODEL_ROBUSTFILL;
+    const int ae = strncmp(de->d_name, "latent-ae-", 10) == 0;
+    const int vae = strncmp(de->d_name, "latent-vae-", 11) == 0;
+    CHECK(lp || ae || vae || strncmp(de->d_name, "robustfill-", 11) == 0,
+          "%s: name starts robustfill-, lp-, latent-ae- or latent-vae-", path);
+    const int want = lp    ? LP_MODEL_LP
+                     : ae  ? LP_MODEL_LATENT_AE
+                     : vae ? LP_MODEL_LATENT_VAE
+                     : lstm ? LP_MODEL_RF_LSTM
+                            : LP_MODEL_ROBUSTFILL;
+    if ((ae || vae) && strstr(de->d_name, "-string"))
+      CHECK(c.d_model == 128 && c.d_ff == 512 && c.n_heads == 4 && c.n_enc_layers == 3 &&
+                c.n_dec_layers == 3 && c.latent_l == 2,
+            "%s: sized like lp-string.cfg", path);
     CHECK(c.kind == want, "%s: model = %s", path, lp_model_kind_name(want));
     if (lstm && strstr(de->d_name, "-string"))
       CHECK(c.d_model == 128 && c.d_ff == 512, "%s: the paper's embedding and hidden sizes", path);

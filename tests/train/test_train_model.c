@@ -2,7 +2,8 @@
  * models/robustfill-tiny.cfg) and the string domain.
  * Usage: train_model_tests CASE STRING.so TOY.so MODELS_DIR
  * Cases: model_ckpt resume_equal resume_report data_file data_errors stop_flag refuse_mismatch
- *        lstm_ckpt (the same checkpoint and resume checks for RobustFill[LSTM]) */
+ *        lstm_ckpt, latent_ae_ckpt, latent_vae_ckpt (the same checkpoint and resume checks
+ *        for RobustFill[LSTM], Latent RobustFill [AE] and [VAE]) */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -640,17 +641,18 @@ static void refuse_mismatch(void) {
         "corrupted: %s", e.msg);
 }
 
-/* RobustFill[LSTM] (models/robustfill-lstm-tiny.cfg): the checkpoint round
- * trip of model_ckpt, resume == straight through (resume_equal, bit for bit),
- * the same with 2 data-parallel workers and chunks of 2 tasks, and a
- * checkpoint whose config names a kind this build does not know is refused
- * with a message that says so. */
-static void lstm_ckpt(void) {
-  if (load_tiny("robustfill-lstm-tiny.cfg")) {
-    CHECK(0, "cannot load robustfill-lstm-tiny.cfg");
+/* A kind added after the first ones (the tiny config `file` of kind `kind`):
+ * the checkpoint round trip of model_ckpt, resume == straight through
+ * (resume_equal, bit for bit), the same with 2 data-parallel workers and
+ * chunks of 2 tasks, and a checkpoint whose config names a kind this build
+ * does not know (as this kind is to older builds) is refused with a message
+ * that says so. */
+static void kind_ckpt(const char *file, int kind) {
+  if (load_tiny(file)) {
+    CHECK(0, "cannot load %s", file);
     return;
   }
-  CHECK(tiny.kind == LP_MODEL_RF_LSTM, "the tiny LSTM config");
+  CHECK(tiny.kind == kind, "%s: model = %s", file, lp_model_kind_name(kind));
   model_ckpt();
   resume_equal();
   /* data-parallel chunked steps resume exactly too */
@@ -671,13 +673,17 @@ static void lstm_ckpt(void) {
   o.out_path = tmp("p_resumed.ckpt");
   CHECK(run(&o, &r, &e) == LP_OK && r.resumed && r.end_step == 6, "2 threads, resumed");
   same_state(tmp("p_straight.ckpt"), tmp("p_resumed.ckpt"), "2 threads: resume vs straight");
-  /* a kind this build does not know (as robustfill-lstm is to older builds) */
+  /* a kind this build does not know: the name with its last letter changed */
   lp_ckpt c;
   CHECK(lp_ckpt_read(tmp("p_straight.ckpt"), 0, &c, &e) == LP_OK, "%s", e.msg);
-  char *at = strstr(c.config_text, "model = robustfill-lstm");
+  char line[64], unknown[48];
+  snprintf(line, sizeof line, "model = %s\n", lp_model_kind_name(kind));
+  snprintf(unknown, sizeof unknown, "%s", lp_model_kind_name(kind));
+  unknown[strlen(unknown) - 1] = '9';
+  char *at = strstr(c.config_text, line);
   CHECK(at != NULL, "the checkpoint records its kind: %s", c.config_text);
   if (at) {
-    memcpy(at, "model = robustfill-ls2m", 23);
+    at[strlen(line) - 2] = '9';
     CHECK(lp_ckpt_write(tmp("unknown.ckpt"), &c, &e) == LP_OK, "%s", e.msg);
     lp_ckpt_domain dom;
     lp_model *m = NULL;
@@ -686,14 +692,21 @@ static void lstm_ckpt(void) {
     memset(&e, 0, sizeof e);
     CHECK(lp_ckpt_load(tmp("unknown.ckpt"), &dom, &m, &a, NULL, NULL, &e) == LP_EINVAL &&
               m == NULL && has(e.msg, "unknown.ckpt") &&
-              has(e.msg, "got \"robustfill-ls2m\"") && has(e.msg, "does not know"),
+              has(e.msg, unknown) && has(e.msg, "does not know"),
           "unknown kind: %s", e.msg);
   }
   lp_ckpt_free(&c);
 }
 
+/* RobustFill[LSTM] (models/robustfill-lstm-tiny.cfg) */
+static void lstm_ckpt(void) { kind_ckpt("robustfill-lstm-tiny.cfg", LP_MODEL_RF_LSTM); }
+/* Latent RobustFill [AE] / [VAE] (models/latent-ae-tiny.cfg, latent-vae-tiny.cfg) */
+static void latent_ae_ckpt(void) { kind_ckpt("latent-ae-tiny.cfg", LP_MODEL_LATENT_AE); }
+static void latent_vae_ckpt(void) { kind_ckpt("latent-vae-tiny.cfg", LP_MODEL_LATENT_VAE); }
+
 static const test_case k_cases[] = {
-    {"lstm_ckpt", lstm_ckpt},
+    {"lstm_ckpt", lstm_ckpt},     {"latent_ae_ckpt", latent_ae_ckpt},
+    {"latent_vae_ckpt", latent_vae_ckpt},
     {"model_ckpt", model_ckpt},   {"resume_equal", resume_equal}, {"data_file", data_file},
     {"data_errors", data_errors}, {"stop_flag", stop_flag},
     {"refuse_mismatch", refuse_mismatch}, {"resume_report", resume_report},
