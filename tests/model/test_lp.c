@@ -491,6 +491,20 @@ static void test_overfit(void) {
  * loss term's normaliser splits with the tasks) 2 and 3 workers give the same
  * loss, gradients and EMA codebook state as one worker, up to float rounding,
  * in pretraining (step 5) and after it (step 30). */
+/* Largest |difference| between the two models' states (codebook, EMA), which
+ * must have the same non-zero size. */
+static double state_worst(lp_model *a, lp_model *b) {
+  size_t na = 0, nb = 0;
+  const float *sa = lp_model_state(a, &na), *sb = lp_model_state(b, &nb);
+  double worst = 0.0;
+  EXPECT(na == nb && na > 0);
+  for (size_t i = 0; i < na && i < nb; i++) {
+    double d = fabs((double)sa[i] - sb[i]);
+    if (d > worst) worst = d;
+  }
+  return worst;
+}
+
 static void test_parallel(void) {
   lp_err err = {0};
   lp_model_cfg c;
@@ -517,14 +531,7 @@ static void test_parallel(void) {
       EXPECT_OK(lp_model_train_step(mw, &b, steps[si], NULL, &sw, &err));
       double gmax = 0.0;
       const double worst = grads_worst(m1, mw, &gmax);
-      size_t ns1 = 0, nsw = 0;
-      const float *st1 = lp_model_state(m1, &ns1), *stw = lp_model_state(mw, &nsw);
-      double sworst = 0.0;
-      EXPECT(ns1 == nsw && ns1 > 0);
-      for (size_t i = 0; i < ns1 && i < nsw; i++) {
-        double d = fabs((double)st1[i] - stw[i]);
-        if (d > sworst) sworst = d;
-      }
+      const double sworst = state_worst(m1, mw);
       printf("  step %d, %d workers: loss %.7f vs %.7f, max |dgrad| %.3g (max %.3g), "
              "max |dstate| %.3g, perplexity %.4f vs %.4f\n",
              (int)steps[si], workers[k], sw.loss, s1.loss, worst, gmax, sworst,
@@ -540,6 +547,8 @@ static void test_parallel(void) {
       lp_model *m0 = lp_model_new(&c, &k_spec_v, &k_prog_v, 2, 5, &err);
       size_t ns0 = 0;
       const float *st0 = m0 ? lp_model_state(m0, &ns0) : NULL;
+      size_t nsw = 0;
+      const float *stw = lp_model_state(mw, &nsw);
       int moved = 0;
       for (size_t i = 0; st0 && i < ns0 && i < nsw; i++) moved += st0[i] != stw[i];
       EXPECT(moved > 0);
@@ -578,14 +587,7 @@ static void test_chunk(void) {
       EXPECT_OK(lp_model_train_step(mw, &b, steps[si], NULL, &sw, &err));
       double gmax = 0.0;
       const double worst = grads_worst(m1, mw, &gmax);
-      size_t ns1 = 0, nsw = 0;
-      const float *st1 = lp_model_state(m1, &ns1), *stw = lp_model_state(mw, &nsw);
-      double sworst = 0.0;
-      EXPECT(ns1 == nsw && ns1 > 0);
-      for (size_t i = 0; i < ns1 && i < nsw; i++) {
-        double d = fabs((double)st1[i] - stw[i]);
-        if (d > sworst) sworst = d;
-      }
+      const double sworst = state_worst(m1, mw);
       printf("  step %d, chunk %d, %d workers: loss %.7f vs %.7f, max |dgrad| %.3g (max %.3g), "
              "max |dstate| %.3g\n",
              (int)steps[si], chunks[k % 3], workers[k / 3], sw.loss, s1.loss, worst, gmax, sworst);
