@@ -6,6 +6,17 @@
 #
 #   bash scripts/build_python_corpus.sh [OUT_DIR]       (default: build/python-corpus)
 #
+# NORMALISE=1 (the default): every source file is first printed back from its
+# AST the way the code-docstring corpus prints code (scripts/normalise_python.py
+# tree: no comments, fully parenthesised, astunparse; needs Debian's
+# python3-astunparse, installed like the packages below), so training code
+# looks like the evaluation code of cdc-valid.jsonl; NORMALISE=0 takes the
+# files as written. Splits are by relative path either way, so both corpora
+# split the same files alike.
+# EXCLUDE: JSONL files whose pairs' code (normalised) must not occur in the
+# corpus (dedupe against evaluation sets); default
+# ../shared/data/python/cdc-valid.jsonl when that file exists, "" for none.
+#
 # Installs the packages with apt when some are missing (as root, or with sudo;
 # nothing is installed when they are all present) and builds lpsynth into
 # build/ when $LPSYNTH is not set and build/lpsynth does not exist.
@@ -16,6 +27,9 @@
 #   pairs-all.jsonl, stats-all.json   every pair, before the length limit
 #   python.spm.model                  the tokenizer (vocabulary $VOCAB)
 #   pairs.jsonl, stats.json           the corpus: code of at most 150 tokens
+#                                     (stats.json before EXCLUDE; exclude.log
+#                                     says how many pairs EXCLUDE removed)
+#   src/                              the normalised sources (NORMALISE=1)
 #   sources.txt, SHA256SUMS           package versions, checksums
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +37,12 @@ OUT=${1:-build/python-corpus}
 VOCAB=${VOCAB:-16000}
 MAX_TOKENS=150
 MIN_PAIRS=40000
+NORMALISE=${NORMALISE:-1}
+case "$NORMALISE" in 0 | 1) ;; *) echo "build_python_corpus: NORMALISE must be 0 or 1" >&2; exit 2 ;; esac
+if [ -z "${EXCLUDE+set}" ]; then
+  EXCLUDE=""
+  [ -f ../shared/data/python/cdc-valid.jsonl ] && EXCLUDE=$(cd ../shared/data/python && pwd)/cdc-valid.jsonl
+fi
 
 # Debian package -> the folders under /usr/lib/python3/dist-packages it provides.
 PACKAGES=(
@@ -38,7 +58,7 @@ PACKAGES=(
 STDLIB=/usr/lib/python3.11
 SITE=/usr/lib/python3/dist-packages
 
-pkgs=(python3.11)
+pkgs=(python3.11 python3-astunparse)
 for e in "${PACKAGES[@]}"; do pkgs+=("${e%%:*}"); done
 missing=()
 for p in "${pkgs[@]}"; do
@@ -69,6 +89,21 @@ for e in "${PACKAGES[@]}"; do
 done
 
 mkdir -p "$OUT"
+if [ "$NORMALISE" = 1 ]; then
+  echo "build_python_corpus: normalising ${#roots[@]} folders into $OUT/src (astunparse)"
+  rm -rf "$OUT/src"
+  : >"$OUT/normalise.log"
+  norm=()
+  for r in "${roots[@]}"; do
+    d="$OUT/src/$(basename "$r")"
+    /usr/bin/python3 scripts/normalise_python.py tree "$r" "$d" 2>>"$OUT/normalise.log" ||
+      { tail -5 "$OUT/normalise.log" >&2; exit 1; }
+    norm+=("$d")
+  done
+  grep '^normalise_python.py:' "$OUT/normalise.log" |
+    awk -v lf="$OUT/normalise.log" '{f += $3; k += $5; o += $(NF-2)} END {print "build_python_corpus: " f " files, " k " normalised, " o " left out (Python cannot parse or print them; " lf ")"}'
+  roots=("${norm[@]}")
+fi
 export LPSYNTH_PROGRESS=${LPSYNTH_PROGRESS:-0}
 echo "build_python_corpus: pass 1: every pair (${#roots[@]} folders)"
 "$LPSYNTH" corpus --domain python --out "$OUT/pairs-all.jsonl" --stats "$OUT/stats-all.json" \
@@ -85,13 +120,18 @@ tail -3 "$OUT/corpus.log"
 
 {
   echo "# lpsynth python corpus sources ($(date -u +%Y-%m-%d))"
-  echo "vocab=$VOCAB max_tokens=$MAX_TOKENS"
+  echo "vocab=$VOCAB max_tokens=$MAX_TOKENS normalise=$NORMALISE exclude=$EXCLUDE"
   for p in "${pkgs[@]}"; do dpkg-query -W -f='${Package} ${Version}\n' "$p"; done
   echo "roots: ${roots[*]}"
 } >"$OUT/sources.txt"
+if [ -n "$EXCLUDE" ]; then
+  /usr/bin/python3 scripts/normalise_python.py exclude "$OUT/pairs.jsonl" "$OUT/pairs.jsonl" \
+    $EXCLUDE 2>"$OUT/exclude.log" || { cat "$OUT/exclude.log" >&2; exit 1; }
+  sed 's/^normalise_python.py/build_python_corpus: exclude/' "$OUT/exclude.log"
+fi
 (cd "$OUT" && sha256sum pairs-all.jsonl python.spm.model pairs.jsonl >SHA256SUMS)
 
-pairs=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pairs"])' "$OUT/stats.json")
+pairs=$(grep -c . "$OUT/pairs.jsonl" || true)
 echo "build_python_corpus: $pairs pairs in $OUT/pairs.jsonl (stats: $OUT/stats.json)"
 if [ "$pairs" -lt "$MIN_PAIRS" ]; then
   echo "build_python_corpus: fewer than $MIN_PAIRS pairs" >&2

@@ -4,8 +4,9 @@
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config python3 libopenblas-dev libjansson-dev clang libclang-rt-14-dev)
 # The python domain: tree-sitter (the Python grammar itself is fetched with npm
-# at configure time), SentencePiece, and NLTK for the BLEU tests.
-PKGS+=(libtree-sitter-dev libsentencepiece-dev sentencepiece python3-nltk)
+# at configure time), SentencePiece, NLTK for the BLEU tests, astunparse for
+# the corpus's code normaliser (scripts/normalise_python.py).
+PKGS+=(libtree-sitter-dev libsentencepiece-dev sentencepiece python3-nltk python3-astunparse)
 # Data-parallel training across processes and hosts (`mpirun -np N lpsynth
 # train`; built only when found): OpenMPI's headers, library and mpirun.
 PKGS+=(libopenmpi-dev openmpi-bin)
