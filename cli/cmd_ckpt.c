@@ -23,7 +23,13 @@ static const cli_verb_spec strip_verb = {
     "Writes IN without its Adam moments (OUT is about a third of the size): a\n"
     "model for synth and eval, with its config, domain fingerprint, parameters,\n"
     "model state, training position and metadata. Training cannot resume from\n"
-    "it (`train --resume` refuses). OUT is written atomically; it may equal IN.",
+    "it (`train --resume` refuses). OUT is written atomically; it may equal IN.\n"
+    "\n"
+    "With --half, the parameters are stored in 16 bits (about a sixth of the full\n"
+    "checkpoint, half of the stripped one); everything else - the model state\n"
+    "(an LP's codebook), config, layout, position, statistics, metadata - stays\n"
+    "exactly as it was. A checkpoint stripped with --half keeps its storage when\n"
+    "stripped again; another --half is refused (strip the full checkpoint).",
     NULL};
 
 /* ---------- info ---------- */
@@ -112,6 +118,7 @@ static void info_json(const char *path, const lp_ckpt *k, const char *plugin, in
   if (k->pos.data_kind == LP_DATA_GENERATED)
     json_object_set_new(o, "data_seed", cli_json_u64(k->pos.data_seed));
   json_object_set_new(o, "init_seed", cli_json_u64(k->pos.init_seed));
+  json_object_set_new(o, "param_precision", json_string(lp_ckpt_prec_name(k->param_prec)));
   json_object_set_new(o, "plugin", json_string(plugin));
   json_object_set_new(o, "config", config_json(k->config_text));
   json_error_t je;
@@ -138,6 +145,9 @@ static void info_text(const char *path, const lp_ckpt *k, const char *plugin, in
   printf("model:      %s, %zu parameters in %zu tensors\n",
          cfg_ok ? cli_model_kind_name(cfg->kind) : "(unreadable config)", k->n_params,
          lp_layout_count(k->layout));
+  printf("storage:    parameters in %s%s\n", lp_ckpt_prec_name(k->param_prec),
+         k->param_prec == LP_CKPT_FP32 ? ""
+                                       : " (16 bits, widened to fp32 on load; ckpt strip --half)");
   printf("step:       %lld (%llu tasks seen, %s of training; Adam t = %lld)\n",
          (long long)k->pos.step, (unsigned long long)k->pos.next_task, el, (long long)k->adam_t);
   if (k->pos.data_kind == LP_DATA_GENERATED)
@@ -196,8 +206,9 @@ static int ckpt_info(int argc, char **argv) {
 
 /* ---------- strip ---------- */
 
-/* ckpt strip IN OUT: the checkpoint without its optimiser state (a third of
- * the size), for shipping a model; `train --resume` refuses the result. */
+/* ckpt strip [--half fp16|bf16] IN OUT: the checkpoint without its optimiser
+ * state (a third of the size; --half: parameters in 16 bits, a sixth), for
+ * shipping a model; `train --resume` refuses the result. */
 static int ckpt_strip(int argc, char **argv) {
   cli_opts o;
   int rc = cli_parse(&strip_verb, argc, argv, &o);
@@ -214,10 +225,20 @@ static int ckpt_strip(int argc, char **argv) {
     cli_error("ckpt strip", "%s", e.msg);
     return EXIT_FAIL;
   }
+  if (o.half && k.param_prec != LP_CKPT_FP32 && k.param_prec != o.half) {
+    cli_error("ckpt strip",
+              "%s stores its parameters as %s already; rounding them again to %s would round "
+              "twice: strip the full checkpoint with --half %s",
+              in, lp_ckpt_prec_name(k.param_prec), lp_ckpt_prec_name(o.half),
+              lp_ckpt_prec_name(o.half));
+    lp_ckpt_free(&k);
+    return EXIT_FAIL;
+  }
   free(k.adam_m);
   free(k.adam_v);
   k.adam_m = k.adam_v = NULL;
   k.n_adam = 0;
+  if (o.half) k.param_prec = o.half;
   rc = lp_ckpt_write(out, &k, &e);
   if (rc) cli_error("ckpt strip", "%s", e.msg);
   lp_ckpt_free(&k);
@@ -230,6 +251,6 @@ int cmd_ckpt(int argc, char **argv) {
   static const cli_sub subs[] = {
       {&info_verb, ckpt_info, "verify a checkpoint and print what it holds"},
       {&strip_verb, ckpt_strip,
-       "the checkpoint without its optimiser state (for shipping a model)"}};
+       "the model without its optimiser state (--half: parameters in 16 bits)"}};
   return cli_group("ckpt", subs, sizeof subs / sizeof *subs, argc, argv);
 }

@@ -168,17 +168,28 @@ static int set_metric(const cli_opt *e, const char *as, const char *arg, cli_opt
   return 0;
 }
 
-static int set_precision(const cli_opt *e, const char *as, const char *arg, cli_opts *o) {
+/* *field = va for arg a, vb for arg b; else says which are taken. */
+static int set_one_of(const cli_opt *e, const char *as, const char *arg, cli_opts *o,
+                      const char *a, int va, const char *b, int vb) {
   int *p = FIELD(o, e, int);
-  if (!strcmp(arg, "bf16"))
-    *p = LP_PREC_BF16;
-  else if (!strcmp(arg, "fp32"))
-    *p = LP_PREC_FP32;
+  if (!strcmp(arg, a))
+    *p = va;
+  else if (!strcmp(arg, b))
+    *p = vb;
   else {
-    cli_error(o->verb, "%s must be bf16 or fp32 (got \"%s\")", as, arg);
+    cli_error(o->verb, "%s must be %s or %s (got \"%s\")", as, a, b, arg);
     return -1;
   }
   return 0;
+}
+
+static int set_precision(const cli_opt *e, const char *as, const char *arg, cli_opts *o) {
+  return set_one_of(e, as, arg, o, "bf16", LP_PREC_BF16, "fp32", LP_PREC_FP32);
+}
+
+/* ckpt strip --half fp16|bf16 */
+static int set_half(const cli_opt *e, const char *as, const char *arg, cli_opts *o) {
+  return set_one_of(e, as, arg, o, "fp16", LP_CKPT_FP16, "bf16", LP_CKPT_BF16);
 }
 
 static int set_smoothing(const cli_opt *e, const char *as, const char *arg, cli_opts *o) {
@@ -434,6 +445,15 @@ static const cli_opt table[CLI_O_N] = {
      set_precision, F(precision), 0, 0, NULL, 0,
      "matrix products of the train steps (default bf16 with fp32 accumulation where the CPU "
      "has AVX512_BF16; fp32 elsewhere or with LPSYNTH_PRECISION=fp32)", {{0}}},
+    {CLI_O_HALF, "--half", NULL, NULL, "fp16|bf16", V(CKPT_STRIP), 0, set_half, F(half), 0, 0,
+     NULL, 0, "store the parameters in 16 bits, rounded to nearest (ties to even): OUT is about "
+              "half the size of a stripped fp32 file. fp16: IEEE half precision (11 significant "
+              "bits), refused - never saturated - when a parameter's magnitude exceeds 65504 "
+              "(the message names the largest); bf16: bfloat16 (8 significant bits, fp32's "
+              "range). NaN and infinity are refused. Readers widen them back to fp32: synth, "
+              "eval, demo and ckpt info load OUT as any checkpoint (format version 2; "
+              "lpsynth builds before it refuse it by its version). Default: as IN stores them",
+     {{0}}},
     {CLI_O_PEAK_GFLOPS, "--peak-gflops", NULL, NULL, "G", V(BENCH_TRAIN), 0, set_i64,
      F(peak_gflops), 1, 1000000000, NULL, 0, "the machine's peak, to report the share of it "
                                              "(fp32: about 230 on the project's 2-core Zen 4)",

@@ -34,7 +34,7 @@ enum cli_opt_id {
   CLI_O_MAX_LEN, CLI_O_MAX_LEN_EVAL, CLI_O_LEN_ALPHA, CLI_O_KEEP_ORDER, CLI_O_CANDIDATES, CLI_O_RANK, CLI_O_SHOW, CLI_O_METRIC,
   CLI_O_HOLDOUT, CLI_O_LIMIT, CLI_O_DETAILS, CLI_O_BLAS_THREADS, CLI_O_WORKERS, CLI_O_LOG,
   CLI_O_LOG_EVERY, CLI_O_CKPT_EVERY, CLI_O_MAX_LINE, CLI_O_SECONDS, CLI_O_BENCH_STEPS,
-  CLI_O_WARMUP, CLI_O_CHUNK, CLI_O_PRECISION, CLI_O_PEAK_GFLOPS, CLI_O_TOKENIZER,
+  CLI_O_WARMUP, CLI_O_CHUNK, CLI_O_PRECISION, CLI_O_HALF, CLI_O_PEAK_GFLOPS, CLI_O_TOKENIZER,
   CLI_O_MAX_TOKENS, CLI_O_VALID_PCT, CLI_O_TEST_PCT, CLI_O_EXT, CLI_O_STATS, CLI_O_CORPUS,
   CLI_O_VOCAB, CLI_O_FIELDS, CLI_O_SCORE_METRIC, CLI_O_REFS, CLI_O_HYPS, CLI_O_SMOOTHING,
   CLI_O_TOKENIZE, CLI_O_SENTENCES, CLI_O_JSON, CLI_O_HELP,
@@ -83,6 +83,7 @@ typedef struct cli_opts {
   /* bench, corpus, tokenizer, score */
   int64_t seconds, warmup, chunk, peak_gflops, max_tokens, valid_pct, test_pct, vocab;
   int precision;                      /* lp_precision, or -1: the engine's default */
+  int half;                           /* ckpt strip --half: lp_ckpt_prec (0: as IN stores them) */
   int smoothing, tokenize, sentences;
   int json;
 } cli_opts;

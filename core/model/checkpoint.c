@@ -4,6 +4,7 @@
  * on its own. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,6 +196,132 @@ static void sec_end(wbuf *w, size_t at) {
 
 #define SEC_HDR 16u
 
+/* ---------------------------------------------------------------------- */
+/* 16-bit parameter storage (PR16): fp32 -> fp16 / bf16, rounded to nearest,
+ * ties to even; and back, exactly. Callers pass finite values in range
+ * (half_check). */
+
+#define FP16_MAX 65504.0f
+/* |x| whose bit pattern is at least this rounds to bf16 infinity. */
+#define BF16_OVERFLOW_BITS 0x7F7F8000u
+
+static uint32_t f32_bits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  return u;
+}
+
+static uint16_t f32_to_fp16(float f) {
+  const uint32_t x = f32_bits(f), sign = (x >> 16) & 0x8000u, ax = x & 0x7FFFFFFFu;
+  if (ax >= 0x38800000u) { /* |f| >= 2^-14: a normal fp16; rebias, drop 13 bits */
+    const uint32_t m = ax - ((127u - 15u) << 23);
+    return (uint16_t)(sign | ((m + 0xFFFu + ((m >> 13) & 1u)) >> 13));
+  }
+  if (ax < 0x33000000u) return (uint16_t)sign; /* |f| < 2^-25: rounds to zero */
+  /* a subnormal fp16: the significand in units of 2^-24 */
+  const uint32_t e = ax >> 23, mant = (ax & 0x7FFFFFu) | 0x800000u, shift = 126u - e;
+  uint32_t q = mant >> shift;
+  const uint32_t rem = mant & ((1u << shift) - 1u), half = 1u << (shift - 1u);
+  if (rem > half || (rem == half && (q & 1u))) q++;
+  return (uint16_t)(sign | q); /* q = 0x400 is the smallest normal, rightly */
+}
+
+static uint16_t f32_to_bf16(float f) {
+  const uint32_t x = f32_bits(f);
+  return (uint16_t)((x + 0x7FFFu + ((x >> 16) & 1u)) >> 16);
+}
+
+/* Whether a 16-bit pattern is NaN or infinite. */
+static int half_nonfinite(uint16_t h, int prec) {
+  return prec == LP_CKPT_FP16 ? (h & 0x7C00u) == 0x7C00u : (h & 0x7F80u) == 0x7F80u;
+}
+
+static float half_to_f32(uint16_t h, int prec) {
+  uint32_t x;
+  if (prec == LP_CKPT_BF16) {
+    x = (uint32_t)h << 16;
+  } else {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1Fu, m = h & 0x3FFu;
+    if (e == 0 && m == 0) {
+      x = sign;
+    } else if (e == 0) { /* subnormal: normalise */
+      e = 113;
+      while (!(m & 0x400u)) {
+        m <<= 1;
+        e--;
+      }
+      x = sign | e << 23 | (m & 0x3FFu) << 13;
+    } else {
+      x = sign | (e + 112u) << 23 | m << 13;
+    }
+  }
+  float f;
+  memcpy(&f, &x, 4);
+  return f;
+}
+
+static void w_halves(wbuf *w, const float *x, size_t n, int prec) {
+  for (size_t i = 0; i < n; i++) {
+    const uint16_t h = prec == LP_CKPT_FP16 ? f32_to_fp16(x[i]) : f32_to_bf16(x[i]);
+    unsigned char *q = w->p + w->len;
+    q[0] = (unsigned char)h;
+    q[1] = (unsigned char)(h >> 8);
+    w->len += 2;
+  }
+}
+
+const char *lp_ckpt_prec_name(int prec) {
+  switch (prec) {
+    case LP_CKPT_FP32: return "fp32";
+    case LP_CKPT_FP16: return "fp16";
+    case LP_CKPT_BF16: return "bf16";
+  }
+  return "?";
+}
+
+/* The tensor of parameter i (its name, and i's index in it). */
+static const char *tensor_of(const lp_layout *L, size_t i, size_t *at) {
+  for (size_t t = 0; t < lp_layout_count(L); t++) {
+    const lp_param_info *pi = lp_layout_param(L, t);
+    if (i >= pi->offset && i - pi->offset < pi->numel) {
+      *at = i - pi->offset;
+      return pi->name;
+    }
+  }
+  *at = i;
+  return "?";
+}
+
+/* Refuses parameters c->param_prec cannot hold: NaN or infinity (the first
+ * is named), magnitudes over fp16's 65504, or bf16 values that round to
+ * infinity (the largest is named), never saturating. */
+static int half_check(const lp_ckpt *c, lp_err *err) {
+  const int fp16 = c->param_prec == LP_CKPT_FP16;
+  const char *pn = lp_ckpt_prec_name(c->param_prec);
+  size_t big = 0, at = 0;
+  for (size_t i = 0; i < c->n_params; i++) {
+    const uint32_t u = f32_bits(c->params[i]) & 0x7FFFFFFFu;
+    if (u >= 0x7F800000u) {
+      const char *t = tensor_of(c->layout, i, &at);
+      return lp_err_set(err, LP_EINVAL,
+                        "checkpoint encode: parameter %zu (tensor \"%s\", element %zu) is %s; "
+                        "%s storage holds finite values only",
+                        i, t, at, u > 0x7F800000u ? "NaN" : "infinite", pn);
+    }
+    if (u > (f32_bits(c->params[big]) & 0x7FFFFFFFu)) big = i;
+  }
+  const float x = c->n_params ? c->params[big] : 0.0f;
+  const uint32_t ux = f32_bits(x) & 0x7FFFFFFFu;
+  if (fp16 ? !(fabsf(x) > FP16_MAX) : ux < BF16_OVERFLOW_BITS) return LP_OK;
+  const char *t = tensor_of(c->layout, big, &at);
+  return lp_err_set(err, LP_EINVAL,
+                    "checkpoint encode: parameters beyond %s's range (%s): the largest is %.9g "
+                    "(parameter %zu, tensor \"%s\", element %zu); store them as %s",
+                    pn,
+                    fp16 ? "|x| <= 65504" : "|x| < 3.3961514e+38; larger values round to infinity",
+                    (double)x, big, t, at, fp16 ? "bf16 or fp32" : "fp32");
+}
+
 int lp_ckpt_encode(const lp_ckpt *c, unsigned char **data, size_t *len, lp_err *err) {
   if (!c || !data || !len || !c->layout)
     return lp_err_set(err, LP_EINVAL, "checkpoint encode: NULL argument");
@@ -208,6 +335,19 @@ int lp_ckpt_encode(const lp_ckpt *c, unsigned char **data, size_t *len, lp_err *
                       c->n_adam, np);
   if (c->n_state && !c->state)
     return lp_err_set(err, LP_EINVAL, "checkpoint encode: state array missing");
+  const int half = c->param_prec != LP_CKPT_FP32;
+  if (half && c->param_prec != LP_CKPT_FP16 && c->param_prec != LP_CKPT_BF16)
+    return lp_err_set(err, LP_EINVAL, "checkpoint encode: unknown parameter storage %d",
+                      c->param_prec);
+  if (half && c->n_adam)
+    return lp_err_set(err, LP_EINVAL,
+                      "checkpoint encode: %s parameters are for a model without its optimiser "
+                      "state (a stripped checkpoint); drop the Adam moments first",
+                      lp_ckpt_prec_name(c->param_prec));
+  if (half) {
+    int rc = half_check(c, err);
+    if (rc) return rc;
+  }
   size_t conf_n = c->config_text ? strlen(c->config_text) : 0;
   size_t meta_n = c->metadata ? strlen(c->metadata) : 0;
   size_t name_n = strlen(c->domain.name);
@@ -221,7 +361,7 @@ int lp_ckpt_encode(const lp_ckpt *c, unsigned char **data, size_t *len, lp_err *
   total += SEC_HDR + 4 + name_n + 8 + 4 + 40;
   total += SEC_HDR + layt;
   total += SEC_HDR + 72;
-  total += SEC_HDR + 8 + 4 * np;
+  total += half ? SEC_HDR + 16 + 2 * np : SEC_HDR + 8 + 4 * np;
   total += SEC_HDR + 16 + 8 * c->n_adam;
   total += SEC_HDR + 8 + 4 * c->n_state;
   total += SEC_HDR + meta_n;
@@ -234,7 +374,7 @@ int lp_ckpt_encode(const lp_ckpt *c, unsigned char **data, size_t *len, lp_err *
   wbuf w = {malloc(total), 0, total};
   if (!w.p) return lp_err_set(err, LP_ENOMEM, "checkpoint encode: out of memory (%zu bytes)", total);
   w_bytes(&w, LP_CKPT_MAGIC, 8);
-  w_u32(&w, LP_CKPT_VERSION);
+  w_u32(&w, half ? LP_CKPT_VERSION_HALF : LP_CKPT_VERSION);
   w_u32(&w, 0);
   w_u64(&w, total);
   size_t s;
@@ -277,9 +417,17 @@ int lp_ckpt_encode(const lp_ckpt *c, unsigned char **data, size_t *len, lp_err *
   w_u32(&w, (uint32_t)c->pos.gen_n_examples);
   w_u32(&w, 0);
   sec_end(&w, s);
-  s = sec_begin(&w, "PARM");
-  w_u64(&w, np);
-  w_f32s(&w, c->params, np);
+  if (half) {
+    s = sec_begin(&w, "PR16");
+    w_u64(&w, np);
+    w_u32(&w, (uint32_t)c->param_prec);
+    w_u32(&w, 0);
+    w_halves(&w, c->params, np, c->param_prec);
+  } else {
+    s = sec_begin(&w, "PARM");
+    w_u64(&w, np);
+    w_f32s(&w, c->params, np);
+  }
   sec_end(&w, s);
   s = sec_begin(&w, "ADAM");
   w_u64(&w, (uint64_t)c->adam_t);
@@ -348,6 +496,12 @@ static uint32_t r_u32(rbuf *r) {
   r->pos += 4;
   return (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
 }
+static uint16_t r_u16(rbuf *r) {
+  if (!r_need(r, 2)) return 0;
+  const unsigned char *q = r->p + r->pos;
+  r->pos += 2;
+  return (uint16_t)(q[0] | q[1] << 8);
+}
 static uint64_t r_u64(rbuf *r) {
   uint64_t lo = r_u32(r);
   uint64_t hi = r_u32(r);
@@ -408,9 +562,9 @@ static int domain_name_ok(const char *s, uint32_t n) {
   return 1;
 }
 
-enum { S_CONF, S_DOMN, S_LAYT, S_TPOS, S_PARM, S_ADAM, S_MSTA, S_META, S_STAT, S_N };
+enum { S_CONF, S_DOMN, S_LAYT, S_TPOS, S_PARM, S_ADAM, S_MSTA, S_META, S_STAT, S_PR16, S_N };
 static const char sec_tags[S_N][5] = {"CONF", "DOMN", "LAYT", "TPOS", "PARM",
-                                      "ADAM", "MSTA", "META", "STAT"};
+                                      "ADAM", "MSTA", "META", "STAT", "PR16"};
 
 #define CORRUPT(...)                                                                   \
   do {                                                                                 \
@@ -536,6 +690,28 @@ static int read_section(int which, rbuf *r, const char *origin, unsigned flags, 
       r_f32s(r, out->params, (size_t)n);
       break;
     }
+    case S_PR16: {
+      uint64_t n = r_u64(r);
+      uint32_t st = r_u32(r);
+      (void)r_u32(r);
+      if (r->bad || n != (r->len - r->pos) / 2 || (r->len - r->pos) % 2)
+        CORRUPT("%s", origin, "16-bit parameter count does not match the section size");
+      if (st != LP_CKPT_FP16 && st != LP_CKPT_BF16)
+        CORRUPT("unknown 16-bit parameter storage %u (1 fp16, 2 bf16)", origin, st);
+      out->param_prec = (int)st;
+      out->n_params = (size_t)n;
+      if (!(flags & LP_CKPT_INFO_ONLY)) {
+        out->params = malloc(n ? n * 4 : 1);
+        if (!out->params) goto nomem;
+      }
+      for (size_t i = 0; i < (size_t)n; i++) {
+        uint16_t h = r_u16(r);
+        if (half_nonfinite(h, (int)st))
+          CORRUPT("16-bit parameter %zu is NaN or infinite (%04x)", origin, i, h);
+        if (out->params) out->params[i] = half_to_f32(h, (int)st);
+      }
+      break;
+    }
     case S_ADAM: {
       out->adam_t = (int64_t)r_u64(r);
       uint64_t n = r_u64(r);
@@ -602,10 +778,10 @@ int lp_ckpt_decode(const unsigned char *data, size_t len, const char *origin, un
   (void)r_u32(&h);
   uint64_t flen = r_u64(&h);
   out->version = version;
-  if (version != LP_CKPT_VERSION)
+  if (version != LP_CKPT_VERSION && version != LP_CKPT_VERSION_HALF)
     return lp_err_set(err, LP_EABI,
-                      "%s: checkpoint format version %u, but this build reads version %u", origin,
-                      version, LP_CKPT_VERSION);
+                      "%s: checkpoint format version %u, but this build reads versions %u and %u",
+                      origin, version, LP_CKPT_VERSION, LP_CKPT_VERSION_HALF);
   if (flen > len)
     return lp_err_set(err, LP_EINVAL,
                       "%s: truncated checkpoint (%zu bytes, the header says %llu)", origin, len,
@@ -625,6 +801,9 @@ int lp_ckpt_decode(const unsigned char *data, size_t len, const char *origin, un
                       origin, stored, crc);
   /* sections */
   int seen[S_N] = {0};
+  /* the parameters: PARM in version 1, PR16 in version 2 (the other is refused) */
+  const int pk = version == LP_CKPT_VERSION ? S_PARM : S_PR16;
+  const int other = pk == S_PARM ? S_PR16 : S_PARM;
   rbuf r = {data, len - 4, 24, 0};
   while (r.pos < r.len) {
     if (!r_need(&r, SEC_HDR)) CORRUPT("%s", origin, "section header cut short");
@@ -640,6 +819,9 @@ int lp_ckpt_decode(const unsigned char *data, size_t len, const char *origin, un
       if (!memcmp(tag, sec_tags[k], 4)) which = k;
     if (which >= 0) {
       if (seen[which]) CORRUPT("section %s appears twice", origin, sec_tags[which]);
+      if (which == other)
+        CORRUPT("section %s in a version-%u file (its parameters belong in %s)", origin,
+                sec_tags[other], version, sec_tags[pk]);
       seen[which] = 1;
       rbuf s = {r.p + r.pos, (size_t)n, 0, 0};
       rc = read_section(which, &s, origin, flags, out, err);
@@ -648,7 +830,12 @@ int lp_ckpt_decode(const unsigned char *data, size_t len, const char *origin, un
     r.pos += (size_t)n;
   }
   for (int k = 0; k < S_N; k++)
-    if (!seen[k] && k != S_STAT) CORRUPT("section %s is missing", origin, sec_tags[k]);
+    if (!seen[k] && k != S_STAT && k != other)
+      CORRUPT("section %s is missing", origin, sec_tags[k]);
+  if (pk == S_PR16 && out->n_adam)
+    CORRUPT("optimiser state of %zu values beside %s parameters (16-bit parameters are for "
+            "stripped checkpoints)",
+            origin, out->n_adam, lp_ckpt_prec_name(out->param_prec));
   if (out->n_params != lp_layout_numel(out->layout))
     CORRUPT("%zu parameters, the layout has %zu", origin, out->n_params,
             lp_layout_numel(out->layout));

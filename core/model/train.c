@@ -687,8 +687,16 @@ int lp_train_run(const lp_train_opts *o, lp_train_result *res, lp_err *err) {
     if (rc) goto out;
     lp_ckpt info;
     if ((rc = lp_ckpt_read(o->resume_path, LP_CKPT_INFO_ONLY, &info, err)) != LP_OK) goto out;
-    const int stripped = info.n_adam == 0 && info.pos.step > 0;
+    const int stripped = info.n_adam == 0 && info.pos.step > 0, prec = info.param_prec;
     lp_ckpt_free(&info);
+    if (prec != LP_CKPT_FP32) {
+      rc = lp_err_set(err, LP_EINVAL,
+                      "%s: the checkpoint stores its parameters as %s and has no optimiser "
+                      "state (made by `lpsynth ckpt strip --half`), so training cannot resume "
+                      "from it; resume from the full checkpoint",
+                      o->resume_path, lp_ckpt_prec_name(prec));
+      goto out;
+    }
     if (stripped) {
       rc = lp_err_set(err, LP_EINVAL,
                       "%s: the checkpoint has no optimiser state (made by `lpsynth ckpt "

@@ -3,11 +3,16 @@
  * training position (step, dropout RNG, task stream) and free-form metadata,
  * so that training resumes exactly where it stopped.
  *
- * FILE FORMAT (version 1; every integer little-endian, fixed width; floats
- * are IEEE-754 binary32 bit patterns stored as u32, doubles binary64 as u64)
+ * FILE FORMAT (versions 1 and 2; every integer little-endian, fixed width;
+ * floats are IEEE-754 binary32 bit patterns stored as u32, doubles binary64
+ * as u64)
  *
  *   offset 0   "LPSYNCKP"                 8 bytes, the magic
- *          8   u32 format version         LP_CKPT_VERSION
+ *          8   u32 format version         LP_CKPT_VERSION (1): the parameters
+ *                                         in PARM; LP_CKPT_VERSION_HALF (2):
+ *                                         in PR16 (so that a reader that
+ *                                         knows only version 1 refuses the
+ *                                         file by its version)
  *         12   u32 reserved (0)
  *         16   u64 file length            bytes, including the checksum
  *         24   sections, each: u32 tag (4 ASCII bytes, e.g. "CONF" read as
@@ -25,9 +30,17 @@
  *         index, f64 training seconds so far, 3 x i32 generator options
  *         (min_size, max_size, n_examples; 0 = the domain's default), u32
  *         reserved
- *   PARM  u64 n, n x f32 parameters (n = the layout's total)
- *   ADAM  i64 t, u64 n (0: no optimiser state, or = PARM's n), n x f32 m,
- *         n x f32 v
+ *   PARM  (version 1 only) u64 n, n x f32 parameters (n = the layout's
+ *         total)
+ *   PR16  (version 2 only, instead of PARM: `lpsynth ckpt strip --half`)
+ *         u64 n, u32 storage (1 = IEEE-754 binary16 "fp16", 2 = bfloat16
+ *         "bf16"), u32 reserved (0), n x u16 parameters as 16-bit patterns,
+ *         rounded to nearest, ties to even, from fp32 (finite only: no NaN or
+ *         infinity; fp16 holds |x| <= 65504 only, a writer refuses larger
+ *         values rather than saturate). Readers widen them to fp32 exactly,
+ *         so every consumer sees fp32 parameters (lp_ckpt.params)
+ *   ADAM  i64 t, u64 n (0: no optimiser state, always so in version 2; or
+ *         the parameters' n), n x f32 m, n x f32 v
  *   MSTA  u64 n, n x f32 non-gradient model state (lp_model_state)
  *   META  free-form UTF-8 text (e.g. JSON of the command line)
  *   STAT  (optional; absent in older files, read as empty) the training
@@ -42,12 +55,14 @@
  *
  * Readers refuse a file that is shorter than its header says (truncated),
  * lacks the magic (not a checkpoint), has another format version, fails the
- * checksum (corrupted), lacks a section (but STAT), or holds a field no
- * writer makes (a domain name that is not [a-z0-9_]+, spec parts other than
- * 1 or 2, a vocabulary size outside 1..LP_CKPT_MAX_VOCAB or a special id
- * outside it, a bad tensor name or shape, counts that disagree); unknown
- * section tags are skipped. Writers write to a temporary file, fsync and
- * rename.
+ * checksum (corrupted), lacks a section (but STAT; PARM or PR16 as its
+ * version says), or holds a field no writer makes (a domain name that is
+ * not [a-z0-9_]+, spec parts other than 1 or 2, a vocabulary size outside
+ * 1..LP_CKPT_MAX_VOCAB or a special id outside it, a bad tensor name or
+ * shape, counts that disagree, PARM and PR16 both or the one its version
+ * does not name, an unknown 16-bit storage, a 16-bit NaN or infinity);
+ * unknown section tags are skipped. Writers write version 1 unless the
+ * parameters are stored in 16 bits, to a temporary file, fsync and rename.
  *
  * Every message names the file. Library code: never prints or exits.
  */
@@ -67,7 +82,18 @@ extern "C" {
 #endif
 
 #define LP_CKPT_MAGIC "LPSYNCKP"
-#define LP_CKPT_VERSION 1u
+#define LP_CKPT_VERSION 1u      /* files with fp32 parameters (PARM) */
+#define LP_CKPT_VERSION_HALF 2u /* files with 16-bit parameters (PR16) */
+
+/* How a checkpoint stores its parameters (lp_ckpt.param_prec); the values in
+ * memory are always fp32. */
+typedef enum lp_ckpt_prec {
+  LP_CKPT_FP32 = 0, /* PARM, version 1 */
+  LP_CKPT_FP16 = 1, /* PR16 storage 1: IEEE binary16, |x| <= 65504 */
+  LP_CKPT_BF16 = 2  /* PR16 storage 2: bfloat16 */
+} lp_ckpt_prec;
+/* "fp32", "fp16", "bf16" ("?" for anything else). */
+const char *lp_ckpt_prec_name(int prec);
 
 /* CRC-32C (Castagnoli, reflected, init and final xor 0xFFFFFFFF) of
  * data[0..n), continuing from crc (pass 0 to start). */
@@ -137,6 +163,10 @@ typedef struct lp_ckpt {
   lp_train_pos pos;
   size_t n_params;       /* = lp_layout_numel(layout) */
   float *params;         /* [n_params] (read: NULL with LP_CKPT_INFO_ONLY) */
+  int param_prec;        /* lp_ckpt_prec: how the file stores params (read: the
+                            file's, params widened to fp32; encode: rounds
+                            params to it, refusing NaN, infinity and values
+                            out of its range) */
   int64_t adam_t;
   size_t n_adam;         /* 0 (no optimiser state) or n_params */
   float *adam_m, *adam_v;/* [n_adam] */
@@ -146,7 +176,8 @@ typedef struct lp_ckpt {
   size_t file_size;      /* read: bytes */
 } lp_ckpt;
 
-/* Encode c (its pointers are borrowed) into a new malloc'd buffer. */
+/* Encode c (its pointers are borrowed) into a new malloc'd buffer; c->version
+ * is ignored (the file's follows c->param_prec). */
 int lp_ckpt_encode(const lp_ckpt *c, unsigned char **data, size_t *len, lp_err *err);
 /* Encode and write atomically (temp file beside path, fsync, rename). */
 int lp_ckpt_write(const char *path, const lp_ckpt *c, lp_err *err);

@@ -6,13 +6,8 @@
 # --data line is reported as FILE:LINE once.
 # usage: cli_ckpt.sh LPSYNTH STRING.so TOY.so MODELS_DIR
 set -euo pipefail
-if [ $# -ne 4 ]; then
-  echo "usage: $0 LPSYNTH STRING.so TOY.so MODELS_DIR" >&2
-  exit 2
-fi
-MODELS=$4
-# shellcheck source-path=SCRIPTDIR source=../runtime/cli_lib.sh
-. "$(dirname -- "$0")/../runtime/cli_lib.sh" "$1" "$3" "" "$2"
+# shellcheck source-path=SCRIPTDIR source=train_cli.sh
+. "$(dirname -- "$0")/train_cli.sh" "$@"
 TINY="$MODELS/robustfill-tiny.cfg"
 export OPENBLAS_NUM_THREADS=1
 train() { "$LPSYNTH" train --domain "$STRING_SO" --config "$TINY" "$@"; }
@@ -27,21 +22,11 @@ expect_has "$T/out" "checked:    loads with " "ckpt info says what it checked wi
 # Damaged checkpoints whose checksum was recomputed (so only the content
 # checks can catch them): bytes of the config text, the domain name and the
 # tensor names replaced. `ckpt info` must accept exactly what synth loads.
-python3 - "$T/a.ckpt" "$T/dmg" <<'PY'
+PYTHONPATH="$(dirname -- "$0")" PYTHONDONTWRITEBYTECODE=1 python3 - "$T/a.ckpt" "$T/dmg" <<'PY'
 import os, random, struct, sys
+from ckpt_check import crc32c
 src, out = sys.argv[1], sys.argv[2]
 os.makedirs(out, exist_ok=True)
-tab = []
-for i in range(256):
-    c = i
-    for _ in range(8):
-        c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-    tab.append(c)
-def crc32c(b):
-    c = 0xFFFFFFFF
-    for x in b:
-        c = (c >> 8) ^ tab[(c ^ x) & 0xFF]
-    return c ^ 0xFFFFFFFF
 d = open(src, "rb").read()
 spans = {}  # where each kind of text lies in the file
 pos = 24

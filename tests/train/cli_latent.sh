@@ -9,14 +9,10 @@
 # (a smoke run); that each verb runs and reports it is.
 # usage: cli_latent.sh LPSYNTH STRING.so TOY.so MODELS_DIR KIND (latent-ae|latent-vae)
 set -euo pipefail
-if [ $# -ne 5 ]; then
-  echo "usage: $0 LPSYNTH STRING.so TOY.so MODELS_DIR KIND" >&2
-  exit 2
-fi
-MODELS=$4
+TRAIN_CLI_EXTRA=KIND
+# shellcheck source-path=SCRIPTDIR source=train_cli.sh
+. "$(dirname -- "$0")/train_cli.sh" "$@"
 KIND=$5
-# shellcheck source-path=SCRIPTDIR source=../runtime/cli_lib.sh
-. "$(dirname -- "$0")/../runtime/cli_lib.sh" "$1" "$3" "" "$2"
 TINY="$MODELS/$KIND-tiny.cfg"
 export OPENBLAS_NUM_THREADS=1
 

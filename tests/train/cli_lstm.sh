@@ -7,13 +7,8 @@
 # not checked (it is a smoke run); that each verb runs and reports it is.
 # usage: cli_lstm.sh LPSYNTH STRING.so TOY.so MODELS_DIR
 set -euo pipefail
-if [ $# -ne 4 ]; then
-  echo "usage: $0 LPSYNTH STRING.so TOY.so MODELS_DIR" >&2
-  exit 2
-fi
-MODELS=$4
-# shellcheck source-path=SCRIPTDIR source=../runtime/cli_lib.sh
-. "$(dirname -- "$0")/../runtime/cli_lib.sh" "$1" "$3" "" "$2"
+# shellcheck source-path=SCRIPTDIR source=train_cli.sh
+. "$(dirname -- "$0")/train_cli.sh" "$@"
 TINY="$MODELS/robustfill-lstm-tiny.cfg"
 export OPENBLAS_NUM_THREADS=1
 

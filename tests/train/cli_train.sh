@@ -4,15 +4,8 @@
 # bad checkpoints, bad configs and data files, usage errors.
 # usage: cli_train.sh LPSYNTH STRING.so TOY.so MODELS_DIR
 set -euo pipefail
-if [ $# -ne 4 ]; then
-  echo "usage: $0 LPSYNTH STRING.so TOY.so MODELS_DIR" >&2
-  exit 2
-fi
-MODELS=$4
-# The run-and-expect helpers of the CLI tests; cli_lib.sh takes
-# LPSYNTH TOY.so FIXTURES_DIR STRING.so (no loader fixtures are used here).
-# shellcheck source-path=SCRIPTDIR source=../runtime/cli_lib.sh
-. "$(dirname -- "$0")/../runtime/cli_lib.sh" "$1" "$3" "" "$2"
+# shellcheck source-path=SCRIPTDIR source=train_cli.sh
+. "$(dirname -- "$0")/train_cli.sh" "$@"
 TINY="$MODELS/robustfill-tiny.cfg"
 export OPENBLAS_NUM_THREADS=1
 BG=""
@@ -247,7 +240,7 @@ open(t + "/text.ckpt", "w").write("model = robustfill\n")
 PY
 for verb in info resume; do
   for case in "trunc:truncated checkpoint" "flip:checksum mismatch, the checkpoint is corrupted" \
-    "v7:checkpoint format version 7, but this build reads version 1" \
+    "v7:checkpoint format version 7, but this build reads versions 1 and 2" \
     "text:not an lpsynth checkpoint (bad magic"; do
     f=${case%%:*}
     want=${case#*:}

@@ -1,7 +1,8 @@
 /* Tests of the model config format and the checkpoint file format (no model
  * needed). Usage: test_train_format CASE [STRING.so TOY.so MODELS_DIR]
  * Cases: cfg_defaults cfg_roundtrip cfg_errors cfg_files ckpt_roundtrip
- *        ckpt_refusals ckpt_layout fingerprint crc */
+ *        ckpt_refusals ckpt_half ckpt_half_refusals ckpt_layout fingerprint
+ *        crc */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <math.h>
@@ -470,9 +471,9 @@ static void ckpt_refusals(void) {
                  "not an lpsynth checkpoint", NULL);
   /* another format version (both named), before the checksum is looked at */
   memcpy(x, d, n);
-  put_u32(x + 8, 2);
-  expect_refused(path, x, n, LP_EABI, "checkpoint format version 2",
-                 "this build reads version 1");
+  put_u32(x + 8, 3);
+  expect_refused(path, x, n, LP_EABI, "checkpoint format version 3",
+                 "this build reads versions 1 and 2");
   /* extra bytes at the end */
   unsigned char *y = malloc(n + 3);
   memcpy(y, d, n);
@@ -511,6 +512,272 @@ static void ckpt_refusals(void) {
   CHECK(lp_ckpt_check_domain(&r, "mem.ckpt", &s.c.domain, &e) == LP_OK, "same domain: %s",
         e.msg);
   lp_ckpt_free(&r);
+  free(x);
+  free(d);
+  sample_free(&s);
+}
+
+/* ---------------------------------------------------------------------- */
+/* 16-bit parameter storage (PR16, ckpt strip --half)                      */
+
+/* x rounded to nearest, ties to even, in double arithmetic, to a binary
+ * format of `mant` fraction bits whose smallest normal exponent is emin: the
+ * value a 16-bit file must give back. fp16: (10, -14); bf16: (7, -126). */
+static float ref_round(float x, int mant, int emin) {
+  if (x == 0.0f) return x;
+  int e;
+  frexp(x, &e); /* |x| = m 2^e, m in [0.5, 1) */
+  const double q = ldexp(1.0, (e - 1 < emin ? emin : e - 1) - mant);
+  return (float)(nearbyint((double)x / q) * q);
+}
+
+static float ref_half(float x, int prec) {
+  return prec == LP_CKPT_FP16 ? ref_round(x, 10, -14) : ref_round(x, 7, -126);
+}
+
+/* Values whose rounding is known: {x, fp16, bf16}. Ties to even, fp16's
+ * subnormals and the carry into the next binade among them. */
+static const float k_half_cases[][3] = {
+    {-0.0f, -0.0f, -0.0f},
+    {1e-40f, 0.0f, 0x1p-133f},                  /* a float subnormal */
+    {1.0f + 0x1p-11f, 1.0f, 1.0f},              /* fp16 tie, to even (down) */
+    {1.0f + 3 * 0x1p-11f, 1.0f + 0x1p-9f, 1.0f},/* fp16 tie, to even (up) */
+    {1.0f + 0x1p-8f, 1.0f + 0x1p-8f, 1.0f},     /* bf16 tie, down */
+    {1.0f + 3 * 0x1p-8f, 1.0f + 3 * 0x1p-8f, 1.0f + 0x1p-6f}, /* bf16 tie, up */
+    {0x1p-25f, 0.0f, 0x1p-25f},                 /* fp16: half the smallest subnormal */
+    {3 * 0x1p-25f, 0x1p-23f, 3 * 0x1p-25f},     /* fp16 subnormal tie, up */
+    {0x1p-24f, 0x1p-24f, 0x1p-24f},             /* fp16's smallest subnormal */
+    {0x1p-14f - 0x1p-25f, 0x1p-14f, 0x1p-14f},  /* subnormal to the smallest normal */
+    {2047.5f, 2048.0f, 2048.0f},                /* tie into the next binade */
+    {65504.0f, 65504.0f, 65536.0f},             /* fp16's largest */
+    {-65504.0f, -65504.0f, -65536.0f},
+    {0.1f, 0.0999755859375f, 0.10009765625f},
+};
+#define N_HALF_CASES (sizeof k_half_cases / sizeof k_half_cases[0])
+
+/* The sample without its optimiser state and with a 64 x 64 tensor "big.w"
+ * more: values of every magnitude fp16 holds (2^-30 .. 2^15), then
+ * k_half_cases. Returns where big.w starts. */
+static size_t half_sample(sample *s) {
+  sample_make(s);
+  int sh[2] = {64, 64};
+  lp_layout_add(s->L, "big.w", 2, sh, LP_INIT_NORMAL, 1.0f, NULL);
+  const size_t n = lp_layout_numel(s->L), at = n - 64 * 64;
+  s->p = realloc(s->p, n * 4);
+  for (size_t i = 0; i < n; i++) s->p[i] = ldexpf(frand(), (int)(i % 46) - 30);
+  for (size_t i = 0; i < N_HALF_CASES; i++) s->p[at + i] = k_half_cases[i][0];
+  s->c.n_params = n;
+  s->c.params = s->p;
+  s->c.n_adam = 0;
+  s->c.adam_m = s->c.adam_v = NULL;
+  return at;
+}
+
+static void ckpt_half(void) {
+  sample s;
+  const size_t at = half_sample(&s), n = s.c.n_params;
+  lp_err e = {0};
+  /* the fp32 stripped file, for the sizes */
+  unsigned char *d32 = NULL;
+  size_t n32 = 0;
+  CHECK(lp_ckpt_encode(&s.c, &d32, &n32, &e) == LP_OK, "encode fp32: %s", e.msg);
+  CHECK(n32 > 24 && d32[8] == LP_CKPT_VERSION, "fp32: version 1");
+  for (int prec = LP_CKPT_FP16; prec <= LP_CKPT_BF16; prec++) {
+    const char *pn = lp_ckpt_prec_name(prec);
+    const char *path = tmp(prec == LP_CKPT_FP16 ? "h16.ckpt" : "b16.ckpt");
+    s.c.param_prec = prec;
+    CHECK(lp_ckpt_write(path, &s.c, &e) == LP_OK, "%s write: %s", pn, e.msg);
+    lp_ckpt r;
+    if (lp_ckpt_read(path, 0, &r, &e) != LP_OK) {
+      CHECK(0, "%s read: %s", pn, e.msg);
+      continue;
+    }
+    CHECK(r.version == LP_CKPT_VERSION_HALF && r.param_prec == prec, "%s: version %u, prec %d",
+          pn, r.version, r.param_prec);
+    /* PR16 (16 + 2n bytes) instead of PARM (8 + 4n): half the parameters' bytes */
+    CHECK(r.file_size + 2 * n - 8 == n32, "%s: %zu bytes, fp32 %zu, %zu parameters", pn,
+          r.file_size, n32, n);
+    /* the values: each the reference rounding, bit for bit */
+    size_t bad = 0, first = 0;
+    for (size_t i = 0; i < n; i++) {
+      const float want = ref_half(s.p[i], prec);
+      if (memcmp(&r.params[i], &want, 4) && !bad++) first = i;
+    }
+    CHECK(bad == 0, "%s: %zu of %zu values not rounded to nearest even, first %zu: %.9g -> %.9g "
+          "(want %.9g)", pn, bad, n, first, (double)s.p[first], (double)r.params[first],
+          (double)ref_half(s.p[first], prec));
+    for (size_t i = 0; i < N_HALF_CASES; i++) { /* and the reference is right on them */
+      const float want = k_half_cases[i][prec], ref = ref_half(k_half_cases[i][0], prec);
+      CHECK(!memcmp(&r.params[at + i], &want, 4) && !memcmp(&ref, &want, 4),
+            "%s: case %zu: %.9g -> %.9g (reference %.9g), want %.9g", pn, i,
+            (double)k_half_cases[i][0], (double)r.params[at + i], (double)ref, (double)want);
+    }
+    /* everything else exactly as it was */
+    CHECK(r.config_text && !strcmp(r.config_text, s.c.config_text), "%s: config", pn);
+    CHECK(!memcmp(&r.domain, &s.c.domain, sizeof r.domain), "%s: domain", pn);
+    CHECK(pos_eq(&r.pos, &s.c.pos), "%s: position", pn);
+    CHECK(lp_ckpt_check_layout(r.layout, s.L, path, &e) == LP_OK, "%s: layout: %s", pn, e.msg);
+    CHECK(r.n_state == 5 && !memcmp(r.state, s.st, 20), "%s: model state bitwise", pn);
+    CHECK(r.adam_t == 1234 && r.n_adam == 0, "%s: no optimiser state", pn);
+    CHECK(r.metadata && !strcmp(r.metadata, s.c.metadata), "%s: metadata", pn);
+    /* the file written again from what was read: the same bytes (the widened
+     * values round to themselves) */
+    unsigned char *d1 = NULL, *d2 = NULL;
+    size_t l1 = 0, l2 = 0;
+    CHECK(lp_ckpt_encode(&s.c, &d1, &l1, &e) == LP_OK && lp_ckpt_encode(&r, &d2, &l2, &e) == 0,
+          "%s: encode again: %s", pn, e.msg);
+    CHECK(d1 && d2 && l1 == l2 && !memcmp(d1, d2, l1), "%s: re-encoded bytes differ", pn);
+    CHECK(d1 && d1[8] == LP_CKPT_VERSION_HALF, "%s: version 2 in the header", pn);
+    free(d1);
+    free(d2);
+    lp_ckpt_free(&r);
+    /* info only: the storage, no arrays */
+    CHECK(lp_ckpt_read(path, LP_CKPT_INFO_ONLY, &r, &e) == LP_OK, "%s info: %s", pn, e.msg);
+    CHECK(r.params == NULL && r.param_prec == prec && r.n_params == n, "%s: info fields", pn);
+    lp_ckpt_free(&r);
+  }
+  free(d32);
+
+  /* values the storage cannot hold are refused, never saturated, and nothing
+   * is written */
+  const char *path = tmp("never.ckpt");
+  s.c.param_prec = LP_CKPT_FP16;
+  s.p[at + 40] = 70000.0f;
+  s.p[at + 41] = -100000.0f;
+  CHECK(lp_ckpt_write(path, &s.c, &e) == LP_EINVAL && has(e.msg, path) &&
+            has(e.msg, "beyond fp16's range (|x| <= 65504): the largest is -100000") &&
+            has(e.msg, "tensor \"big.w\", element 41"),
+        "fp16 over 65504: %s", e.msg);
+  CHECK(access(path, F_OK) != 0, "a refused file was written");
+  s.c.param_prec = LP_CKPT_BF16; /* bf16 has fp32's range */
+  CHECK(lp_ckpt_write(path, &s.c, &e) == LP_OK, "bf16 of -100000: %s", e.msg);
+  s.p[at + 40] = s.p[at + 41] = 1.0f;
+  s.c.param_prec = LP_CKPT_FP16;
+  s.p[at + 42] = nextafterf(65504.0f, 1e9f); /* just over: refused */
+  CHECK(lp_ckpt_write(path, &s.c, &e) == LP_EINVAL && has(e.msg, "the largest is 65504.0039"),
+        "fp16 just over 65504: %s", e.msg);
+  s.p[at + 42] = 3.4028235e38f; /* FLT_MAX rounds to bf16 infinity */
+  s.c.param_prec = LP_CKPT_BF16;
+  CHECK(lp_ckpt_write(path, &s.c, &e) == LP_EINVAL && has(e.msg, "beyond bf16's range") &&
+            has(e.msg, "3.40282347e+38"),
+        "bf16 FLT_MAX: %s", e.msg);
+  s.p[at + 42] = 1.0f;
+  for (int prec = LP_CKPT_FP16; prec <= LP_CKPT_BF16; prec++) {
+    s.c.param_prec = prec;
+    s.p[3] = NAN;
+    CHECK(lp_ckpt_write(path, &s.c, &e) == LP_EINVAL &&
+              has(e.msg, "parameter 3 (tensor \"emb.table\", element 3) is NaN"),
+          "%s NaN: %s", lp_ckpt_prec_name(prec), e.msg);
+    s.p[3] = -INFINITY;
+    CHECK(lp_ckpt_write(path, &s.c, &e) == LP_EINVAL && has(e.msg, "is infinite"),
+          "%s infinity: %s", lp_ckpt_prec_name(prec), e.msg);
+    s.p[3] = 0.5f;
+  }
+  /* 16-bit parameters are for stripped checkpoints */
+  s.c.n_adam = n;
+  s.c.adam_m = s.c.adam_v = s.p;
+  CHECK(lp_ckpt_write(path, &s.c, &e) == LP_EINVAL && has(e.msg, "optimiser state"),
+        "half with Adam: %s", e.msg);
+  s.c.n_adam = 0;
+  s.c.param_prec = 7;
+  CHECK(lp_ckpt_write(path, &s.c, &e) == LP_EINVAL && has(e.msg, "unknown parameter storage 7"),
+        "storage 7: %s", e.msg);
+  sample_free(&s);
+}
+
+/* Where section tag's payload starts in a file (0: not found), its length in *len. */
+static size_t find_section(const unsigned char *d, size_t n, const char *tag, size_t *len) {
+  size_t pos = 24;
+  while (pos + 16 <= n - 4) {
+    uint64_t k = 0;
+    for (int b = 7; b >= 0; b--) k = k << 8 | d[pos + 8 + b];
+    if (!memcmp(d + pos, tag, 4)) {
+      *len = (size_t)k;
+      return pos + 16;
+    }
+    pos += 16 + (size_t)k;
+  }
+  return 0;
+}
+
+/* The checksum of a file changed on purpose, made right again. */
+static void reseal(unsigned char *x, size_t n) { put_u32(x + n - 4, lp_crc32c(0, x, n - 4)); }
+
+static void ckpt_half_refusals(void) {
+  sample s;
+  half_sample(&s);
+  lp_err e = {0};
+  unsigned char *d = NULL;
+  size_t n = 0, plen = 0;
+  s.c.param_prec = LP_CKPT_FP16;
+  CHECK(lp_ckpt_encode(&s.c, &d, &n, &e) == LP_OK, "encode: %s", e.msg);
+  const size_t p16 = d ? find_section(d, n, "PR16", &plen) : 0;
+  CHECK(p16 > 0 && plen == 16 + 2 * s.c.n_params, "PR16 at %zu, %zu bytes", p16, plen);
+  if (!p16) {
+    free(d);
+    sample_free(&s);
+    return;
+  }
+  unsigned char *x = malloc(n);
+  const char *path = tmp("badh.ckpt");
+  /* truncated inside the 16-bit values */
+  size_t cuts[] = {p16 + 8, p16 + 20, p16 + plen / 2, p16 + plen - 1};
+  for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++)
+    expect_refused(path, d, cuts[i], LP_EINVAL, "truncated", NULL);
+  /* a flipped bit in a value, in the storage field: checksum */
+  size_t flips[] = {p16 + 8, p16 + 17, p16 + plen - 1};
+  for (size_t i = 0; i < sizeof flips / sizeof *flips; i++) {
+    memcpy(x, d, n);
+    x[flips[i]] ^= 0x01;
+    expect_refused(path, x, n, LP_EINVAL, "checksum mismatch", "corrupted");
+  }
+  /* with a correct checksum: a count that disagrees with the section's size */
+  memcpy(x, d, n);
+  put_u32(x + p16, (uint32_t)s.c.n_params + 1);
+  reseal(x, n);
+  expect_refused(path, x, n, LP_EINVAL, "malformed checkpoint",
+                 "16-bit parameter count does not match the section size");
+  /* a section one byte short (odd length) */
+  memcpy(x, d, n);
+  put_u32(x + p16 - 8, (uint32_t)plen - 1);
+  reseal(x, n);
+  expect_refused(path, x, n, LP_EINVAL, "malformed checkpoint",
+                 "16-bit parameter count does not match the section size");
+  /* an unknown storage */
+  memcpy(x, d, n);
+  put_u32(x + p16 + 8, 3);
+  reseal(x, n);
+  expect_refused(path, x, n, LP_EINVAL, "unknown 16-bit parameter storage 3", NULL);
+  /* NaN and infinity, which no writer stores: fp16 0x7E00, 0xFC00; bf16 0x7F80 */
+  const struct { int storage; unsigned char lo, hi; } nf[] = {
+      {LP_CKPT_FP16, 0x00, 0x7E}, {LP_CKPT_FP16, 0x00, 0xFC}, {LP_CKPT_BF16, 0x80, 0x7F}};
+  for (size_t i = 0; i < sizeof nf / sizeof *nf; i++) {
+    memcpy(x, d, n);
+    put_u32(x + p16 + 8, (uint32_t)nf[i].storage);
+    x[p16 + 16 + 2 * 5] = nf[i].lo;
+    x[p16 + 16 + 2 * 5 + 1] = nf[i].hi;
+    reseal(x, n);
+    expect_refused(path, x, n, LP_EINVAL, "16-bit parameter 5 is NaN or infinite", NULL);
+  }
+  /* the parameters in the section the version does not name */
+  memcpy(x, d, n);
+  put_u32(x + 8, LP_CKPT_VERSION);
+  reseal(x, n);
+  expect_refused(path, x, n, LP_EINVAL, "section PR16 in a version-1 file", NULL);
+  memcpy(x, d, n);
+  memcpy(x + p16 - 16, "PR1X", 4);
+  reseal(x, n);
+  expect_refused(path, x, n, LP_EINVAL, "section PR16 is missing", NULL);
+  unsigned char *d32 = NULL;
+  size_t n32 = 0;
+  s.c.param_prec = LP_CKPT_FP32;
+  CHECK(lp_ckpt_encode(&s.c, &d32, &n32, &e) == LP_OK, "encode fp32: %s", e.msg);
+  if (d32) {
+    put_u32(d32 + 8, LP_CKPT_VERSION_HALF);
+    reseal(d32, n32);
+    expect_refused(path, d32, n32, LP_EINVAL, "section PARM in a version-2 file", NULL);
+  }
+  free(d32);
   free(x);
   free(d);
   sample_free(&s);
@@ -588,6 +855,7 @@ static const test_case k_cases[] = {
     {"cfg_defaults", cfg_defaults},     {"cfg_roundtrip", cfg_roundtrip},
     {"cfg_errors", cfg_errors},         {"cfg_files", cfg_files},
     {"ckpt_roundtrip", ckpt_roundtrip}, {"ckpt_refusals", ckpt_refusals},
+    {"ckpt_half", ckpt_half},           {"ckpt_half_refusals", ckpt_half_refusals},
     {"ckpt_layout", ckpt_layout},       {"fingerprint", fingerprint},
     {"crc", crc},
 };
