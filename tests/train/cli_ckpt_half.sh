@@ -24,10 +24,27 @@
 # eval's rows are the same but for the seconds (and "generalised" where the top
 # program is not decided). The time limits are far above what a task takes, so
 # that the results do not depend on the machine's speed.
-# usage: cli_ckpt_half.sh LPSYNTH STRING.so TOY.so MODELS_DIR
+# Three parts, three ctest tests (run at once where ctest -j can):
+#   files       the files, ckpt info and the refusals, for both kinds, of models
+#               trained 20 steps (what the files are does not depend on training),
+#               and fp16's range and the usage errors: seconds, in every CI job
+#   robustfill  search with the full and the half models, trained 300 steps (the
+#   lp          scores must be far enough apart to compare): minutes, so labelled
+#               "slow" and left out of the sanitizer job, as the overfit tests
+# usage: cli_ckpt_half.sh LPSYNTH STRING.so TOY.so MODELS_DIR files|robustfill|lp
 set -euo pipefail
+TRAIN_CLI_EXTRA="files|robustfill|lp"
 # shellcheck source-path=SCRIPTDIR source=train_cli.sh
 . "$(dirname -- "$0")/train_cli.sh" "$@"
+PART=$5
+case $PART in
+  files) KINDS="robustfill lp" STEPS=20 ;;
+  robustfill | lp) KINDS=$PART STEPS=300 ;;
+  *)
+    echo "cli_ckpt_half.sh: the part must be files, robustfill or lp, not '$PART'" >&2
+    exit 2
+    ;;
+esac
 CHECK="$(dirname -- "$0")/ckpt_check.py"
 export OPENBLAS_NUM_THREADS=1
 N_TASKS=8
@@ -57,22 +74,10 @@ search() {
   expect_rc 0 "eval with $2"
 }
 
-for kind in robustfill lp; do
-  case $kind in
-    robustfill) cfg="$MODELS/robustfill-tiny.cfg" ;;
-    lp) cfg="$MODELS/lp-tiny.cfg" ;;
-  esac
-  m="$T/$kind"
-  runcmd "$LPSYNTH" train --domain "$STRING_SO" --config "$cfg" --steps 300 --seed 3 \
-    --out "$m.ckpt"
-  expect_rc 0 "$kind: train 300 steps"
-
-  # ---- the files
-  runcmd "$LPSYNTH" ckpt strip "$m.ckpt" "$m.fp32.ckpt"
-  expect_rc 0 "$kind: ckpt strip"
+# files_checks: the files of $m (KIND $kind, config $cfg), ckpt info and the refusals
+files_checks() {
+  local prec
   for prec in fp16 bf16; do
-    runcmd "$LPSYNTH" ckpt strip --half $prec "$m.ckpt" "$m.$prec.ckpt"
-    expect_rc 0 "$kind: ckpt strip --half $prec"
     runcmd python3 "$CHECK" sections "$m.fp32.ckpt" "$m.$prec.ckpt" $prec
     expect_rc 0 "$kind: $prec file: the other sections unchanged, rounded parameters, half the size"
     cat "$T/out"
@@ -88,7 +93,7 @@ for kind in robustfill lp; do
     expect_true "$kind: $prec file stripped again: the same bytes" \
       cmp -s "$m.$prec.ckpt" "$T/again.ckpt"
     # train --resume refuses it and says why
-    runcmd "$LPSYNTH" train --domain "$STRING_SO" --config "$cfg" --steps 310 \
+    runcmd "$LPSYNTH" train --domain "$STRING_SO" --config "$cfg" --steps $((STEPS + 10)) \
       --resume "$m.$prec.ckpt" --out "$T/never.ckpt"
     expect_rc 1 "$kind: train --resume from the $prec file is refused"
     expect_has "$T/err" "$m.$prec.ckpt: the checkpoint stores its parameters as $prec and has no \
@@ -101,8 +106,12 @@ optimiser state (made by \`lpsynth ckpt strip --half\`), so training cannot resu
   expect_rc 1 "$kind: --half bf16 of an fp16 file is refused"
   expect_has "$T/err" "stores its parameters as fp16 already" "$kind: second rounding message"
   expect_true "failed runs wrote nothing" test ! -e "$T/never.ckpt"
+}
 
-  # ---- search: the full model, then the stripped and half ones
+# search_checks: synth and eval with the full, stripped and half models of $m
+search_checks() {
+  local prec i k tol decided n_top n_ranks n_flips latent
+  # the full model, then the stripped and half ones
   search "$m.ckpt" "$kind.full" $N_TASKS
   search "$m.fp32.ckpt" "$kind.fp32" 2 # the same parameters: two tasks show it
   for i in 1 2; do
@@ -120,7 +129,7 @@ optimiser state (made by \`lpsynth ckpt strip --half\`), so training cannot resu
     n_ranks=0
     n_flips=0
     latent=""
-    if [ $kind = lp ]; then latent=latent; fi
+    if [ "$kind" = lp ]; then latent=latent; fi
     for i in $(seq 1 $N_TASKS); do
       runcmd python3 "$CHECK" synth "$T/$kind.full.synth$i.json" "$T/$kind.$prec.synth$i.json" \
         "$tol" $latent
@@ -144,7 +153,35 @@ optimiser state (made by \`lpsynth ckpt strip --half\`), so training cannot resu
   done
   expect_true "$kind: stripped fp32 model: eval rows the same" \
     python3 "$CHECK" eval "$T/$kind.full.eval.jsonl" "$T/$kind.fp32.eval.jsonl" "$ALL_DECIDED"
+}
+
+for kind in $KINDS; do
+  case $kind in
+    robustfill) cfg="$MODELS/robustfill-tiny.cfg" ;;
+    lp) cfg="$MODELS/lp-tiny.cfg" ;;
+  esac
+  m="$T/$kind"
+  runcmd "$LPSYNTH" train --domain "$STRING_SO" --config "$cfg" --steps $STEPS --seed 3 \
+    --out "$m.ckpt"
+  expect_rc 0 "$kind: train $STEPS steps"
+  runcmd "$LPSYNTH" ckpt strip "$m.ckpt" "$m.fp32.ckpt"
+  expect_rc 0 "$kind: ckpt strip"
+  for prec in fp16 bf16; do
+    runcmd "$LPSYNTH" ckpt strip --half $prec "$m.ckpt" "$m.$prec.ckpt"
+    expect_rc 0 "$kind: ckpt strip --half $prec"
+  done
+  if [ "$PART" = files ]; then
+    files_checks
+  else
+    search_checks
+  fi
 done
+
+if [ "$PART" != files ]; then
+  expect_true "no temp files" no_temp_files
+  finish
+  exit
+fi
 
 # ---- fp16's range: a parameter over 65504 is refused (never saturated), bf16 takes it
 python3 "$CHECK" poke "$T/robustfill.fp32.ckpt" "$T/big.ckpt" 70000
