@@ -16,6 +16,9 @@
 # EXCLUDE: JSONL files whose pairs' code (normalised) must not occur in the
 # corpus (dedupe against evaluation sets); default
 # ../shared/data/python/cdc-valid.jsonl when that file exists, "" for none.
+# VOCAB: the tokenizer's vocabulary (default 8000, as the shipped models
+# models/{rf,lp}-python: their LP is under 20 MB in fp16 with it; the 2-hour
+# models of 2026-11-24 used 16000).
 #
 # Installs the packages with apt when some are missing (as root, or with sudo;
 # nothing is installed when they are all present) and builds lpsynth into
@@ -34,7 +37,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-build/python-corpus}
-VOCAB=${VOCAB:-16000}
+VOCAB=${VOCAB:-8000}
 MAX_TOKENS=150
 MIN_PAIRS=40000
 NORMALISE=${NORMALISE:-1}

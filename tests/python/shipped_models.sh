@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The shipped python models (models/rf-python, models/lp-python) answer right
+# after set-up: each checkpoint verifies, stores its parameters in fp16 (under
+# the project's 20 MB limit for a tracked file), finds its tokenizer beside it,
+# and `synth --spec` prints programs whose first one parses as Python (the
+# search puts programs that parse first). Quality is measured in EXPERIMENTS.md,
+# not here.
+#   shipped_models.sh LPSYNTH MODELS_DIR PYTHON3
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../common/cli_scratch.sh
+. "$(dirname -- "$0")/../common/cli_scratch.sh"
+LP=$(abs_path "$1")
+MODELS=$(abs_path "$2")
+PY=$3
+scratch_temp shipped
+for m in rf-python lp-python; do
+  ck=$MODELS/$m/model.ckpt
+  [ -f "$ck" ] || { fail "$m: $ck is missing"; continue; }
+  [ -f "$ck.res" ] || fail "$m: its tokenizer $ck.res is missing"
+  size=$(stat -c %s "$ck")
+  [ "$size" -lt 20000000 ] || fail "$m: $size bytes, over 20 MB"
+  expect_status 0 "$LP" ckpt info --json "$ck"
+  "$PY" - "$m" out.txt <<'PY' || fail "$m: ckpt info: $(head -c 400 out.txt)"
+import json, sys
+m, path = sys.argv[1], sys.argv[2]
+o = json.load(open(path))
+want = "lp" if m.startswith("lp") else "robustfill"
+assert o["domain"] == "python" and o["model"] == want, (o["domain"], o["model"])
+assert o["param_precision"] == "fp16", o["param_precision"]
+PY
+  expect_status 0 "$LP" synth --domain python --model "$ck" \
+    --spec "return the sum of the squares of a list" --beam 10 --json
+  "$PY" - out.txt <<'PY' || fail "$m: synth: $(head -c 600 out.txt)"
+import ast, json, sys
+ps = json.load(open(sys.argv[1]))["programs"]
+assert len(ps) >= 1, ps
+top = ps[0]["program"]
+assert top.startswith(("def ", "@")), top
+ast.parse(top)
+PY
+done
+finish "shipped python models"
