@@ -52,10 +52,6 @@ TOL_FP16=0.03
 TOL_BF16=0.15
 ALL_DECIDED=$(seq $N_TASKS | sed 's/.*/1/' | paste -sd, -)
 
-runcmd "$LPSYNTH" gen --domain "$STRING_SO" -n $N_TASKS --seed 11 -o "$T/tasks.jsonl"
-expect_rc 0 "gen tasks"
-python3 "$CHECK" holdout "$T/tasks.jsonl" "$T/task"
-
 quiet() { "$@" >/dev/null; }
 
 # search M.ckpt NAME K: synth on the first K tasks (JSON in
@@ -111,6 +107,9 @@ optimiser state (made by \`lpsynth ckpt strip --half\`), so training cannot resu
 # search_checks: synth and eval with the full, stripped and half models of $m
 search_checks() {
   local prec i k tol decided n_top n_ranks n_flips latent
+  runcmd "$LPSYNTH" gen --domain "$STRING_SO" -n $N_TASKS --seed 11 -o "$T/tasks.jsonl"
+  expect_rc 0 "gen tasks"
+  python3 "$CHECK" holdout "$T/tasks.jsonl" "$T/task"
   # the full model, then the stripped and half ones
   search "$m.ckpt" "$kind.full" $N_TASKS
   search "$m.fp32.ckpt" "$kind.fp32" 2 # the same parameters: two tasks show it
@@ -155,6 +154,29 @@ search_checks() {
     python3 "$CHECK" eval "$T/$kind.full.eval.jsonl" "$T/$kind.fp32.eval.jsonl" "$ALL_DECIDED"
 }
 
+# range_checks: fp16's range (a parameter over 65504 is refused, never
+# saturated; bf16 takes it), a NaN, and --half's usage error, on the robustfill
+# model of the files part
+range_checks() {
+  python3 "$CHECK" poke "$T/robustfill.fp32.ckpt" "$T/big.ckpt" 70000
+  runcmd "$LPSYNTH" ckpt strip --half fp16 "$T/big.ckpt" "$T/never.ckpt"
+  expect_rc 1 "a parameter of 70000 in fp16 is refused"
+  expect_has "$T/err" \
+    "parameters beyond fp16's range (|x| <= 65504): the largest is 70000 (parameter 0, tensor" \
+    "fp16 range message names the largest"
+  expect_true "the refused strip wrote nothing" test ! -e "$T/never.ckpt"
+  runcmd "$LPSYNTH" ckpt strip --half bf16 "$T/big.ckpt" "$T/bigb.ckpt"
+  expect_rc 0 "bf16 takes 70000"
+  python3 "$CHECK" poke "$T/robustfill.fp32.ckpt" "$T/nan.ckpt" nan
+  runcmd "$LPSYNTH" ckpt strip --half bf16 "$T/nan.ckpt" "$T/never.ckpt"
+  expect_rc 1 "a NaN parameter is refused"
+  expect_has "$T/err" "parameter 0 (tensor" "NaN message names the parameter"
+  expect_has "$T/err" "is NaN; bf16 storage holds finite values only" "NaN message"
+  runcmd "$LPSYNTH" ckpt strip --half fp8 "$T/robustfill.ckpt" "$T/never.ckpt"
+  expect_rc 2 "--half fp8 is a usage error"
+  expect_has "$T/err" "--half must be fp16 or bf16" "--half usage message"
+}
+
 for kind in $KINDS; do
   case $kind in
     robustfill) cfg="$MODELS/robustfill-tiny.cfg" ;;
@@ -177,30 +199,7 @@ for kind in $KINDS; do
   fi
 done
 
-if [ "$PART" != files ]; then
-  expect_true "no temp files" no_temp_files
-  finish
-  exit
-fi
-
-# ---- fp16's range: a parameter over 65504 is refused (never saturated), bf16 takes it
-python3 "$CHECK" poke "$T/robustfill.fp32.ckpt" "$T/big.ckpt" 70000
-runcmd "$LPSYNTH" ckpt strip --half fp16 "$T/big.ckpt" "$T/never.ckpt"
-expect_rc 1 "a parameter of 70000 in fp16 is refused"
-expect_has "$T/err" \
-  "parameters beyond fp16's range (|x| <= 65504): the largest is 70000 (parameter 0, tensor" \
-  "fp16 range message names the largest"
-expect_true "the refused strip wrote nothing" test ! -e "$T/never.ckpt"
-runcmd "$LPSYNTH" ckpt strip --half bf16 "$T/big.ckpt" "$T/bigb.ckpt"
-expect_rc 0 "bf16 takes 70000"
-python3 "$CHECK" poke "$T/robustfill.fp32.ckpt" "$T/nan.ckpt" nan
-runcmd "$LPSYNTH" ckpt strip --half bf16 "$T/nan.ckpt" "$T/never.ckpt"
-expect_rc 1 "a NaN parameter is refused"
-expect_has "$T/err" "parameter 0 (tensor" "NaN message names the parameter"
-expect_has "$T/err" "is NaN; bf16 storage holds finite values only" "NaN message"
-runcmd "$LPSYNTH" ckpt strip --half fp8 "$T/robustfill.ckpt" "$T/never.ckpt"
-expect_rc 2 "--half fp8 is a usage error"
-expect_has "$T/err" "--half must be fp16 or bf16" "--half usage message"
+if [ "$PART" = files ]; then range_checks; fi
 expect_true "no temp files" no_temp_files
 
 finish
