@@ -440,7 +440,7 @@ int cmd_gen(int argc, char **argv) {
 
 /* The shipped model for the demo: <exe dir>/../models/DEMO_MODEL (source tree)
  * or <exe dir>/../share/lpsynth/models/DEMO_MODEL (install); "" when absent. */
-#define DEMO_MODEL "rf-string-2h/model.ckpt"
+#define DEMO_MODEL "rf-string/model.ckpt"
 static void find_demo_model(char *out, size_t n) {
   char exe[4096];
   out[0] = 0;

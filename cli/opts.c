@@ -288,7 +288,7 @@ static const cli_opt table[CLI_O_N] = {
      {{V(SYNTH) | V(EVAL), "; optional where the domain has an exact solver, which then runs "
                            "alone"},
       {V(DEMO), "to rank with (\"none\": the solver and its prior; default: the shipped "
-                "models/rf-string-2h/model.ckpt when found beside the build or install)"}}},
+                "models/rf-string/model.ckpt when found beside the build or install)"}}},
     {CLI_O_MODEL_KIND, "--model", NULL, NULL, "KIND", V(TRAIN) | V(BENCH_TRAIN), 0,
      set_str, F(model), 0, 0, NULL, 0,
      "the model: robustfill, robustfill-lstm, lp, latent-ae or latent-vae",

@@ -23,7 +23,7 @@ if [ ! -x "$L" ]; then
   exit 2
 fi
 CFG=$(pwd)/models/robustfill-tiny.cfg
-MODEL=$(pwd)/models/rf-string-2h/model.ckpt
+MODEL=$(pwd)/models/rf-string/model.ckpt
 TASKS=$(pwd)/domains/string/heldout-1000.jsonl
 RANDOM=${SOAK_SEED:-1}
 pid="" # the run in the background, killed if this script stops early

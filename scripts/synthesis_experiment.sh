@@ -3,12 +3,12 @@
 # random tasks of the paper's distribution, N per program length 1..10, each
 # with 8 examples of which the last 4 are held out (never shown to the search),
 # evaluated with every search mode, one worker (one core).
-#   bash scripts/synthesis_experiment.sh [N=20] [OUT_DIR=synthesis-experiment] [MODEL=models/rf-string-2h/model.ckpt]
+#   bash scripts/synthesis_experiment.sh [N=20] [OUT_DIR=synthesis-experiment] [MODEL=models/rf-string/model.ckpt]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-20}
 OUT=${2:-synthesis-experiment}
-MODEL=${3:-models/rf-string-2h/model.ckpt}
+MODEL=${3:-models/rf-string/model.ckpt}
 LP=./build/lpsynth
 mkdir -p "$OUT"
 export LPSYNTH_PROGRESS=0 OPENBLAS_NUM_THREADS=1

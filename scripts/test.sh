@@ -2,9 +2,10 @@
 # Builds lpsynth and runs its test suite (ctest). Installs packages first.
 #   bash scripts/test.sh             gcc, -Werror, into build/
 #   bash scripts/test.sh --sanitize  clang, -Werror, ASan+UBSan, libFuzzer smoke runs, into build-asan/
-#                                    (without the "slow" tests - the overfit tests and
-#                                    the half-precision search comparisons, which train
-#                                    models: a minute optimised, far longer there)
+#                                    (without the "slow" tests - the overfit tests, the
+#                                    half-precision search comparisons, which train
+#                                    models, and the string-models script's hundreds of
+#                                    searches: a minute optimised, far longer there)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -21,7 +22,8 @@ case "${1:-}" in
       -DLP_FUZZ=ON >/dev/null
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     # The learning tests (label "slow": the overfit tests, 200 optimiser steps
-    # each, and train.cli_ckpt_half_{robustfill,lp}, 300) run in the regular
+    # each, and train.cli_ckpt_half_{robustfill,lp}, 300) and
+    # train.string_models_script (hundreds of searches) run in the regular
     # job; under the sanitizers they would take long.
     ctest_args=(-LE slow)
     ;;

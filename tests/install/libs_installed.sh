@@ -37,6 +37,17 @@ for h in "$P/include/lpsynth/"*.h; do
   grep -q "^#include \"lpsynth/$b\"" "$P/include/lpsynth/lpsynth.h" ||
     die "lpsynth/lpsynth.h (the umbrella) does not include the installed lpsynth/$b"
 done
+# The shipped models are installed whole: each tokenizer (model.ckpt.res)
+# beside its checkpoint, without which a python model cannot be used.
+for res in "$SRC"/../../models/*/*.ckpt.res; do
+  [ -e "$res" ] || continue
+  m=$(basename -- "$(dirname -- "$res")")/$(basename -- "$res")
+  [ -f "$P/share/lpsynth/models/$m" ] || die "models/$m (a model's tokenizer) is not installed"
+done
+# ... and without the resumable training states (resume.ckpt), which only
+# continuing a training run needs.
+left=$(find "$P/share/lpsynth/models" -name resume.ckpt)
+[ -z "$left" ] || die "resumable training states installed: $left"
 export PKG_CONFIG_PATH=$PCDIR
 for pc in lpsynth lpsynth-runtime lpsynth-engine lpsynth-model; do
   pkg-config --exists "$pc" || die "pkg-config does not find $pc in $PCDIR"
