@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2154,SC2034 # root: set by the sourcing script; tasks: used there
-# Helpers shared by scripts/table1.sh and scripts/fig3a.sh (sourced, not run):
+# Helpers shared by scripts/table1.sh, fig3a.sh and string_models.sh (sourced, not run):
 # the systems' base configurations, the short-budget configuration, one
 # train-then-evaluate run, and running the runs JOBS at a time.
 # Needs root (the repository); runs_init sets bin (lpsynth), out (the results

@@ -24,16 +24,13 @@
 #   5th line of domains/string/heldout-1000.jsonl (200 tasks, 20 per length)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-if [ $# -lt 3 ]; then
-  echo "usage: [TRAIN=0|1] [RANK_N=N] bash scripts/string_models.sh LPSYNTH OUT_DIR BUDGET [TASKS]" >&2
-  exit 2
+# shellcheck source-path=SCRIPTDIR source=runs_common.sh
+. "$root/scripts/runs_common.sh"
+runs_init "[TRAIN=0|1] [RANK_N=N] bash scripts/string_models.sh LPSYNTH OUT_DIR BUDGET [TASKS]" "$@"
+if [ $# -lt 4 ]; then
+  tasks=$out/heldout-200.jsonl
+  sed -n '1~5p' "$root/domains/string/heldout-1000.jsonl" > "$tasks"
 fi
-bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-out=$2
-budget=$3
-mkdir -p "$out"
-tasks=${4:-$out/heldout-200.jsonl}
-[ $# -ge 4 ] || sed -n '1~5p' "$root/domains/string/heldout-1000.jsonl" > "$tasks"
 export LPSYNTH_PROGRESS=0
 
 if [ "${TRAIN:-1}" = 1 ]; then
@@ -49,10 +46,11 @@ if [ "${TRAIN:-1}" = 1 ]; then
   wait
 fi
 
-ev() { # NAME MODEL ARGS...: one eval run into OUT/NAME.json
-  local name=$1 model=$2
+ev() { # NAME MODEL ARGS...: one eval run into OUT/NAME.json; MODEL "-": none (the solver's prior)
+  local name=$1 model=()
+  [ "$2" = - ] || model=(--model "$2")
   shift 2
-  "$bin" eval --domain string --model "$model" --max-len 80 --threads 2 --json \
+  "$bin" eval --domain string "${model[@]}" --max-len 80 --threads 2 --json \
     --details "$out/$name.details.jsonl" "$@" > "$out/$name.json"
 }
 for m in rf lp; do
@@ -67,8 +65,7 @@ for k in 1 2 3 4 5 6 7 8 9 10; do
     --examples 8 --out "$out/rank-len$k.jsonl"
   cat "$out/rank-len$k.jsonl" >> "$out/rank-tasks.jsonl"
 done
-"$bin" eval --domain string --tasks "$out/rank-tasks.jsonl" --holdout 4 --search solver --threads 2 \
-  --json --details "$out/rank-prior.details.jsonl" > "$out/rank-prior.json"
+ev rank-prior - --tasks "$out/rank-tasks.jsonl" --holdout 4 --search solver
 for m in rf lp; do
   for r in model hybrid; do
     ev rank-$m-$r "$out/$m.ckpt" --tasks "$out/rank-tasks.jsonl" --holdout 4 --search solver --rank $r

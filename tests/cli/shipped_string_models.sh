@@ -19,18 +19,7 @@ cat >fig1.jsonl <<'EOF'
 EOF
 for m in rf-string lp-string; do
   ck=$MODELS/$m/model.ckpt
-  [ -f "$ck" ] || { fail "$m: $ck is missing"; continue; }
-  size=$(stat -c %s "$ck")
-  [ "$size" -lt 20000000 ] || fail "$m: $size bytes, over 20 MB"
-  expect_status 0 "$LP" ckpt info --json "$ck"
-  python3 - "$m" out.txt <<'PY' || fail "$m: ckpt info: $(head -c 400 out.txt)"
-import json, sys
-m, path = sys.argv[1], sys.argv[2]
-o = json.load(open(path))
-want = "lp" if m.startswith("lp") else "robustfill"
-assert o["domain"] == "string" and o["model"] == want, (o["domain"], o["model"])
-assert o["tasks_seen"] > 0 and o["step"] > 0, (o["tasks_seen"], o["step"])
-PY
+  shipped_ckpt "$LP" "$m" "$ck" string || continue
   # stripped: training cannot resume from it
   expect_status 1 "$LP" train --domain string --resume "$ck" --steps 1 --out r.ckpt
   has err.txt "ckpt strip" "$m: --resume of the shipped file"

@@ -23,6 +23,29 @@ scratch_temp() {
   cd "$T"
 }
 
+# shipped_ckpt LP NAME CKPT DOMAIN [PRECISION]: the shipped checkpoint CKPT of
+# model folder NAME (lp-*: the LP, else RobustFill) exists, is under the
+# project's 20 MB limit for a tracked file, and `ckpt info` says DOMAIN, that
+# model, a positive step and task count and (when given) PRECISION. Runs
+# ${PY:-python3}; returns 1 (after fail) when CKPT is missing.
+shipped_ckpt() {
+  local lp=$1 name=$2 ck=$3 domain=$4 prec=${5:-}
+  [ -f "$ck" ] || { fail "$name: $ck is missing"; return 1; }
+  local size
+  size=$(stat -c %s "$ck")
+  [ "$size" -lt 20000000 ] || fail "$name: $size bytes, over 20 MB"
+  expect_status 0 "$lp" ckpt info --json "$ck"
+  "${PY:-python3}" - "$name" "$domain" "$prec" out.txt <<'PY' || fail "$name: ckpt info: $(head -c 400 out.txt)"
+import json, sys
+name, domain, prec, path = sys.argv[1:5]
+o = json.load(open(path))
+want = "lp" if name.startswith("lp") else "robustfill"
+assert o["domain"] == domain and o["model"] == want, (o["domain"], o["model"])
+assert o["tasks_seen"] > 0 and o["step"] > 0, (o["tasks_seen"], o["step"])
+assert not prec or o["param_precision"] == prec, o["param_precision"]
+PY
+}
+
 fail() {
   echo "FAILED: $*" >&2
   failures=$((failures + 1))

@@ -15,19 +15,8 @@ PY=$3
 scratch_temp shipped
 for m in rf-python lp-python; do
   ck=$MODELS/$m/model.ckpt
-  [ -f "$ck" ] || { fail "$m: $ck is missing"; continue; }
+  shipped_ckpt "$LP" "$m" "$ck" python fp16 || continue
   [ -f "$ck.res" ] || fail "$m: its tokenizer $ck.res is missing"
-  size=$(stat -c %s "$ck")
-  [ "$size" -lt 20000000 ] || fail "$m: $size bytes, over 20 MB"
-  expect_status 0 "$LP" ckpt info --json "$ck"
-  "$PY" - "$m" out.txt <<'PY' || fail "$m: ckpt info: $(head -c 400 out.txt)"
-import json, sys
-m, path = sys.argv[1], sys.argv[2]
-o = json.load(open(path))
-want = "lp" if m.startswith("lp") else "robustfill"
-assert o["domain"] == "python" and o["model"] == want, (o["domain"], o["model"])
-assert o["param_precision"] == "fp16", o["param_precision"]
-PY
   expect_status 0 "$LP" synth --domain python --model "$ck" \
     --spec "return the sum of the squares of a list" --beam 10 --json
   "$PY" - out.txt <<'PY' || fail "$m: synth: $(head -c 600 out.txt)"
